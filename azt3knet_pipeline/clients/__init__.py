@@ -1,0 +1,1 @@
+"""httpx clients for the external APIs (Mailcow, deSEC, Ollama), sharing one retry policy."""

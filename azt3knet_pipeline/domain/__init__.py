@@ -1,0 +1,1 @@
+"""Pure domain core: models, seeded generation, desired-state planning and diffing. No I/O here."""

@@ -1,0 +1,59 @@
+"""Serve an ASGI app on loopback from a background thread (tests, `azt3knet demo`, benchmarks)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A uvicorn server running in a daemon thread. `url` has no trailing slash."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.stop()
+
+
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 15.0) -> RunningServer:
+    """Start `app` with uvicorn on `host:port` (a free port when None) and wait until it accepts connections."""
+    port = port or free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"server on {host}:{port} failed to start")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"server on {host}:{port} did not start within {startup_timeout}s")
+        time.sleep(0.01)
+    return RunningServer(server=server, thread=thread, host=host, port=port)

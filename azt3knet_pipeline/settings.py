@@ -1,0 +1,83 @@
+"""Every environment variable the pipeline reads, in one place (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".azt3knet"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Each field maps to one environment variable (see `.env.example`)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default_factory=_default_home, validation_alias="AZT3KNET_HOME")
+    database_url: str | None = Field(default=None, validation_alias="AZT3KNET_DATABASE_URL")
+    dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")
+    dagster_postgres_url: str | None = Field(default=None, validation_alias="AZT3KNET_DAGSTER_POSTGRES_URL")
+
+    secret_key_for_kv_enc: SecretStr | None = Field(default=None, validation_alias="SECRET_KEY_FOR_KV_ENC")
+    admin_token: SecretStr | None = Field(default=None, validation_alias="AZT3KNET_ADMIN_TOKEN")
+
+    max_population: int = Field(default=100_000, ge=1, validation_alias="AZT3KNET_MAX_POPULATION")
+    preview_limit: int = Field(default=1_000, ge=1, validation_alias="AZT3KNET_PREVIEW_LIMIT")
+
+    mailcow_api_url: str = Field(default="http://127.0.0.1:8081", validation_alias="MAILCOW_API_URL")
+    mailcow_api_key: SecretStr | None = Field(default=None, validation_alias="MAILCOW_API_KEY")
+    mailcow_verify_tls: bool = Field(default=True, validation_alias="MAILCOW_VERIFY_TLS")
+    mailcow_concurrency: int = Field(default=8, ge=1, le=64, validation_alias="MAILCOW_CONCURRENCY")
+    mailcow_timeout: float = Field(default=15.0, gt=0, validation_alias="MAILCOW_TIMEOUT")
+    mail_hostname: str = Field(default="mail.example.test", validation_alias="MAIL_HOSTNAME")
+
+    desec_api_url: str = Field(default="https://desec.io/api/v1", validation_alias="DESEC_API_URL")
+    desec_token: SecretStr | None = Field(default=None, validation_alias="DESEC_TOKEN")
+    desec_domain: str = Field(default="example.test", validation_alias="DESEC_DOMAIN")
+    desec_timeout: float = Field(default=15.0, gt=0, validation_alias="DESEC_TIMEOUT")
+    dns_ttl: int = Field(default=3600, ge=1, le=86400, validation_alias="AZT3KNET_DNS_TTL")
+
+    dyndns_ip_source_url: str | None = Field(default=None, validation_alias="DYNDNS_IP_SOURCE_URL")
+    dyndns_fixed_ipv4: str | None = Field(default=None, validation_alias="DYNDNS_FIXED_IPV4")
+    dyndns_fixed_ipv6: str | None = Field(default=None, validation_alias="DYNDNS_FIXED_IPV6")
+    dyndns_cron: str = Field(default="*/5 * * * *", validation_alias="DYNDNS_CRON")
+
+    llm_backend: str = Field(
+        default="offline", validation_alias=AliasChoices("AZT3KNET_LLM_BACKEND", "LLM_BACKEND")
+    )
+    ollama_base_url: str = Field(default="http://127.0.0.1:11434", validation_alias="OLLAMA_BASE_URL")
+    ollama_model: str = Field(default="llama3.2", validation_alias="OLLAMA_MODEL")
+    ollama_timeout: float = Field(default=60.0, gt=0, validation_alias="OLLAMA_TIMEOUT")
+
+    @field_validator("llm_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"offline", "ollama"}:
+            raise ValueError("AZT3KNET_LLM_BACKEND must be 'offline' or 'ollama'")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The project store URL: `AZT3KNET_DATABASE_URL`, else a SQLite file under `AZT3KNET_HOME`."""
+        return self.database_url or f"sqlite:///{self.home / 'azt3knet.db'}"
+
+    @property
+    def resolved_dagster_home(self) -> Path:
+        """`DAGSTER_HOME`, else `$AZT3KNET_HOME/dagster`."""
+        return self.dagster_home or (self.home / "dagster")
+
+    def mail_domain_for(self, population_key: str) -> str:
+        """The mail domain of one population: `<key>.<DESEC_DOMAIN>`."""
+        return f"{population_key}.{self.desec_domain}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment (tests call `get_settings.cache_clear()`)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Persistence adapters: SQLAlchemy tables, the repository, and Fernet/MultiFernet encryption."""

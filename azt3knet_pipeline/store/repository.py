@@ -1,0 +1,362 @@
+"""The project store: one repository over the SQLAlchemy tables, SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from azt3knet_pipeline.domain.models import Population, PopulationSpec, validate_population_key
+from azt3knet_pipeline.store.crypto import SecretBox
+from azt3knet_pipeline.store.tables import agent_mailbox, audit_log, kv_secret, llm_cache, population
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DERIVATION_SECRET = "password_derivation_secret"
+
+
+class StoreError(Exception):
+    """Base of store errors."""
+
+
+class PopulationConflict(StoreError):
+    """A different spec is already registered under this key."""
+
+
+class PopulationNotFound(StoreError):
+    """No population is registered under this key."""
+
+
+@dataclass(frozen=True)
+class MailboxRow:
+    """One `agent_mailbox` row. The password stays encrypted; decrypt only where it must leave."""
+
+    address: str
+    population_key: str
+    agent_id: str
+    password_ciphertext: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    detail: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the store URL; SQLite gets WAL and a busy timeout so CLI, API and Dagster can share it."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(normalise_postgres_url(url), pool_pre_ping=True)
+
+
+def normalise_postgres_url(url: str) -> str:
+    """Plain `postgresql://` URLs use psycopg2 (shared with dagster-postgres); SQLAlchemy 2.1 would pick psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+class Store:
+    """Repository over the project tables. Construct with `Store.open(url)`; it migrates on open."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        store = cls(make_engine(url))
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest alembic revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    # -- populations ---------------------------------------------------------------------------------
+
+    def register_population(self, key: str, spec: PopulationSpec) -> tuple[Population, bool]:
+        """Register `spec` under `key`. Same spec again is a no-op; a different spec raises PopulationConflict.
+
+        Returns the population and whether it was newly created.
+        """
+        validate_population_key(key)
+        spec_hash = spec.spec_hash()
+        existing = self.get_population(key)
+        if existing is not None:
+            self._ensure_same(existing, spec_hash)
+            return existing, False
+        now = _now()
+        try:
+            with self._tx() as tx:
+                tx.execute(
+                    insert(population).values(
+                        key=key,
+                        spec_json=spec.canonical_json(),
+                        seed=str(spec.seed),
+                        spec_hash=spec_hash,
+                        status="registered",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            # Lost a race with a concurrent registration: the row now exists; compare like above.
+            existing = self.require_population(key)
+            self._ensure_same(existing, spec_hash)
+            return existing, False
+        return self.require_population(key), True
+
+    @staticmethod
+    def _ensure_same(existing: Population, spec_hash: str) -> None:
+        if existing.spec_hash != spec_hash:
+            raise PopulationConflict(
+                f"population {existing.key!r} is already registered with a different spec "
+                f"(registered spec hash {existing.spec_hash[:12]}, given {spec_hash[:12]}); "
+                "choose another --key or reuse the registered spec"
+            )
+
+    def get_population(self, key: str) -> Population | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(population).where(population.c.key == key)).mappings().first()
+        return _population_from_row(row) if row else None
+
+    def require_population(self, key: str) -> Population:
+        found = self.get_population(key)
+        if found is None:
+            raise PopulationNotFound(f"no population is registered under key {key!r}")
+        return found
+
+    def list_populations(self, *, offset: int = 0, limit: int | None = None) -> list[Population]:
+        query = select(population).order_by(population.c.created_at, population.c.key).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_population_from_row(row) for row in rows]
+
+    def count_populations(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(population)).scalar_one())
+
+    def set_population_status(self, key: str, status: str) -> None:
+        with self._tx() as tx:
+            result = tx.execute(
+                update(population).where(population.c.key == key).values(status=status, updated_at=_now())
+            )
+        if result.rowcount == 0:
+            raise PopulationNotFound(f"no population is registered under key {key!r}")
+
+    # -- mailboxes -------------------------------------------------------------------------------------
+
+    def list_mailboxes(self, population_key: str) -> list[MailboxRow]:
+        query = (
+            select(agent_mailbox)
+            .where(agent_mailbox.c.population_key == population_key)
+            .order_by(agent_mailbox.c.address)
+        )
+        with self.engine.connect() as conn:
+            return [MailboxRow(**row) for row in conn.execute(query).mappings().all()]
+
+    def record_mailbox_intents(self, population_key: str, rows: Iterable[tuple[str, str, str]]) -> int:
+        """Write-ahead: insert (address, agent_id, password_ciphertext) rows in state `intent` unless present.
+
+        Existing rows are left untouched (their ciphertext is the credential of record). Returns rows inserted.
+        """
+        now = _now()
+        wanted = list(rows)
+        if not wanted:
+            return 0
+        with self._tx() as tx:
+            present = set(
+                tx.execute(
+                    select(agent_mailbox.c.address).where(agent_mailbox.c.population_key == population_key)
+                ).scalars()
+            )
+            fresh = [
+                {
+                    "address": address,
+                    "population_key": population_key,
+                    "agent_id": agent_id,
+                    "password_ciphertext": ciphertext,
+                    "state": "intent",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for address, agent_id, ciphertext in wanted
+                if address not in present
+            ]
+            for start in range(0, len(fresh), 1000):
+                tx.execute(insert(agent_mailbox), fresh[start : start + 1000])
+        return len(fresh)
+
+    def set_mailbox_states(self, addresses: Sequence[str], state: str) -> None:
+        if not addresses:
+            return
+        now = _now()
+        with self._tx() as tx:
+            for start in range(0, len(addresses), 500):
+                chunk = list(addresses[start : start + 500])
+                tx.execute(
+                    update(agent_mailbox)
+                    .where(agent_mailbox.c.address.in_(chunk))
+                    .values(state=state, updated_at=now)
+                )
+
+    def delete_mailbox_rows(self, addresses: Sequence[str]) -> None:
+        if not addresses:
+            return
+        with self._tx() as tx:
+            for start in range(0, len(addresses), 500):
+                tx.execute(delete(agent_mailbox).where(agent_mailbox.c.address.in_(list(addresses[start : start + 500]))))
+
+    def iter_all_ciphertexts(self) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(agent_mailbox.c.address, agent_mailbox.c.password_ciphertext)).all()
+        return [(row[0], row[1]) for row in rows]
+
+    # -- secrets ---------------------------------------------------------------------------------------
+
+    def derivation_secret(self, box: SecretBox) -> bytes:
+        """The installation's password derivation secret: random, made once, stored Fernet-encrypted."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(kv_secret.c.ciphertext).where(kv_secret.c.name == DERIVATION_SECRET)).first()
+        if row is None:
+            now = _now()
+            try:
+                with self._tx() as tx:
+                    tx.execute(
+                        insert(kv_secret).values(
+                            name=DERIVATION_SECRET,
+                            ciphertext=box.encrypt(secrets.token_hex(32)),
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+            except IntegrityError:
+                pass  # another process made it first; read theirs below
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(kv_secret.c.ciphertext).where(kv_secret.c.name == DERIVATION_SECRET)
+                ).first()
+        assert row is not None
+        return bytes.fromhex(box.decrypt(row[0]))
+
+    def rotate_encryption(self, box: SecretBox) -> dict[str, int]:
+        """Re-encrypt every stored secret under the first configured key. Plaintext never changes."""
+        now = _now()
+        counts = {"kv_secret": 0, "agent_mailbox": 0}
+        with self._tx() as tx:
+            for name, ciphertext in tx.execute(select(kv_secret.c.name, kv_secret.c.ciphertext)).all():
+                tx.execute(
+                    update(kv_secret)
+                    .where(kv_secret.c.name == name)
+                    .values(ciphertext=box.rotate(ciphertext), updated_at=now)
+                )
+                counts["kv_secret"] += 1
+            for address, ciphertext in tx.execute(
+                select(agent_mailbox.c.address, agent_mailbox.c.password_ciphertext)
+            ).all():
+                tx.execute(
+                    update(agent_mailbox)
+                    .where(agent_mailbox.c.address == address)
+                    .values(password_ciphertext=box.rotate(ciphertext))
+                )
+                counts["agent_mailbox"] += 1
+        return counts
+
+    # -- llm cache -------------------------------------------------------------------------------------
+
+    def llm_cache_get(self, cache_key: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(llm_cache.c.value).where(llm_cache.c.cache_key == cache_key)).first()
+        return row[0] if row else None
+
+    def llm_cache_put(self, cache_key: str, model: str, field: str, value: str) -> None:
+        try:
+            with self._tx() as tx:
+                tx.execute(
+                    insert(llm_cache).values(
+                        cache_key=cache_key, model=model, field=field, value=value, created_at=_now()
+                    )
+                )
+        except IntegrityError:
+            pass  # first writer wins: the cached value is what makes re-runs identical
+
+    # -- audit -----------------------------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, target: str, outcome: str, detail: dict[str, Any] | str | None = None) -> None:
+        """Append one audit entry. Callers pass counts and names, never a secret."""
+        text = json.dumps(detail, sort_keys=True) if isinstance(detail, dict) else detail
+        with self._tx() as tx:
+            tx.execute(
+                insert(audit_log).values(
+                    at=_now(), actor=actor[:64], action=action[:64], target=target[:300], outcome=outcome[:16], detail=text
+                )
+            )
+
+    def audit_entries(self, *, target: str | None = None, limit: int = 1000) -> list[AuditEntry]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if target is not None:
+            query = query.where(audit_log.c.target == target)
+        with self.engine.connect() as conn:
+            return [AuditEntry(**row) for row in conn.execute(query).mappings().all()]
+
+
+def _population_from_row(row: Any) -> Population:
+    return Population(
+        key=row["key"],
+        spec=PopulationSpec.model_validate(json.loads(row["spec_json"])),
+        spec_hash=row["spec_hash"],
+        status=row["status"],
+    )
