@@ -1,0 +1,23 @@
+"""Jobs over the population asset graph."""
+
+from dagster import AssetSelection, define_asset_job
+
+from azt3knet_pipeline.defs.partitions import population_partitions
+
+POPULATION_GROUP = "population"
+
+# The whole graph of a partition: spec → profiles → mailboxes → DNS → credential export (as they land).
+populate_job = define_asset_job(
+    "populate_job",
+    selection=AssetSelection.groups(POPULATION_GROUP),
+    partitions_def=population_partitions,
+    description="Materialize every asset of one population partition (this is also recreate).",
+)
+
+# Profiles only: what `azt3knet populate` runs without --create-mailboxes.
+profiles_job = define_asset_job(
+    "profiles_job",
+    selection=AssetSelection.assets("population_spec", "agent_profiles"),
+    partitions_def=population_partitions,
+    description="Register/generate the population's profiles without touching Mailcow or deSEC.",
+)

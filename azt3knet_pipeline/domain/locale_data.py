@@ -1,0 +1,158 @@
+"""Locale tables for generation, loaded once from Faker's provider data (never by calling Faker per row).
+
+Faker is pinned to an exact version in pyproject.toml: its name tables are data, and an unpinned upgrade would
+change every population generated from the same seed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from faker.config import AVAILABLE_LOCALES
+from faker.providers.date_time import Provider as DateTimeProvider
+
+# Where a country has several Faker locales, the one most people there would expect.
+_PREFERRED_LOCALE = {
+    "US": "en_US", "GB": "en_GB", "IE": "en_IE", "IN": "en_IN", "CA": "en_CA", "AU": "en_AU", "NZ": "en_NZ",
+    "CH": "de_CH", "BE": "fr_BE", "ES": "es_ES", "PH": "en_PH", "NG": "en_NG", "PK": "en_PK", "KE": "en_KE",
+    "LU": "fr_LU", "CY": "el_CY", "TH": "th_TH", "BD": "bn_BD", "DZ": "fr_DZ",
+}
+
+# Faker has city lists for only some locales; these fill the gaps for common countries. Anything else falls
+# back to the capital from Faker's country table.
+_CITIES = {
+    "ES": ("Madrid", "Barcelona", "Valencia", "Sevilla", "Zaragoza", "Málaga", "Bilbao", "Murcia", "Palma",
+           "Las Palmas", "Alicante", "Córdoba", "Valladolid", "Vigo", "Gijón", "Granada", "A Coruña", "Vitoria"),
+    "US": ("New York", "Los Angeles", "Chicago", "Houston", "Phoenix", "Philadelphia", "San Antonio",
+           "San Diego", "Dallas", "Austin", "Seattle", "Denver", "Boston", "Portland", "Atlanta", "Miami"),
+    "GB": ("London", "Manchester", "Birmingham", "Leeds", "Glasgow", "Liverpool", "Bristol", "Edinburgh",
+           "Sheffield", "Cardiff", "Belfast", "Nottingham", "Newcastle", "Leicester"),
+    "FR": ("Paris", "Marseille", "Lyon", "Toulouse", "Nice", "Nantes", "Strasbourg", "Montpellier", "Bordeaux",
+           "Lille", "Rennes", "Reims"),
+    "MX": ("Ciudad de México", "Guadalajara", "Monterrey", "Puebla", "Tijuana", "León", "Mérida", "Querétaro",
+           "Cancún", "Oaxaca"),
+    "BR": ("São Paulo", "Rio de Janeiro", "Brasília", "Salvador", "Fortaleza", "Belo Horizonte", "Manaus",
+           "Curitiba", "Recife", "Porto Alegre"),
+    "AR": ("Buenos Aires", "Córdoba", "Rosario", "Mendoza", "La Plata", "Mar del Plata", "Salta"),
+    "CA": ("Toronto", "Montreal", "Vancouver", "Calgary", "Edmonton", "Ottawa", "Winnipeg", "Halifax"),
+    "AU": ("Sydney", "Melbourne", "Brisbane", "Perth", "Adelaide", "Canberra", "Hobart", "Darwin"),
+    "IN": ("Mumbai", "Delhi", "Bengaluru", "Hyderabad", "Chennai", "Kolkata", "Pune", "Ahmedabad", "Jaipur"),
+    "PT": ("Lisboa", "Porto", "Braga", "Coimbra", "Faro", "Aveiro", "Funchal"),
+    "NL": ("Amsterdam", "Rotterdam", "Den Haag", "Utrecht", "Eindhoven", "Groningen", "Tilburg"),
+    "CO": ("Bogotá", "Medellín", "Cali", "Barranquilla", "Cartagena", "Bucaramanga"),
+    "CL": ("Santiago", "Valparaíso", "Concepción", "La Serena", "Antofagasta", "Temuco"),
+    "IE": ("Dublin", "Cork", "Galway", "Limerick", "Waterford"),
+    "FI": ("Helsinki", "Espoo", "Tampere", "Vantaa", "Oulu", "Turku"),
+    "SE": ("Stockholm", "Göteborg", "Malmö", "Uppsala", "Västerås", "Örebro"),
+    "NO": ("Oslo", "Bergen", "Trondheim", "Stavanger", "Tromsø"),
+    "DK": ("København", "Aarhus", "Odense", "Aalborg", "Esbjerg"),
+}
+
+_FAMILY_NAME_FIRST = {"ja", "zh", "ko", "hu", "vi"}
+
+
+@dataclass(frozen=True)
+class NameTable:
+    """Names with cumulative weights for vectorised sampling, and their ASCII slugs for addresses."""
+
+    names: np.ndarray
+    slugs: np.ndarray
+    cumulative: np.ndarray
+
+    def pick(self, uniforms: np.ndarray) -> np.ndarray:
+        """Indices into `names` for uniforms in [0, 1)."""
+        return np.minimum(np.searchsorted(self.cumulative, uniforms, side="right"), len(self.names) - 1)
+
+
+@dataclass(frozen=True)
+class LocaleData:
+    locale: str
+    country: str
+    female: NameTable
+    male: NameTable
+    any_gender: NameTable
+    family: NameTable
+    cities: tuple[str, ...]
+    timezones: tuple[str, ...]
+    family_name_first: bool
+
+
+def ascii_slug(text: str) -> str:
+    """Lowercase ASCII letters and digits only (accents folded); '' for names in non-Latin scripts."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return "".join(ch for ch in folded.lower() if ch.isalnum())
+
+
+def _table(values: object) -> NameTable:
+    if isinstance(values, dict):
+        names = list(values.keys())
+        weights = np.array([float(w) for w in values.values()], dtype=np.float64)
+    else:
+        names = list(values)  # type: ignore[call-overload]
+        weights = np.ones(len(names), dtype=np.float64)
+    cumulative = np.cumsum(weights / weights.sum())
+    cumulative[-1] = 1.0
+    return NameTable(
+        names=np.array(names, dtype=object),
+        slugs=np.array([ascii_slug(n) for n in names], dtype=object),
+        cumulative=cumulative,
+    )
+
+
+def locale_for_country(country: str) -> str:
+    """The Faker locale for an ISO country code; `en` where Faker has none for that country."""
+    if country in _PREFERRED_LOCALE:
+        return _PREFERRED_LOCALE[country]
+    for candidate in AVAILABLE_LOCALES:  # a sorted list, so the choice is stable
+        if candidate.endswith(f"_{country}"):
+            return candidate
+    return "en"
+
+
+def _provider(kind: str, locale: str) -> type | None:
+    for name in (locale, locale.split("_")[0], "en_US"):
+        try:
+            return importlib.import_module(f"faker.providers.{kind}.{name}").Provider
+        except ModuleNotFoundError:
+            continue
+    return None
+
+
+@lru_cache(maxsize=64)
+def load_locale(locale: str, country: str) -> LocaleData:
+    """Name, city and timezone tables for (locale, country), built once per process."""
+    person = _provider("person", locale)
+    if person is None or not getattr(person, "last_names", None):
+        person = _provider("person", "en_US")
+    assert person is not None
+    female_src = getattr(person, "first_names_female", None) or person.first_names
+    male_src = getattr(person, "first_names_male", None) or person.first_names
+    any_src = getattr(person, "first_names", None) or {**dict.fromkeys(female_src), **dict.fromkeys(male_src)}
+
+    address = _provider("address", locale)
+    faker_cities = getattr(address, "cities", None) if address is not None else None
+    country_row = next((c for c in DateTimeProvider.countries if c.alpha_2_code == country), None)
+    if country in _CITIES:
+        cities: tuple[str, ...] = _CITIES[country]
+    elif isinstance(faker_cities, list | tuple) and faker_cities and address is not None and locale.endswith(country):
+        cities = tuple(str(c) for c in faker_cities)
+    elif country_row is not None and country_row.capital:
+        cities = (country_row.capital,)
+    else:
+        cities = ("Capital City",)
+    timezones = tuple(country_row.timezones) if country_row is not None and country_row.timezones else ("UTC",)
+    return LocaleData(
+        locale=locale,
+        country=country,
+        female=_table(female_src),
+        male=_table(male_src),
+        any_gender=_table(any_src),
+        family=_table(person.last_names),
+        cities=cities,
+        timezones=timezones,
+        family_name_first=locale.split("_")[0] in _FAMILY_NAME_FIRST,
+    )

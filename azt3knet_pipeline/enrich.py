@@ -1,0 +1,43 @@
+"""Optional LLM enrichment of generated profiles (the `bio` field) through `generate_field`.
+
+With the default offline backend the generated bios already are the offline backend's output, so nothing is
+called. With Ollama every bio goes through the (model, prompt, seed) cache in the store: a re-run is identical
+even though the model is not.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from azt3knet_pipeline.domain.generation import NAMESPACE, derive_seed
+from azt3knet_pipeline.settings import get_settings
+from azt3knet_pipeline.store.repository import Store
+
+ENRICHED_FIELDS = ("bio",)
+
+
+def enrich_profiles(frame: pd.DataFrame, store: Store) -> tuple[pd.DataFrame, list[str]]:
+    """Return (frame, fields enriched). Offline backend: the frame unchanged and no fields."""
+    settings = get_settings()
+    if settings.llm_backend == "offline" or frame.empty:
+        return frame, []
+    from azt3knet_pipeline.llm.adapter import StoreFieldCache, backend_from_settings, generate_field
+
+    backend = backend_from_settings(settings)
+    cache = StoreFieldCache(store)
+    seed_material = str(frame["population_key"].iloc[0])
+    bios = []
+    for row in frame.itertuples(index=False):
+        context = {
+            "given_name": row.given_name,
+            "age": int(row.age),
+            "city": row.city,
+            "interests": list(row.interests),
+            "tone": row.tone,
+            "country": row.country,
+        }
+        seed = derive_seed(seed_material, NAMESPACE, int(row.index), "llm:bio") % (2**31)
+        bios.append(generate_field("bio", context, seed, backend=backend, cache=cache))
+    enriched = frame.copy()
+    enriched["bio"] = bios
+    return enriched, list(ENRICHED_FIELDS)
