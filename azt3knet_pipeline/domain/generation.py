@@ -28,7 +28,7 @@ from azt3knet_pipeline.domain.models import (
     sha256_hex,
     validate_population_key,
 )
-from azt3knet_pipeline.domain.text import offline_bio
+from azt3knet_pipeline.domain.text import offline_bios
 
 NAMESPACE = "azt3knet/profiles/v1"
 BLOCK = 1024
@@ -91,16 +91,12 @@ class GeneratedPopulation:
     frame: pd.DataFrame
 
     def records(self) -> list[dict[str, Any]]:
-        """Profiles as JSON-ready dicts in index order (tuples become lists)."""
-        out = self.frame.to_dict(orient="records")
-        for row in out:
-            row["interests"] = list(row["interests"])
-            row["behavioral_biases"] = list(row["behavioral_biases"])
-            row["index"] = int(row["index"])
-            row["age"] = int(row["age"])
-            row["birth_year"] = int(row["birth_year"])
-            row["synthetic"] = True
-        return out
+        """Profiles as JSON-ready dicts in index order (tuples become lists, numpy ints become ints)."""
+        columns = {name: self.frame[name].tolist() for name in PROFILE_COLUMNS}
+        columns["interests"] = [list(v) for v in columns["interests"]]
+        columns["behavioral_biases"] = [list(v) for v in columns["behavioral_biases"]]
+        names = list(columns)
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
     @cached_property
     def canonical_json(self) -> str:
@@ -151,8 +147,7 @@ def generate_population(spec: PopulationSpec, population_key: str | None = None)
     else:
         city_arr = np.array(data.cities, dtype=object)
         cities = city_arr[_draw(seed, "city", n, lambda rng, k: rng.integers(0, len(city_arr), size=k))]
-    tz_arr = np.array(data.timezones, dtype=object)
-    timezones = tz_arr[_draw(seed, "timezone", n, lambda rng, k: rng.integers(0, len(tz_arr), size=k))]
+    timezones = [data.timezone_of(str(city)) for city in cities]
     tones = np.array(TONES, dtype=object)[_draw(seed, "tone", n, lambda rng, k: rng.integers(0, len(TONES), size=k))]
     cadences = np.array(POSTING_CADENCES, dtype=object)[
         _draw(seed, "posting_cadence", n, lambda rng, k: rng.choice(len(POSTING_CADENCES), size=k, p=_CADENCE_WEIGHTS))
@@ -170,13 +165,10 @@ def generate_population(spec: PopulationSpec, population_key: str | None = None)
     display = [
         f"{f} {g}" if data.family_name_first else f"{g} {f}" for g, f in zip(given, family, strict=True)
     ]
-    bios = [
-        offline_bio(str(given[i]), int(ages[i]), str(cities[i]), interests[i], str(tones[i]), int(bio_seeds[i]))
-        for i in range(n)
-    ]
+    bios = offline_bios(given, ages.tolist(), cities, interests, tones, bio_seeds)
     frame = pd.DataFrame(
         {
-            "id": [str(uuid.uuid5(AGENT_ID_NAMESPACE, f"{key}:{i}")) for i in range(n)],
+            "id": agent_ids(key, n),
             "population_key": key,
             "index": np.arange(n, dtype=np.int64),
             "given_name": given,
@@ -201,6 +193,19 @@ def generate_population(spec: PopulationSpec, population_key: str | None = None)
         columns=list(PROFILE_COLUMNS),
     )
     return GeneratedPopulation(population_key=key, spec=spec, frame=frame)
+
+
+def agent_ids(population_key: str, count: int) -> list[str]:
+    """`uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}")` for every index (same values as uuid.uuid5, computed inline)."""
+    prefix = AGENT_ID_NAMESPACE.bytes
+    ids = []
+    for index in range(count):
+        digest = bytearray(hashlib.sha1(prefix + f"{population_key}:{index}".encode()).digest()[:16])
+        digest[6] = (digest[6] & 0x0F) | 0x50
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        h = digest.hex()
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids
 
 
 def _addresses(

@@ -52,6 +52,31 @@ _CITIES = {
     "DK": ("København", "Aarhus", "Odense", "Aalborg", "Esbjerg"),
 }
 
+# Cities of the tables above that are not in their country's primary timezone.
+CITY_TIMEZONES = {
+    ("ES", "Las Palmas"): "Atlantic/Canary",
+    ("US", "Los Angeles"): "America/Los_Angeles", ("US", "San Diego"): "America/Los_Angeles",
+    ("US", "Seattle"): "America/Los_Angeles", ("US", "Portland"): "America/Los_Angeles",
+    ("US", "Phoenix"): "America/Phoenix", ("US", "Denver"): "America/Denver", ("US", "Chicago"): "America/Chicago",
+    ("US", "Houston"): "America/Chicago", ("US", "San Antonio"): "America/Chicago",
+    ("US", "Dallas"): "America/Chicago", ("US", "Austin"): "America/Chicago",
+    ("CA", "Toronto"): "America/Toronto", ("CA", "Montreal"): "America/Toronto", ("CA", "Ottawa"): "America/Toronto",
+    ("CA", "Vancouver"): "America/Vancouver", ("CA", "Calgary"): "America/Edmonton",
+    ("CA", "Edmonton"): "America/Edmonton", ("CA", "Winnipeg"): "America/Winnipeg",
+    ("CA", "Halifax"): "America/Halifax",
+    ("AU", "Sydney"): "Australia/Sydney", ("AU", "Melbourne"): "Australia/Melbourne",
+    ("AU", "Brisbane"): "Australia/Brisbane", ("AU", "Perth"): "Australia/Perth",
+    ("AU", "Adelaide"): "Australia/Adelaide", ("AU", "Canberra"): "Australia/Sydney",
+    ("AU", "Hobart"): "Australia/Hobart", ("AU", "Darwin"): "Australia/Darwin",
+    ("BR", "Manaus"): "America/Manaus", ("BR", "Fortaleza"): "America/Fortaleza", ("BR", "Recife"): "America/Recife",
+    ("BR", "Salvador"): "America/Bahia", ("MX", "Tijuana"): "America/Tijuana", ("MX", "Cancún"): "America/Cancun",
+    ("PT", "Funchal"): "Atlantic/Madeira",
+}
+_PRIMARY_TIMEZONE = {"US": "America/New_York", "CA": "America/Toronto", "AU": "Australia/Sydney",
+                     "BR": "America/Sao_Paulo", "MX": "America/Mexico_City", "ES": "Europe/Madrid",
+                     "PT": "Europe/Lisbon", "AR": "America/Argentina/Buenos_Aires", "RU": "Europe/Moscow",
+                     "CL": "America/Santiago", "ID": "Asia/Jakarta", "KZ": "Asia/Almaty"}
+
 _FAMILY_NAME_FIRST = {"ja", "zh", "ko", "hu", "vi"}
 
 
@@ -77,8 +102,12 @@ class LocaleData:
     any_gender: NameTable
     family: NameTable
     cities: tuple[str, ...]
-    timezones: tuple[str, ...]
+    primary_timezone: str
     family_name_first: bool
+
+    def timezone_of(self, city: str) -> str:
+        """The city's timezone where known, else the country's primary one."""
+        return CITY_TIMEZONES.get((self.country, city), self.primary_timezone)
 
 
 def ascii_slug(text: str) -> str:
@@ -144,7 +173,8 @@ def load_locale(locale: str, country: str) -> LocaleData:
         cities = (country_row.capital,)
     else:
         cities = ("Capital City",)
-    timezones = tuple(country_row.timezones) if country_row is not None and country_row.timezones else ("UTC",)
+    listed = tuple(country_row.timezones) if country_row is not None and country_row.timezones else ("UTC",)
+    primary = _PRIMARY_TIMEZONE.get(country, listed[0])
     return LocaleData(
         locale=locale,
         country=country,
@@ -153,6 +183,6 @@ def load_locale(locale: str, country: str) -> LocaleData:
         any_gender=_table(any_src),
         family=_table(person.last_names),
         cities=cities,
-        timezones=timezones,
+        primary_timezone=primary,
         family_name_first=locale.split("_")[0] in _FAMILY_NAME_FIRST,
     )

@@ -1,0 +1,83 @@
+"""Shared fixtures: an isolated AZT3KNET_HOME/DAGSTER_HOME per test, and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+PG_ADMIN_URL = os.environ.get("AZT3KNET_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+_ENV_PREFIXES = ("AZT3KNET_", "MAILCOW_", "DESEC_", "DYNDNS_", "OLLAMA_", "DAGSTER_HOME", "SECRET_KEY_FOR_KV_ENC",
+                 "MAIL_HOSTNAME")
+
+
+def _reset_caches() -> None:
+    from azt3knet_pipeline.defs import resources
+    from azt3knet_pipeline.settings import get_settings
+
+    get_settings.cache_clear()
+    resources._open_store.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own home, Dagster instance directory and Fernet key; nothing leaks between tests."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "azt3knet-home"
+    monkeypatch.setenv("AZT3KNET_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    monkeypatch.setenv("SECRET_KEY_FOR_KV_ENC", Fernet.generate_key().decode())
+    _reset_caches()
+    yield home
+    _reset_caches()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh database on the real PostgreSQL at 127.0.0.1:5432, dropped at the end of the session."""
+    import psycopg2
+
+    name = f"azt3knet_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The project store on SQLite and on the real PostgreSQL (a clean schema per test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    base_url: str = request.getfixturevalue("pg_database")
+    from sqlalchemy import create_engine, text
+
+    from azt3knet_pipeline.store.repository import normalise_postgres_url
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(normalise_postgres_url(base_url))
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{base_url}?options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
