@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from azt3knet_pipeline.domain.generation import NAMESPACE, derive_seed
+from azt3knet_pipeline.llm.adapter import Backend, FieldCache, StoreFieldCache, backend_from_settings, generate_field
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import Store
 
@@ -21,11 +22,20 @@ def enrich_profiles(frame: pd.DataFrame, store: Store) -> tuple[pd.DataFrame, li
     settings = get_settings()
     if settings.llm_backend == "offline" or frame.empty:
         return frame, []
-    from azt3knet_pipeline.llm.adapter import StoreFieldCache, backend_from_settings, generate_field
-
     backend = backend_from_settings(settings)
-    cache = StoreFieldCache(store)
-    seed_material = str(frame["population_key"].iloc[0])
+    try:
+        bios = llm_bios(frame, backend, StoreFieldCache(store))
+    finally:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+    enriched = frame.copy()
+    enriched["bio"] = bios
+    return enriched, list(ENRICHED_FIELDS)
+
+
+def llm_bios(frame: pd.DataFrame, backend: Backend, cache: FieldCache) -> list[str]:
+    """One `generate_field("bio", ...)` per agent, seeded from (population key, index)."""
     bios = []
     for row in frame.itertuples(index=False):
         context = {
@@ -36,8 +46,6 @@ def enrich_profiles(frame: pd.DataFrame, store: Store) -> tuple[pd.DataFrame, li
             "tone": row.tone,
             "country": row.country,
         }
-        seed = derive_seed(seed_material, NAMESPACE, int(row.index), "llm:bio") % (2**31)
+        seed = derive_seed(str(row.population_key), NAMESPACE, int(row.index), "llm:bio") % (2**31)
         bios.append(generate_field("bio", context, seed, backend=backend, cache=cache))
-    enriched = frame.copy()
-    enriched["bio"] = bios
-    return enriched, list(ENRICHED_FIELDS)
+    return bios

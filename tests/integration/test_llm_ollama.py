@@ -1,0 +1,243 @@
+"""The Ollama backend over real HTTP on loopback, against a fake Ollama answering differently every call."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from azt3knet_pipeline.clients.http import RetryPolicy
+from azt3knet_pipeline.llm.adapter import (
+    LLMResponseError,
+    LLMUnavailable,
+    OllamaBackend,
+    StoreFieldCache,
+    build_prompt,
+    cache_key,
+    generate_field,
+)
+from azt3knet_pipeline.sandbox.server import RunningServer, free_port, serve_in_thread
+from azt3knet_pipeline.store.repository import Store
+
+MODEL = "fake-llm:1b"
+CONTEXT = {"given_name": "Ana", "age": 31, "city": "Lyon", "interests": ["jazz", "tea"], "tone": "witty"}
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_total=5.0, seed=0)
+
+
+@dataclass
+class FakeOllama:
+    """Records every request; `script` lists what the next calls do ("ok", a status code, "sleep", ...)."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    script: list[Any] = field(default_factory=list)
+    answers: int = 0
+    sleep_for: float = 1.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.script.clear()
+            self.answers = 0
+
+    async def generate(self, request: Request) -> Response:
+        body = await request.json()
+        with self.lock:
+            self.requests.append(body)
+            action = self.script.pop(0) if self.script else "ok"
+        if action == "sleep":
+            await asyncio.sleep(self.sleep_for)
+            action = "ok"
+        if isinstance(action, int):
+            return JSONResponse({"error": f"fake status {action}"}, status_code=action)
+        if action == "not-json":
+            return PlainTextResponse("<html>oops</html>")
+        if action == "empty":
+            return JSONResponse({"model": body.get("model"), "response": "  \n ", "done": True})
+        if action == "no-response":
+            return JSONResponse({"model": body.get("model"), "done": True})
+        if body.get("model") != MODEL:
+            return JSONResponse(
+                {"error": f"model '{body.get('model')}' not found, try pulling it first"}, status_code=404
+            )
+        with self.lock:
+            self.answers += 1
+            n = self.answers
+        # Deliberately NOT deterministic in (prompt, seed): only the cache can make re-runs identical.
+        return JSONResponse(
+            {"model": MODEL, "response": f"  answer #{n} (seed {body['options']['seed']})\n", "done": True}
+        )
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[tuple[FakeOllama, RunningServer]]:
+    fake = FakeOllama()
+    app = Starlette(routes=[Route("/api/generate", fake.generate, methods=["POST"])])
+    with serve_in_thread(app) as server:
+        yield fake, server
+
+
+@pytest.fixture
+def fake(fake_server: tuple[FakeOllama, RunningServer]) -> FakeOllama:
+    fake_server[0].reset()
+    return fake_server[0]
+
+
+@pytest.fixture
+def backend(fake_server: tuple[FakeOllama, RunningServer]) -> Iterator[OllamaBackend]:
+    with OllamaBackend(fake_server[1].url + "/", MODEL, timeout=5.0, policy=FAST) as ollama:
+        yield ollama
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(f"sqlite:///{tmp_path}/x.db")
+    yield opened
+    opened.dispose()
+
+
+def test_request_carries_seed_temperature_zero_and_no_stream(
+    fake: FakeOllama, backend: OllamaBackend
+) -> None:
+    assert backend.generate("Write a motto.", 1234) == "answer #1 (seed 1234)"
+    assert fake.requests == [
+        {
+            "model": MODEL,
+            "prompt": "Write a motto.",
+            "stream": False,
+            "options": {"seed": 1234, "temperature": 0},
+        }
+    ]
+
+
+def test_store_cache_makes_the_fake_model_repeatable(
+    fake: FakeOllama, backend: OllamaBackend, store: Store, tmp_path: Path
+) -> None:
+    cache = StoreFieldCache(store)
+    first = generate_field("bio", CONTEXT, 42, backend=backend, cache=cache)
+    assert first == "answer #1 (seed 42)"
+    assert fake.requests[0]["prompt"] == build_prompt("bio", CONTEXT)
+    assert fake.requests[0]["options"] == {"seed": 42, "temperature": 0}
+
+    again = generate_field("bio", dict(reversed(CONTEXT.items())), 42, backend=backend, cache=cache)
+    assert again == first
+    assert len(fake.requests) == 1  # served from the store, no second HTTP request
+    assert store.llm_cache_get(cache_key(MODEL, build_prompt("bio", CONTEXT), 42)) == first
+
+    # A new seed is a new request (and, this model being what it is, a new answer).
+    other = generate_field("bio", CONTEXT, 43, backend=backend, cache=cache)
+    assert other == "answer #2 (seed 43)"
+    assert [r["options"]["seed"] for r in fake.requests] == [42, 43]
+
+    # A later run: fresh store handle on the same file, fresh client. Still no request, same answer.
+    reopened = Store.open(f"sqlite:///{tmp_path}/x.db")
+    try:
+        with OllamaBackend(backend.base_url, MODEL, timeout=5.0, policy=FAST) as rerun:
+            assert generate_field("bio", CONTEXT, 42, backend=rerun, cache=StoreFieldCache(reopened)) == first
+    finally:
+        reopened.dispose()
+    assert len(fake.requests) == 2
+
+
+def test_without_cache_the_fake_model_is_not_repeatable(fake: FakeOllama, backend: OllamaBackend) -> None:
+    a = generate_field("motto", CONTEXT, 7, backend=backend)
+    b = generate_field("motto", CONTEXT, 7, backend=backend)
+    assert a != b and len(fake.requests) == 2
+
+
+def test_unreachable_server_is_unavailable_quickly() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with (
+        OllamaBackend(url, MODEL, timeout=2.0, policy=FAST) as ollama,
+        pytest.raises(LLMUnavailable) as info,
+    ):
+        ollama.generate("hello", 1)
+    assert time.monotonic() - started < 3.0
+    message = str(info.value)
+    assert f"{url}/api/generate" in message
+    assert "ollama serve" in message and "AZT3KNET_LLM_BACKEND=offline" in message
+    assert "3 attempts" in message
+
+
+def test_slow_server_times_out(fake: FakeOllama, fake_server: tuple[FakeOllama, RunningServer]) -> None:
+    fake.sleep_for = 1.0
+    fake.script.extend(["sleep", "sleep"])
+    policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, seed=0)
+    started = time.monotonic()
+    with (
+        OllamaBackend(fake_server[1].url, MODEL, timeout=0.25, policy=policy) as ollama,
+        pytest.raises(LLMUnavailable, match=r"did not answer within 0\.25s") as info,
+    ):
+        ollama.generate("hello", 1)
+    assert time.monotonic() - started < 1.5
+    assert "OLLAMA_TIMEOUT" in str(info.value) and "AZT3KNET_LLM_BACKEND=offline" in str(info.value)
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("transient", [[503], [502, 503], [429]])
+def test_transient_statuses_are_retried(
+    fake: FakeOllama, backend: OllamaBackend, transient: list[int]
+) -> None:
+    fake.script.extend(transient)
+    assert backend.generate("hello", 5) == "answer #1 (seed 5)"
+    assert len(fake.requests) == len(transient) + 1
+
+
+def test_persistent_busy_is_unavailable(fake: FakeOllama, backend: OllamaBackend) -> None:
+    fake.script.extend([503, 503, 503])
+    with pytest.raises(LLMUnavailable, match="stayed busy") as info:
+        backend.generate("hello", 5)
+    assert info.value.status == 503
+    assert len(fake.requests) == 3
+
+
+def test_500_is_not_retried(fake: FakeOllama, backend: OllamaBackend) -> None:
+    # The shared policy retries 429/502/503/504 only; an Ollama 500 (runner crashed, out of memory) is final.
+    fake.script.append(500)
+    with pytest.raises(LLMResponseError, match="HTTP 500") as info:
+        backend.generate("hello", 5)
+    assert info.value.status == 500 and "fake status 500" in str(info.value)
+    assert len(fake.requests) == 1
+
+
+def test_missing_model_names_the_model(
+    fake: FakeOllama, fake_server: tuple[FakeOllama, RunningServer]
+) -> None:
+    with (
+        OllamaBackend(fake_server[1].url, "nope:7b", timeout=5.0, policy=FAST) as ollama,
+        pytest.raises(LLMResponseError) as info,
+    ):
+        ollama.generate("hello", 1)
+    assert info.value.status == 404
+    assert "'nope:7b'" in str(info.value) and "ollama pull nope:7b" in str(info.value)
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "match"),
+    [("not-json", "not JSON"), ("empty", "empty response"), ("no-response", "without a 'response'")],
+)
+def test_unusable_bodies(fake: FakeOllama, backend: OllamaBackend, action: str, match: str) -> None:
+    fake.script.append(action)
+    with pytest.raises(LLMResponseError, match=match):
+        backend.generate("hello", 1)
+
+
+def test_errors_are_not_cached(fake: FakeOllama, backend: OllamaBackend, store: Store) -> None:
+    cache = StoreFieldCache(store)
+    fake.script.append(500)
+    with pytest.raises(LLMResponseError):
+        generate_field("motto", CONTEXT, 1, backend=backend, cache=cache)
+    assert store.llm_cache_get(cache_key(MODEL, build_prompt("motto", CONTEXT), 1)) is None
+    assert generate_field("motto", CONTEXT, 1, backend=backend, cache=cache) == "answer #1 (seed 1)"
