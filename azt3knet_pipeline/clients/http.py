@@ -47,6 +47,12 @@ class RetryPolicy:
     seed: int | None = None
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0 or self.max_total <= 0:
+            raise ValueError("RetryPolicy delays must be >= 0 and max_total > 0")
+
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Delay before retry number `attempt` (1-based): full jitter over an exponential cap."""
         cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
@@ -80,6 +86,8 @@ def send_with_retry(
     rng = random.Random(policy.seed)
     started = time.monotonic()
     last_problem = "no attempt made"
+    last_status: int | None = None
+    attempt = 0
     for attempt in range(1, policy.max_attempts + 1):
         if on_attempt is not None:
             on_attempt(attempt)
@@ -92,6 +100,8 @@ def send_with_retry(
             if response.status_code not in RETRY_STATUSES:
                 return response
             last_problem = f"HTTP {response.status_code}"
+            last_status = response.status_code
+            response.close()
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None:
                 if retry_after > policy.max_retry_after:
@@ -111,4 +121,4 @@ def send_with_retry(
             break
         log.warning("%s: %s, retry %d/%d in %.2fs", what, last_problem, attempt, policy.max_attempts - 1, delay)
         policy.sleep(delay)
-    raise RetriesExhausted(f"{what}: gave up after {attempt} attempt(s), last: {last_problem}")
+    raise RetriesExhausted(f"{what}: gave up after {attempt} attempt(s), last: {last_problem}", status=last_status)

@@ -1,0 +1,620 @@
+"""deSEC DNS REST API client (sync httpx, thread-safe), built to `shared/contracts/desec.md`.
+
+Every request goes through the shared retry policy (`clients.http`), so 429 `Retry-After` and 502/503/504 are
+handled in one place; 401/403 are never retried. The token is sent only to the configured origin (pagination
+links are re-rooted on it) and never appears in an error message or a log line.
+
+Writes of rrsets are throttled *per domain* by deSEC (2/s, 15/min, 100/h, 300/day): reconcile with
+`put_rrsets_diff`, which sends one bulk PATCH for any number of changes and nothing for an empty diff.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from azt3knet_pipeline.clients.http import (
+    ApiError,
+    RetriesExhausted,
+    RetryPolicy,
+    parse_retry_after,
+    send_with_retry,
+)
+from azt3knet_pipeline.domain.dns_plan import AUTOMATIC_TYPES, RRset, RRsetDiff
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://desec.io/api/v1"
+# deSEC's ordinary throttle windows are a minute long (15 rrset writes/min per domain, 50 reads/min): waiting
+# one out is right, so this client accepts Retry-After up to 120 s.
+DEFAULT_POLICY = RetryPolicy(
+    max_attempts=6, base_delay=0.5, max_delay=10.0, max_total=300.0, max_retry_after=120.0
+)
+MAX_PAGES = 10_000
+_DETAIL_LIMIT = 500
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+class DesecError(ApiError):
+    """Any deSEC failure. `detail` is the decoded response body (JSON or text), when there was one."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, key: str | None = None, detail: Any = None
+    ) -> None:
+        super().__init__(message, status=status, key=key)
+        self.detail = detail
+
+
+class DesecAuthError(DesecError):
+    """401 (bad or missing token), or 403 "Insufficient token permissions." (a token policy forbids it)."""
+
+
+class DesecNotFound(DesecError):
+    """404: the domain is not yours (or does not exist), or the rrset does not exist."""
+
+
+class DesecValidationError(DesecError):
+    """400. `item_errors` pairs each rejected item (the RRset or dict you sent) with its error dict; for a
+    bulk request the server's list is aligned with the input and `{}` entries (valid items) are left out.
+    `errors` holds messages that belong to no single item (a top-level list of strings, a request dict)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 400,
+        key: str | None = None,
+        detail: Any = None,
+        item_errors: list[tuple[RRset | dict[str, Any], dict[str, Any]]] | None = None,
+        errors: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, key=key, detail=detail)
+        self.item_errors = item_errors or []
+        self.errors = errors or []
+
+
+class DesecThrottled(DesecError, RetriesExhausted):
+    """429 still answered after the retry policy gave up (or asked a wait above `max_retry_after`)."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None, key: str | None = None, detail: Any = None
+    ):
+        super().__init__(message, status=429, key=key, detail=detail)
+        self.retry_after = retry_after
+
+
+class DesecUnavailable(DesecError, RetriesExhausted):
+    """Transient failures (connection errors, timeouts, 502/503/504) outlasted the retry policy."""
+
+
+class DesecPaginationError(DesecError):
+    """The cursor pagination could not be followed (no link, a loop, a page that is not a list)."""
+
+
+# --- models -------------------------------------------------------------------------------------------------
+
+
+class DesecDomain(BaseModel):
+    """A deSEC domain as `GET /domains/{name}/` answers it (`keys` only on create and retrieve)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    minimum_ttl: int
+    created: datetime | None = None
+    published: datetime | None = None
+    touched: datetime | None = None
+    keys: tuple[dict[str, Any], ...] = Field(default_factory=tuple)
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="@*")
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _flatten(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in value.items() if v not in ({}, [], None, ""))
+    if isinstance(value, list | tuple):
+        return " ".join(_flatten(v) for v in value if v not in ({}, [], None, ""))
+    return str(value)
+
+
+def _label(item: RRset | Mapping[str, Any]) -> str:
+    if isinstance(item, RRset):
+        subname, rtype = item.subname, item.type
+    else:
+        subname, rtype = item.get("subname"), item.get("type")
+    shown = subname if subname else "@"
+    return f"subname={shown} type={rtype}"
+
+
+def _detail_text(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return body["detail"]
+    return _flatten(body) if not isinstance(body, str) else body.strip()
+
+
+def _item_payload(item: RRset | Mapping[str, Any]) -> dict[str, Any]:
+    """A bulk item with `subname` always explicit: `""` for the apex, never `"@"`, never missing."""
+    if isinstance(item, RRset):
+        return item.to_payload()
+    payload = dict(item)
+    subname = payload.get("subname")
+    if subname is None or subname == "@":
+        payload["subname"] = ""
+    if isinstance(payload.get("type"), str):
+        payload["type"] = payload["type"].upper()
+    if "records" in payload and not isinstance(payload["records"], list):
+        payload["records"] = list(payload["records"])
+    return payload
+
+
+def _parse_rrset(data: Any) -> RRset:
+    if not isinstance(data, dict):
+        raise DesecError(f"deSEC returned an rrset that is not an object: {type(data).__name__}")
+    return RRset.model_validate(
+        {
+            "subname": data.get("subname") or "",
+            "type": data["type"],
+            "ttl": data["ttl"],
+            "records": data["records"],
+        }
+    )
+
+
+# --- client -------------------------------------------------------------------------------------------------
+
+
+class DesecClient:
+    """Typed deSEC client. Thread-safe: one instance may serve many threads (httpx.Client is thread-safe and
+    the counters are locked). `request_count` and `write_count` count attempts, retries included."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        token: str | SecretStr = "",
+        *,
+        timeout: float = 15.0,
+        policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        secret = token.get_secret_value() if isinstance(token, SecretStr) else token
+        if not secret:
+            raise ValueError("DesecClient needs a token (DESEC_TOKEN)")
+        self._token = secret
+        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base_url {base_url!r} is not an absolute http(s) URL")
+        self._origin = (parts.scheme, parts.netloc)
+        self.policy = policy or DEFAULT_POLICY
+        self._http = httpx.Client(
+            headers={
+                "Authorization": f"Token {secret}",
+                "Accept": "application/json",
+                "User-Agent": "azt3knet-pipeline",
+            },
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._writes = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> DesecClient:
+        """From `Settings` (`DESEC_API_URL`, `DESEC_TOKEN`, `DESEC_TIMEOUT`)."""
+        if settings.desec_token is None:
+            raise ValueError("DESEC_TOKEN is not set")
+        kwargs.setdefault("timeout", settings.desec_timeout)
+        return cls(settings.desec_api_url, settings.desec_token, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"DesecClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> DesecClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return self._requests
+
+    @property
+    def write_count(self) -> int:
+        with self._lock:
+            return self._writes
+
+    # --- transport ------------------------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _url(self, *segments: str) -> str:
+        return self.base_url + "/" + "".join(f"{_segment(s)}/" for s in segments)
+
+    def _rrsets_url(self, domain: str, subname: str | None = None, rtype: str | None = None) -> str:
+        if subname is None:
+            return self._url("domains", domain, "rrsets")
+        return self._url("domains", domain, "rrsets", subname or "@", str(rtype).upper())
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        write: bool,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        key: str | None = None,
+    ) -> tuple[httpx.Response, int]:
+        """One logical request under the shared retry policy: the final response and the attempts made."""
+        attempts = 0
+        last: list[httpx.Response | None] = [None]
+
+        def on_attempt(n: int) -> None:
+            nonlocal attempts
+            attempts = n
+            with self._lock:
+                self._requests += 1
+                if write:
+                    self._writes += 1
+
+        def send() -> httpx.Response:
+            last[0] = None
+            kwargs: dict[str, Any] = {}
+            if json is not None:
+                kwargs["json"] = json
+            if params is not None:
+                kwargs["params"] = params
+            response = self._http.request(method, url, **kwargs)
+            last[0] = response
+            return response
+
+        try:
+            response = send_with_retry(send, self.policy, what=what, on_attempt=on_attempt)
+        except RetriesExhausted as exc:
+            final = last[0]
+            if final is not None and final.status_code == 429:
+                body = _body(final)
+                raise DesecThrottled(
+                    self._scrub(f"{exc.message} ({_detail_text(body)[:_DETAIL_LIMIT]})"),
+                    retry_after=parse_retry_after(final.headers.get("Retry-After")),
+                    key=key,
+                    detail=body,
+                ) from exc
+            raise DesecUnavailable(
+                self._scrub(exc.message), status=final.status_code if final is not None else None, key=key
+            ) from exc
+        log.debug(
+            "deSEC %s %s -> %d (%d attempt(s))", method, urlsplit(url).path, response.status_code, attempts
+        )
+        return response, attempts
+
+    def _raise_for(
+        self,
+        response: httpx.Response,
+        *,
+        what: str,
+        key: str | None = None,
+        items: Sequence[RRset | Mapping[str, Any]] | None = None,
+        bulk: bool = False,
+    ) -> None:
+        """Map a non-2xx response to the error hierarchy."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        body = _body(response)
+        text = self._scrub(_detail_text(body))[:_DETAIL_LIMIT]
+        if status == 400:
+            raise self._validation_error(what, body, items=items, bulk=bulk, key=key)
+        if status == 401:
+            raise DesecAuthError(f"{what}: deSEC refused the token (HTTP 401): {text}", status=401, key=key)
+        if status == 403:
+            lowered = text.lower()
+            if "permission" in lowered or "multi-factor" in lowered or "credentials" in lowered:
+                raise DesecAuthError(
+                    f"{what}: not permitted (HTTP 403): {text}", status=403, key=key, detail=body
+                )
+            raise DesecError(f"{what}: forbidden (HTTP 403): {text}", status=403, key=key, detail=body)
+        if status == 404:
+            raise DesecNotFound(f"{what}: not found (HTTP 404): {text}", status=404, key=key, detail=body)
+        if status == 429:
+            raise DesecThrottled(
+                f"{what}: throttled (HTTP 429): {text}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                key=key,
+                detail=body,
+            )
+        raise DesecError(f"{what}: HTTP {status}: {text}", status=status, key=key, detail=body)
+
+    def _validation_error(
+        self,
+        what: str,
+        body: Any,
+        *,
+        items: Sequence[RRset | Mapping[str, Any]] | None,
+        bulk: bool,
+        key: str | None,
+    ) -> DesecValidationError:
+        item_errors: list[tuple[RRset | dict[str, Any], dict[str, Any]]] = []
+        errors: list[str] = []
+        positions: list[int] = []
+        seq = list(items or [])
+
+        def as_item(item: RRset | Mapping[str, Any]) -> RRset | dict[str, Any]:
+            return item if isinstance(item, RRset) else dict(item)
+
+        if (
+            isinstance(body, list)
+            and bulk
+            and len(body) == len(seq)
+            and all(isinstance(e, dict) for e in body)
+        ):
+            for position, (item, error) in enumerate(zip(seq, body, strict=True)):
+                if error:
+                    item_errors.append((as_item(item), error))
+                    positions.append(position)
+        elif isinstance(body, list):
+            errors = [_flatten(e) for e in body]
+            if len(seq) == 1:
+                item_errors.append((as_item(seq[0]), {"non_field_errors": errors}))
+                positions.append(0)
+        elif isinstance(body, dict) and not bulk and len(seq) == 1:
+            item_errors.append((as_item(seq[0]), body))
+            positions.append(0)
+        elif isinstance(body, dict):
+            errors = [_flatten(body)]
+        else:
+            errors = [str(body).strip()]
+        parts = [
+            f"item {pos} ({_label(item)}): {_flatten(err)}"
+            for pos, (item, err) in zip(positions, item_errors, strict=True)
+        ]
+        if not item_errors:
+            parts += errors
+        message = self._scrub(f"{what}: deSEC rejected the request (HTTP 400): " + " | ".join(parts))
+        return DesecValidationError(
+            message[: _DETAIL_LIMIT * 4], key=key, detail=body, item_errors=item_errors, errors=errors
+        )
+
+    # --- pagination -----------------------------------------------------------------------------------------
+
+    def _local(self, link: str, response: httpx.Response) -> str:
+        """A pagination link re-rooted on our own origin: the token is never sent anywhere else."""
+        absolute = urljoin(str(response.request.url), link)
+        parts = urlsplit(absolute)
+        if (parts.scheme, parts.netloc) != self._origin:
+            log.warning("deSEC pagination link points to another origin; following it on %s", self.base_url)
+        return urlunsplit((*self._origin, parts.path, parts.query, ""))
+
+    def _get_all(self, url: str, params: dict[str, str], *, what: str, key: str | None) -> list[Any]:
+        """GET a collection, following cursor pagination (400 + `Link: rel="first"`, then `rel="next"`)."""
+        response, _ = self._send("GET", url, what=what, write=False, params=params, key=key)
+        if response.status_code == 400:
+            body = _body(response)
+            first = response.links.get("first", {}).get("url")
+            if first is not None or "pagination required" in _detail_text(body).lower():
+                if first is not None:
+                    response, _ = self._send(
+                        "GET", self._local(first, response), what=what, write=False, key=key
+                    )
+                else:  # no Link header: ask for the first page ourselves
+                    response, _ = self._send(
+                        "GET", url, what=what, write=False, params={**params, "cursor": ""}, key=key
+                    )
+        results: list[Any] = []
+        seen: set[str] = set()
+        while True:
+            self._raise_for(response, what=what, key=key)
+            page = _body(response)
+            if not isinstance(page, list):
+                raise DesecPaginationError(
+                    f"{what}: expected a JSON array, got {type(page).__name__}", key=key
+                )
+            results.extend(page)
+            nxt = response.links.get("next", {}).get("url")
+            if not nxt:
+                return results
+            next_url = self._local(nxt, response)
+            if next_url in seen or len(seen) >= MAX_PAGES:
+                raise DesecPaginationError(
+                    f"{what}: pagination does not terminate (page {len(seen) + 1})", key=key
+                )
+            seen.add(next_url)
+            response, _ = self._send("GET", next_url, what=what, write=False, key=key)
+
+    # --- domains --------------------------------------------------------------------------------------------
+
+    def get_domain(self, name: str) -> DesecDomain:
+        what = f"get domain {name}"
+        response, _ = self._send("GET", self._url("domains", name), what=what, write=False, key=name)
+        self._raise_for(response, what=what, key=name)
+        return DesecDomain.model_validate(response.json())
+
+    def list_domains(self) -> list[DesecDomain]:
+        data = self._get_all(self._url("domains"), {}, what="list domains", key=None)
+        return [DesecDomain.model_validate(d) for d in data]
+
+    def create_domain(self, name: str) -> DesecDomain:
+        what = f"create domain {name}"
+        response, _ = self._send(
+            "POST", self._url("domains"), what=what, write=True, json={"name": name}, key=name
+        )
+        self._raise_for(response, what=what, key=name, items=[{"name": name}])
+        return DesecDomain.model_validate(response.json())
+
+    def delete_domain(self, name: str) -> None:
+        what = f"delete domain {name}"
+        response, _ = self._send("DELETE", self._url("domains", name), what=what, write=True, key=name)
+        self._raise_for(response, what=what, key=name)
+
+    # --- rrsets ---------------------------------------------------------------------------------------------
+
+    def list_rrsets(self, domain: str, *, type: str | None = None, subname: str | None = None) -> list[RRset]:
+        """All rrsets of `domain` (every page), optionally filtered; `subname=""` (or `"@"`) is the apex."""
+        params: dict[str, str] = {}
+        if type is not None:
+            params["type"] = type.upper()
+        if subname is not None:
+            params["subname"] = "" if subname == "@" else subname
+        data = self._get_all(self._rrsets_url(domain), params, what=f"list rrsets of {domain}", key=domain)
+        rrsets: dict[tuple[str, str], RRset] = {}
+        for item in data:
+            rrset = _parse_rrset(item)
+            if rrset.type not in AUTOMATIC_TYPES:
+                rrsets.setdefault(rrset.key, rrset)
+        return list(rrsets.values())
+
+    def get_rrset(self, domain: str, subname: str, type: str) -> RRset | None:
+        """One rrset, or None when deSEC answers 404 (the apex is addressed as `@` in the URL)."""
+        what = f"get rrset {subname or '@'}/{type.upper()} of {domain}"
+        response, _ = self._send(
+            "GET", self._rrsets_url(domain, subname, type), what=what, write=False, key=domain
+        )
+        if response.status_code == 404:
+            return None
+        self._raise_for(response, what=what, key=domain)
+        return _parse_rrset(response.json())
+
+    def create_rrset(self, domain: str, rrset: RRset) -> RRset:
+        """POST one new rrset (400 if it exists). A retry finding its own earlier write applied succeeds."""
+        what = f"create rrset {rrset.subname or '@'}/{rrset.type} in {domain}"
+        response, attempts = self._send(
+            "POST", self._rrsets_url(domain), what=what, write=True, json=rrset.to_payload(), key=domain
+        )
+        if response.status_code == 400 and attempts > 1 and "same subdomain and type" in response.text:
+            existing = self.get_rrset(domain, rrset.subname, rrset.type)
+            if existing is not None and existing.same_as(rrset):
+                return existing
+        self._raise_for(response, what=what, key=domain, items=[rrset])
+        return _parse_rrset(response.json())
+
+    def patch_rrset(
+        self,
+        domain: str,
+        subname: str,
+        type: str,
+        *,
+        ttl: int | None = None,
+        records: Iterable[str] | None = None,
+    ) -> RRset | None:
+        """Partial update of one rrset; `records=[]` deletes it (deSEC answers 204) and returns None."""
+        body: dict[str, Any] = {}
+        if ttl is not None:
+            body["ttl"] = ttl
+        if records is not None:
+            body["records"] = list(records)
+        what = f"patch rrset {subname or '@'}/{type.upper()} of {domain}"
+        response, _ = self._send(
+            "PATCH", self._rrsets_url(domain, subname, type), what=what, write=True, json=body, key=domain
+        )
+        item = {"subname": "" if subname == "@" else subname, "type": type.upper(), **body}
+        self._raise_for(response, what=what, key=domain, items=[item])
+        if response.status_code == 204 or not response.content:
+            return None
+        return _parse_rrset(response.json())
+
+    def delete_rrset(self, domain: str, subname: str, type: str) -> None:
+        """Delete one rrset; deSEC answers 204 also when it does not exist."""
+        what = f"delete rrset {subname or '@'}/{type.upper()} of {domain}"
+        response, _ = self._send(
+            "DELETE", self._rrsets_url(domain, subname, type), what=what, write=True, key=domain
+        )
+        self._raise_for(response, what=what, key=domain)
+
+    def _bulk(
+        self, method: str, domain: str, items: Sequence[RRset | Mapping[str, Any]], *, what: str
+    ) -> list[RRset]:
+        if not items:
+            return []
+        payload = [_item_payload(item) for item in items]
+        response, _ = self._send(
+            method, self._rrsets_url(domain), what=what, write=True, json=payload, key=domain
+        )
+        self._raise_for(response, what=what, key=domain, items=items, bulk=True)
+        data = _body(response)
+        return [_parse_rrset(d) for d in data] if isinstance(data, list) else []
+
+    def bulk_put(self, domain: str, rrsets: Iterable[RRset]) -> list[RRset]:
+        """Bulk PUT (atomic): each rrset written whole; ones left out are NOT deleted. `[]` sends nothing."""
+        items = list(rrsets)
+        return self._bulk("PUT", domain, items, what=f"bulk PUT of {len(items)} rrset(s) in {domain}")
+
+    def bulk_patch(self, domain: str, items: Iterable[RRset | Mapping[str, Any]]) -> list[RRset]:
+        """Bulk PATCH (atomic): create/update, `records: []` deletes. Returns created/updated rrsets only."""
+        seq = list(items)
+        return self._bulk("PATCH", domain, seq, what=f"bulk PATCH of {len(seq)} rrset(s) in {domain}")
+
+    def put_rrsets_diff(self, domain: str, diff: RRsetDiff) -> int:
+        """Apply a diff in exactly one bulk PATCH (none when empty). Returns the number of rrsets changed."""
+        if diff.is_empty:
+            return 0
+        items = [*diff.upserts, *diff.deletes]
+        payload = diff.to_bulk_payload()
+        what = f"apply diff to {domain} ({len(diff.upserts)} upsert(s), {len(diff.deletes)} delete(s))"
+        response, _ = self._send(
+            "PATCH", self._rrsets_url(domain), what=what, write=True, json=payload, key=domain
+        )
+        self._raise_for(response, what=what, key=domain, items=items, bulk=True)
+        return diff.changed
+
+    # --- dynDNS ---------------------------------------------------------------------------------------------
+
+    def dyndns_update(
+        self,
+        hostname: str,
+        *,
+        ipv4: str | None = None,
+        ipv6: str | None = None,
+        url: str | None = None,
+    ) -> str:
+        """dynDNS update of `hostname`'s A/AAAA (TTL 60). None keeps a family as it is (`preserve`); `""`
+        deletes it. `url` defaults to `<base_url>/dyndns/update` (deSEC's public host is update.dedyn.io).
+        Returns the response text (`good`)."""
+        target = url or f"{self.base_url}/dyndns/update"
+        params = {
+            "hostname": hostname,
+            "myipv4": "preserve" if ipv4 is None else ipv4,
+            "myipv6": "preserve" if ipv6 is None else ipv6,
+        }
+        what = f"dynDNS update of {hostname}"
+        response, _ = self._send("GET", target, what=what, write=True, params=params, key=hostname)
+        if response.status_code == 400:
+            text = self._scrub(response.text.strip())[:_DETAIL_LIMIT]
+            raise DesecValidationError(f"{what}: {text}", key=hostname, detail=text, errors=[text])
+        self._raise_for(response, what=what, key=hostname)
+        return response.text.strip()
+
+
+def client_policy(**overrides: Any) -> RetryPolicy:
+    """The deSEC default policy with some fields replaced (e.g. `sleep=` in tests)."""
+    return dataclasses.replace(DEFAULT_POLICY, **overrides)
