@@ -129,3 +129,129 @@ def describe_population(key: str, *, store: Store | None = None, instance: Dagst
         "spec": population.spec.canonical(),
         "assets": assets,
     }
+
+
+def populate(spec: PopulationSpec, key: str | None = None, *, create_mailboxes: bool = False, actor: str = "cli") -> RunOutcome:
+    """Register and materialize: profiles only, or the whole graph with `create_mailboxes`."""
+    population, _ = register_population(spec, key, actor=actor)
+    return materialize_population(population.key, job_name="populate_job" if create_mailboxes else "profiles_job")
+
+
+def recreate(key: str, *, actor: str = "cli") -> RunOutcome:
+    """Re-materialize the whole graph of a registered population: converges mailboxes, DKIM and DNS."""
+    store = open_store()
+    store.require_population(key)
+    outcome = materialize_population(key, job_name="populate_job")
+    store.audit(actor, "population.recreate", key, "ok" if outcome.success else "failed", {"run_id": outcome.run_id})
+    return outcome
+
+
+def recreate_from_seed(spec: PopulationSpec, seed: int | str, key: str | None = None, *, actor: str = "api") -> RunOutcome:
+    """Recreate the population that `spec` with `seed` names (registering it if new): same seed ⇒ same agents,
+    same addresses, same passwords."""
+    seeded = PopulationSpec.model_validate({**spec.canonical(), "seed": seed})
+    return populate(seeded, key, create_mailboxes=True, actor=actor)
+
+
+@dataclass
+class TeardownOutcome:
+    key: str
+    mailboxes_removed: int
+    foreign_mailboxes_left: int
+    domain_removed: bool
+    rrsets_removed: int
+
+
+def teardown(key: str, *, actor: str = "cli") -> TeardownOutcome:
+    """Remove the population's mailboxes, DKIM key, mail domain and DNS records; mark it torn down.
+
+    The population stays registered (keys are append-only): `recreate` brings it back identically.
+    """
+    from azt3knet_pipeline.clients.factory import mailcow_client
+    from azt3knet_pipeline.services.dns import teardown_dns
+    from azt3knet_pipeline.services.mailboxes import teardown_mailboxes
+
+    settings = get_settings()
+    store = open_store(settings)
+    store.require_population(key)
+    mail_domain = settings.mail_domain_for(key)
+    try:
+        rrsets_removed = teardown_dns(settings, key, store)
+        with mailcow_client(settings) as client:
+            report = teardown_mailboxes(client=client, store=store, population_key=key, mail_domain=mail_domain)
+    except Exception as exc:
+        store.audit(actor, "population.teardown", key, "failed", {"error": type(exc).__name__})
+        raise
+    store.set_population_status(key, "torn_down")
+    store.audit(actor, "population.teardown", key, "ok", {
+        "mailboxes_removed": report.removed, "foreign_left": report.foreign_left,
+        "domain_removed": report.domain_removed, "rrsets_removed": rrsets_removed,
+    })
+    return TeardownOutcome(key, report.removed, report.foreign_left, report.domain_removed, rrsets_removed)
+
+
+def export_credentials(key: str, out: str, *, plaintext: bool = False, actor: str = "cli") -> dict[str, Any]:
+    """Write the population's credentials to `out` (mode 0600): the Fernet-encrypted bundle, or plaintext JSON
+    only when `plaintext` is explicitly requested (audit-logged)."""
+    import json
+    from pathlib import Path
+
+    from azt3knet_pipeline.clients.factory import secret_box
+    from azt3knet_pipeline.services.credentials import build_bundle, encrypted_bundle, write_private
+
+    settings = get_settings()
+    store = open_store(settings)
+    store.require_population(key)
+    box = secret_box(settings)
+    if plaintext:
+        bundle = build_bundle(store, box, settings, key)
+        path = write_private(Path(out), (json.dumps(bundle, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        count = len(bundle["mailboxes"])
+    else:
+        token, count = encrypted_bundle(store, box, settings, key)
+        path = write_private(Path(out), token)
+    store.audit(actor, "credentials.export", key, "ok", {"plaintext": plaintext, "mailboxes": count, "path": str(path)})
+    return {"key": key, "path": str(path), "mailboxes": count, "plaintext": plaintext}
+
+
+def plan(key: str) -> dict[str, Any]:
+    """What a recreate would change, computed by the same planning code the assets use; writes nothing."""
+    from azt3knet_pipeline.clients.factory import mailcow_client
+    from azt3knet_pipeline.domain.mailbox_plan import desired_mailboxes
+    from azt3knet_pipeline.services.dns import plan_dns
+    from azt3knet_pipeline.services.mailboxes import read_plan
+
+    settings = get_settings()
+    store = open_store(settings)
+    population = store.require_population(key)
+    frame = generate_population(population.spec, key).frame
+    mail_domain = settings.mail_domain_for(key)
+    desired = desired_mailboxes(frame, key, mail_domain, settings.mailbox_quota_mib)
+    with mailcow_client(settings) as client:
+        mailbox_plan = read_plan(client, desired, key, mail_domain)
+        dns = plan_dns(settings, key, client)
+    return {
+        "key": key,
+        "mail_domain": mail_domain,
+        "mailboxes": {
+            **mailbox_plan.summary(),
+            "to_create": [m.address for m in mailbox_plan.create],
+            "to_update": [{"address": u.address, "changes": sorted(u.changes)} for u in mailbox_plan.update],
+            "to_remove": mailbox_plan.remove,
+        },
+        "dns": dns,
+    }
+
+
+def rotate_keys(*, actor: str = "cli") -> dict[str, int]:
+    """Re-encrypt every stored secret and export bundle under the first SECRET_KEY_FOR_KV_ENC key."""
+    from azt3knet_pipeline.clients.factory import secret_box
+    from azt3knet_pipeline.services.credentials import rotate_bundles
+
+    settings = get_settings()
+    store = open_store(settings)
+    box = secret_box(settings)
+    counts = store.rotate_encryption(box)
+    counts["bundles"] = rotate_bundles(box, settings)
+    store.audit(actor, "keys.rotate", "store", "ok", counts)
+    return counts

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     mailcow_verify_tls: bool = Field(default=True, validation_alias="MAILCOW_VERIFY_TLS")
     mailcow_concurrency: int = Field(default=8, ge=1, le=64, validation_alias="MAILCOW_CONCURRENCY")
     mailcow_timeout: float = Field(default=15.0, gt=0, validation_alias="MAILCOW_TIMEOUT")
+    mailbox_quota_mib: int = Field(default=1024, ge=1, validation_alias="AZT3KNET_MAILBOX_QUOTA_MIB")
+    dkim_selector: str = Field(default="dkim", pattern=r"^[A-Za-z0-9._-]+$", validation_alias="AZT3KNET_DKIM_SELECTOR")
+    dkim_key_size: int = Field(default=2048, validation_alias="AZT3KNET_DKIM_KEY_SIZE")
+    imap_port: int = Field(default=993, validation_alias="AZT3KNET_IMAP_PORT")
+    smtp_port: int = Field(default=465, validation_alias="AZT3KNET_SMTP_PORT")
+    submission_port: int = Field(default=587, validation_alias="AZT3KNET_SUBMISSION_PORT")
     mail_hostname: str = Field(default="mail.example.test", validation_alias="MAIL_HOSTNAME")
 
     desec_api_url: str = Field(default="https://desec.io/api/v1", validation_alias="DESEC_API_URL")
@@ -45,6 +51,7 @@ class Settings(BaseSettings):
     dyndns_ip_source_url: str | None = Field(default=None, validation_alias="DYNDNS_IP_SOURCE_URL")
     dyndns_fixed_ipv4: str | None = Field(default=None, validation_alias="DYNDNS_FIXED_IPV4")
     dyndns_fixed_ipv6: str | None = Field(default=None, validation_alias="DYNDNS_FIXED_IPV6")
+    dyndns_ttl: int = Field(default=60, ge=1, le=86400, validation_alias="DYNDNS_TTL")
     dyndns_cron: str = Field(default="*/5 * * * *", validation_alias="DYNDNS_CRON")
 
     llm_backend: str = Field(
@@ -61,6 +68,11 @@ class Settings(BaseSettings):
         if value not in {"offline", "ollama"}:
             raise ValueError("AZT3KNET_LLM_BACKEND must be 'offline' or 'ollama'")
         return value
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where credential bundles are written (mode 0600)."""
+        return self.home / "exports"
 
     @property
     def resolved_database_url(self) -> str:

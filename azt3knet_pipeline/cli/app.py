@@ -224,24 +224,259 @@ def demo(
     seed: str = typer.Option("42", "--seed"),
     country: str = typer.Option("ES", "--country"),
 ) -> None:
-    """Run a demo population end to end on the embedded default (SQLite + local Dagster instance)."""
+    """Run a demo population end to end: profiles, mailboxes, DNS and the encrypted credential bundle, on the
+    embedded default (SQLite + a local Dagster instance) against local Mailcow/deSEC stand-ins it starts."""
+    import os
+    from pathlib import Path
+
     from azt3knet_pipeline import operations
+    from azt3knet_pipeline.sandbox.run import running_sandbox
+    from azt3knet_pipeline.settings import get_settings
 
     spec = build_spec(count=count, seed=seed, country=country, gender=None, city=None,
                       age_range=None, interests=None, locale=None)
+    # The demo keeps its own home so it never mixes stand-in state with a real installation's store.
+    home = Path(os.environ.get("AZT3KNET_HOME", str(Path.home() / ".azt3knet"))).expanduser() / "demo"
+    os.environ["AZT3KNET_HOME"] = str(home)
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    os.environ.pop("AZT3KNET_DATABASE_URL", None)
+    if not os.environ.get("SECRET_KEY_FOR_KV_ENC"):
+        os.environ["SECRET_KEY_FOR_KV_ENC"] = _demo_key(home / "demo.key")
     key = f"demo-{spec.default_key()}"
-    population, created = operations.register_population(spec, key, actor="demo")
-    with err.status(f"materializing {key} …"):
-        outcome = operations.materialize_population(key, job_name="populate_job")
+    with running_sandbox(state_dir=home / "sandbox") as sandbox:
+        os.environ.update(sandbox.env)
+        get_settings.cache_clear()
+        population, _ = operations.register_population(spec, key, actor="demo")
+        with err.status(f"materializing {key}: profiles → mailboxes → DNS → credentials …"):
+            outcome = operations.materialize_population(key, job_name="populate_job")
+        mailcow_counts = dict(sandbox.mailcow_app.state.sandbox.counters)  # type: ignore[attr-defined]
+        desec_counts = dict(sandbox.desec_app.state.sandbox.counters)  # type: ignore[attr-defined]
     if not outcome.success:
         raise fail(f"demo run {outcome.run_id} failed: {outcome.error}", 1)
-    generated = operations.preview_population(spec, key)
-    render_population(generated, OutputFormat.table, limit=10)
-    profiles_meta = outcome.metadata.get("agent_profiles", {})
-    out.print(f"demo population [bold]{key}[/]: {spec.count} agents, content hash "
-              f"{profiles_meta.get('content_hash')}, run {outcome.run_id}", highlight=False)
-    out.print("Open the Dagster UI to see it: [bold]dagster dev -w workspace.yaml[/] "
-              "(with the same DAGSTER_HOME)", highlight=False)
+    render_population(operations.preview_population(spec, key), OutputFormat.table, limit=10)
+    meta = outcome.metadata
+    out.print(f"demo population [bold]{key}[/]: {spec.count} synthetic agents, run {outcome.run_id}", highlight=False)
+    out.print(f"  profiles: content hash {meta.get('agent_profiles', {}).get('content_hash')}", highlight=False)
+    mb = meta.get("mailboxes", {})
+    out.print(f"  mailboxes on {mb.get('mail_domain')}: {mb.get('created')} created, {mb.get('unchanged')} unchanged "
+              f"(stand-in saw {mailcow_counts.get('writes')} writes)", highlight=False)
+    dns = meta.get("dns_records", {})
+    out.print(f"  DNS in {dns.get('zone')}: {dns.get('desired')} rrsets desired, {dns.get('changed')} written in "
+              f"{dns.get('write_count')} bulk request(s) (stand-in saw {desec_counts.get('writes')} writes)",
+              highlight=False)
+    out.print(f"  credentials: {meta.get('credential_export', {}).get('bundle_path')} (Fernet-encrypted, mode 0600)",
+              highlight=False)
+    out.print(f"Run it again: it converges with zero writes. See it in the Dagster UI: "
+              f"DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml", highlight=False)
+
+
+def _demo_key(path: Any) -> str:
+    """The demo's own Fernet key, made once and kept (mode 0600) beside the demo store."""
+    from cryptography.fernet import Fernet
+
+    from azt3knet_pipeline.services.credentials import write_private
+
+    if path.exists():
+        return path.read_text().strip()
+    key = Fernet.generate_key().decode()
+    write_private(path, key.encode())
+    err.print(f"demo: SECRET_KEY_FOR_KV_ENC is not set; generated a demo-only key in {path}", markup=False)
+    return key
+
+
+@app.command()
+def sandbox(
+    host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to bind."),
+    mailcow_port: int = typer.Option(8081, "--mailcow-port"),
+    desec_port: int = typer.Option(8082, "--desec-port"),
+    zone: str = typer.Option("azt3knet.test", "--zone", help="Zone pre-created on the deSEC stand-in."),
+    state_dir: str = typer.Option(None, "--state-dir", help="Keep stand-in state in JSON files here."),
+) -> None:
+    """Serve the local Mailcow and deSEC stand-ins (for trials and tests) until interrupted."""
+    import time
+    from pathlib import Path
+
+    from azt3knet_pipeline.sandbox.run import start_sandbox
+
+    running = start_sandbox(host=host, mailcow_port=mailcow_port, desec_port=desec_port, zone=zone,
+                            state_dir=Path(state_dir) if state_dir else None)
+    err.print("stand-ins running; point the pipeline at them with:", markup=False)
+    for name, value in running.env.items():
+        sys.stdout.write(f"export {name}={value}\n")
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+dns_app = typer.Typer(help="DNS on deSEC: bootstrap, dynamic DNS, reconcile.", no_args_is_help=True)
+app.add_typer(dns_app, name="dns")
+
+
+@dns_app.command("bootstrap")
+@handle_errors
+def dns_bootstrap(
+    ipv4: str = typer.Option(None, "--ipv4", help="Mail host IPv4 (default: detected, see DYNDNS_*)."),
+    ipv6: str = typer.Option(None, "--ipv6", help="Mail host IPv6."),
+    srv: bool = typer.Option(False, "--srv", help="Also write Mailcow's SRV records."),
+) -> None:
+    """Write the zone's base records (mail host A/AAAA, MX, SPF, DMARC, autoconfig) in one bulk write."""
+    from azt3knet_pipeline.clients.factory import desec_client
+    from azt3knet_pipeline.services.dns import bootstrap_dns, detect_public_ips
+    from azt3knet_pipeline.settings import get_settings
+
+    settings = get_settings()
+    if ipv4 is None and ipv6 is None:
+        ipv4, ipv6 = detect_public_ips(settings)
+    with desec_client(settings) as client:
+        report = bootstrap_dns(desec=client, settings=settings, ipv4=ipv4, ipv6=ipv6, include_srv=srv)
+    out.print(f"{report.zone}: {report.desired} base rrsets desired, {report.changed} written "
+              f"({report.writes} write request(s))", highlight=False)
+
+
+@dns_app.command("dyndns")
+@handle_errors
+def dns_dyndns() -> None:
+    """Update the mail host's A/AAAA to the current public IP, only if it changed."""
+    from azt3knet_pipeline.clients.factory import desec_client
+    from azt3knet_pipeline.services.dns import detect_public_ips, update_mail_host
+    from azt3knet_pipeline.settings import get_settings
+
+    settings = get_settings()
+    ipv4, ipv6 = detect_public_ips(settings)
+    with desec_client(settings) as client:
+        result = update_mail_host(desec=client, settings=settings, ipv4=ipv4, ipv6=ipv6)
+    out.print(f"{settings.mail_hostname}: A={ipv4} AAAA={ipv6}; {result.changed} rrset(s) changed", highlight=False)
+
+
+@dns_app.command("reconcile")
+@handle_errors
+def dns_reconcile(keys: list[str] = typer.Argument(None, help="Population keys (default: all provisioned).")) -> None:
+    """Re-write the stored desired rrsets of many populations in ONE bulk write."""
+    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.clients.factory import desec_client
+    from azt3knet_pipeline.services.dns import reconcile_stored
+    from azt3knet_pipeline.settings import get_settings
+
+    settings = get_settings()
+    with desec_client(settings) as client:
+        report = reconcile_stored(desec=client, store=operations.open_store(settings), settings=settings,
+                                  keys=keys or None)
+    out.print(f"{report.zone}: {report.desired} rrsets desired, {report.changed} changed in {report.writes} "
+              "write request(s)", highlight=False)
+
+
+@app.command()
+@handle_errors
+def recreate(key: str = typer.Argument(..., help="Population key."),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Re-materialize a population's partition: converge mailboxes, DKIM and DNS (idempotent)."""
+    from azt3knet_pipeline import operations
+
+    with err.status(f"recreating {key} …"):
+        outcome = operations.recreate(key)
+    _print_outcome(outcome, as_json)
+
+
+def _print_outcome(outcome: Any, as_json: bool) -> None:
+    summary = {"key": outcome.key, "run_id": outcome.run_id, "success": outcome.success,
+               "assets": {name: _scalar_metadata(meta) for name, meta in outcome.metadata.items()}}
+    if as_json:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    else:
+        out.print(f"population [bold]{outcome.key}[/]: run {outcome.run_id} "
+                  f"{'succeeded' if outcome.success else 'FAILED'}")
+        for name, meta in summary["assets"].items():
+            out.print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in meta.items()), highlight=False)
+    if not outcome.success:
+        raise fail(f"run {outcome.run_id} failed: {outcome.error}", 1)
+
+
+@app.command()
+@handle_errors
+def plan(key: str = typer.Argument(..., help="Population key."),
+         as_json: bool = typer.Option(False, "--json", help="Machine-readable plan.")) -> None:
+    """Show what a recreate would change (mailboxes, DNS), without writing anything."""
+    from azt3knet_pipeline import operations
+
+    result = operations.plan(key)
+    if as_json:
+        sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+        return
+    mb = result["mailboxes"]
+    out.print(f"plan for [bold]{key}[/] ({result['mail_domain']})", highlight=False)
+    for address in mb["to_create"]:
+        out.print(f"  [green]+ mailbox {address}[/]", highlight=False)
+    for change in mb["to_update"]:
+        out.print(f"  [yellow]~ mailbox {change['address']} ({', '.join(change['changes'])})[/]", highlight=False)
+    for address in mb["to_remove"]:
+        out.print(f"  [red]- mailbox {address}[/]", highlight=False)
+    dns = result.get("dns") or {}
+    for rrset in dns.get("to_upsert", []):
+        out.print(f"  [yellow]~ rrset {rrset['subname'] or '@'} {rrset['type']}[/]", highlight=False)
+    for rrset in dns.get("to_delete", []):
+        out.print(f"  [red]- rrset {rrset['subname'] or '@'} {rrset['type']}[/]", highlight=False)
+    out.print(f"Plan: {len(mb['to_create'])} to create, {len(mb['to_update'])} to update, "
+              f"{len(mb['to_remove'])} to remove, {mb['unchanged']} unchanged mailboxes; "
+              f"{len(dns.get('to_upsert', []))} rrsets to write, {len(dns.get('to_delete', []))} to delete.")
+
+
+@app.command("export-credentials")
+@handle_errors
+def export_credentials(
+    key: str = typer.Argument(..., help="Population key."),
+    out_path: str = typer.Option(..., "--out", help="File to write (mode 0600)."),
+    plaintext: bool = typer.Option(False, "--plaintext", help="Write plaintext JSON (audit-logged)."),
+) -> None:
+    """Export a population's credentials: Fernet-encrypted by default, plaintext only with --plaintext."""
+    from azt3knet_pipeline import operations
+
+    result = operations.export_credentials(key, out_path, plaintext=plaintext)
+    kind = "PLAINTEXT" if plaintext else "encrypted"
+    out.print(f"wrote {result['mailboxes']} credentials ({kind}) to {result['path']} (mode 0600)", highlight=False)
+
+
+@app.command()
+@handle_errors
+def teardown(key: str = typer.Argument(..., help="Population key."),
+             yes: bool = typer.Option(False, "--yes", help="Confirm: delete mailboxes, DKIM, domain and DNS.")) -> None:
+    """Remove a population's mailboxes, DKIM key, mail domain and DNS records (it stays recreatable)."""
+    from azt3knet_pipeline import operations
+
+    if not yes:
+        raise fail("teardown deletes mailboxes and their mail; pass --yes to confirm", 2)
+    result = operations.teardown(key)
+    out.print(f"tore down {key}: {result.mailboxes_removed} mailboxes removed, domain "
+              f"{'removed' if result.domain_removed else 'kept'}, {result.rrsets_removed} rrsets removed", highlight=False)
+    if result.foreign_mailboxes_left:
+        err.print(f"warning: {result.foreign_mailboxes_left} mailbox(es) not created by azt3knet remain; "
+                  "the domain was kept", markup=False)
+
+
+keys_app = typer.Typer(help="Encryption keys (SECRET_KEY_FOR_KV_ENC).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+@handle_errors
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret under the first key of SECRET_KEY_FOR_KV_ENC."""
+    from azt3knet_pipeline import operations
+
+    counts = operations.rotate_keys()
+    out.print("re-encrypted " + ", ".join(f"{n} {k}" for k, n in counts.items()), highlight=False)
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new Fernet key (prepend it to SECRET_KEY_FOR_KV_ENC, then run `keys rotate`)."""
+    from cryptography.fernet import Fernet
+
+    sys.stdout.write(Fernet.generate_key().decode() + "\n")
 
 
 def main() -> None:

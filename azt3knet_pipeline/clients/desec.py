@@ -480,7 +480,8 @@ class DesecClient:
     # --- rrsets ---------------------------------------------------------------------------------------------
 
     def list_rrsets(self, domain: str, *, type: str | None = None, subname: str | None = None) -> list[RRset]:
-        """All rrsets of `domain` (every page), optionally filtered; `subname=""` (or `"@"`) is the apex."""
+        """All rrsets of `domain` (every page), sorted by (subname, type); optionally filtered by type or
+        subname (`""` or `"@"` is the apex). Automatic types (SOA, RRSIG, ...) are never returned."""
         params: dict[str, str] = {}
         if type is not None:
             params["type"] = type.upper()
@@ -492,7 +493,7 @@ class DesecClient:
             rrset = _parse_rrset(item)
             if rrset.type not in AUTOMATIC_TYPES:
                 rrsets.setdefault(rrset.key, rrset)
-        return list(rrsets.values())
+        return sorted(rrsets.values(), key=lambda r: r.key)
 
     def get_rrset(self, domain: str, subname: str, type: str) -> RRset | None:
         """One rrset, or None when deSEC answers 404 (the apex is addressed as `@` in the URL)."""

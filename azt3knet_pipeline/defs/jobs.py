@@ -21,3 +21,11 @@ profiles_job = define_asset_job(
     partitions_def=population_partitions,
     description="Register/generate the population's profiles without touching Mailcow or deSEC.",
 )
+
+# What the drift sensor launches: just the DNS records of the drifted partition (and their check).
+dns_reconcile_job = define_asset_job(
+    "dns_reconcile_job",
+    selection=AssetSelection.assets("dns_records"),
+    partitions_def=population_partitions,
+    description="Re-write a population's DNS records to their desired state (one bulk write at most).",
+)

@@ -21,3 +21,31 @@ class StoreResource(ConfigurableResource):
 
     def open(self) -> Store:
         return _open_store(self.database_url or get_settings().resolved_database_url)
+
+
+class MailcowResource(ConfigurableResource):
+    """Mailcow API access; empty fields fall back to MAILCOW_API_URL / MAILCOW_API_KEY."""
+
+    api_url: str = ""
+
+    def client(self):
+        from azt3knet_pipeline.clients.factory import mailcow_client
+
+        settings = get_settings()
+        if self.api_url:
+            settings = settings.model_copy(update={"mailcow_api_url": self.api_url})
+        return mailcow_client(settings)
+
+
+class DesecResource(ConfigurableResource):
+    """deSEC API access; empty fields fall back to DESEC_API_URL / DESEC_TOKEN."""
+
+    api_url: str = ""
+
+    def client(self):
+        from azt3knet_pipeline.clients.factory import desec_client
+
+        settings = get_settings()
+        if self.api_url:
+            settings = settings.model_copy(update={"desec_api_url": self.api_url})
+        return desec_client(settings)

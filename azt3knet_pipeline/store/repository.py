@@ -17,7 +17,14 @@ from sqlalchemy.exc import IntegrityError
 
 from azt3knet_pipeline.domain.models import Population, PopulationSpec, validate_population_key
 from azt3knet_pipeline.store.crypto import SecretBox
-from azt3knet_pipeline.store.tables import agent_mailbox, audit_log, kv_secret, llm_cache, population
+from azt3knet_pipeline.store.tables import (
+    agent_mailbox,
+    audit_log,
+    kv_secret,
+    llm_cache,
+    population,
+    population_dns,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DERIVATION_SECRET = "password_derivation_secret"
@@ -264,6 +271,39 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(select(agent_mailbox.c.address, agent_mailbox.c.password_ciphertext)).all()
         return [(row[0], row[1]) for row in rows]
+
+    # -- desired DNS -----------------------------------------------------------------------------------
+
+    def save_desired_dns(self, population_key: str, zone: str, rrsets: list[dict[str, Any]]) -> str:
+        """Record the desired rrsets (JSON-ready dicts) last written for a population; returns their hash."""
+        from azt3knet_pipeline.domain.models import canonical_json, sha256_hex
+
+        text = canonical_json(rrsets)
+        digest = sha256_hex(text)
+        values = {"zone": zone, "desired_json": text, "desired_hash": digest, "updated_at": _now()}
+        with self._tx() as tx:
+            updated = tx.execute(
+                update(population_dns).where(population_dns.c.population_key == population_key).values(**values)
+            )
+            if updated.rowcount == 0:
+                tx.execute(insert(population_dns).values(population_key=population_key, **values))
+        return digest
+
+    def clear_desired_dns(self, population_key: str) -> None:
+        with self._tx() as tx:
+            tx.execute(delete(population_dns).where(population_dns.c.population_key == population_key))
+
+    def desired_dns(self, zone: str, keys: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Desired rrsets by population key, for populations that are provisioned (not torn down)."""
+        query = (
+            select(population_dns.c.population_key, population_dns.c.desired_json)
+            .join(population, population.c.key == population_dns.c.population_key)
+            .where(population_dns.c.zone == zone, population.c.status != "torn_down")
+        )
+        if keys is not None:
+            query = query.where(population_dns.c.population_key.in_(list(keys)))
+        with self.engine.connect() as conn:
+            return {row[0]: json.loads(row[1]) for row in conn.execute(query).all()}
 
     # -- secrets ---------------------------------------------------------------------------------------
 

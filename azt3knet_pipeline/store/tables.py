@@ -74,3 +74,15 @@ kv_secret = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# The desired rrsets last written for each population: the drift sensor compares the zone with these
+# without asking Mailcow for DKIM keys on every tick.
+population_dns = Table(
+    "population_dns",
+    metadata,
+    Column("population_key", String(63), ForeignKey("population.key"), primary_key=True),
+    Column("zone", String(255), nullable=False),
+    Column("desired_json", Text, nullable=False),
+    Column("desired_hash", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,46 @@
+"""Stage 3: the population's Mailcow domain, DKIM key and mailboxes, reconciled (this is also recreate)."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, Failure, Output, asset
+
+from azt3knet_pipeline.clients.factory import secret_box
+from azt3knet_pipeline.defs.partitions import population_partitions
+from azt3knet_pipeline.defs.resources import MailcowResource, StoreResource
+from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, reconcile_mailboxes
+from azt3knet_pipeline.settings import get_settings
+
+
+@asset(
+    partitions_def=population_partitions,
+    group_name="population",
+    pool="mailcow_api",
+    description="One Mailcow mailbox per agent on <key>.<DESEC_DOMAIN>, tagged azt3knet-synthetic + key.",
+)
+def mailboxes(
+    context: AssetExecutionContext, agent_profiles: pd.DataFrame, store: StoreResource, mailcow: MailcowResource
+) -> Output[pd.DataFrame]:
+    settings = get_settings()
+    key = context.partition_key
+    repo = store.open()
+    box = secret_box(settings)
+    mail_domain = settings.mail_domain_for(key)
+    with mailcow.client() as client:
+        try:
+            report = reconcile_mailboxes(
+                client=client, store=repo, box=box, population_key=key, mail_domain=mail_domain,
+                profiles=agent_profiles, quota_mib=settings.mailbox_quota_mib,
+                concurrency=settings.mailcow_concurrency, dkim_selector=settings.dkim_selector,
+                dkim_key_size=settings.dkim_key_size,
+            )
+        except MailboxReconcileError as exc:
+            repo.audit("dagster", "mailboxes.reconcile", key, "failed", {"error": str(exc)})
+            raise Failure(str(exc)) from None
+    repo.set_population_status(key, "provisioned")
+    repo.audit("dagster", "mailboxes.reconcile", key, "ok", report.metadata())
+    context.log.info(f"mailboxes of {key}: {report.metadata()}")
+    rows = repo.list_mailboxes(key)
+    frame = pd.DataFrame(
+        [{"address": r.address, "agent_id": r.agent_id, "state": r.state} for r in rows],
+        columns=["address", "agent_id", "state"],
+    )
+    return Output(frame, metadata=report.metadata())

@@ -1,0 +1,252 @@
+"""Reconcile DNS on deSEC: a population's mail-domain rrsets, the zone's base records, the mail host's IPs.
+
+Every write is one bulk request (deSEC throttles rrset writes per domain: 2/s, 15/min, 100/h, 300/day), and an
+unchanged state costs zero writes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from azt3knet_pipeline.clients.desec import DesecClient, DesecNotFound
+from azt3knet_pipeline.clients.factory import ConfigurationError, desec_client
+from azt3knet_pipeline.clients.http import ApiError, RetryPolicy, send_with_retry
+from azt3knet_pipeline.clients.mailcow import MailcowClient
+from azt3knet_pipeline.domain.dns_plan import (
+    DkimRecord,
+    RRset,
+    RRsetDiff,
+    desired_base_rrsets,
+    desired_population_rrsets,
+    diff_rrsets,
+    population_scope,
+)
+from azt3knet_pipeline.settings import Settings
+from azt3knet_pipeline.store.repository import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DnsReport:
+    """Counts of one DNS reconcile (never a secret)."""
+
+    zone: str
+    desired: int = 0
+    changed: int = 0
+    upserts: int = 0
+    deletes: int = 0
+    requests: int = 0
+    writes: int = 0
+    desired_hash: str = ""
+    changes: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"zone": self.zone, "desired": self.desired, "changed": self.changed, "upserts": self.upserts,
+                "deletes": self.deletes, "request_count": self.requests, "write_count": self.writes,
+                "desired_hash": self.desired_hash}
+
+
+def in_subtree(rrset: RRset, key: str) -> bool:
+    """Whether an rrset of the zone belongs under the population's mail domain `<key>.<zone>`."""
+    return rrset.subname == key or rrset.subname.endswith("." + key)
+
+
+def read_dkim(mailcow: MailcowClient, mail_domain: str) -> DkimRecord | None:
+    key = mailcow.get_dkim(mail_domain)
+    return None if key is None else DkimRecord(selector=key.selector, txt=key.txt_value)
+
+
+def population_desired(settings: Settings, population_key: str, dkim: DkimRecord | None, minimum_ttl: int) -> list[RRset]:
+    return desired_population_rrsets(
+        population_key=population_key, mail_hostname=settings.mail_hostname, dkim=dkim,
+        ttl=settings.dns_ttl, minimum_ttl=minimum_ttl,
+    )
+
+
+def _apply(desec: DesecClient, zone: str, diff: RRsetDiff, report: DnsReport) -> None:
+    report.changed = desec.put_rrsets_diff(zone, diff)  # one bulk PATCH, or nothing for an empty diff
+    report.upserts, report.deletes = len(diff.upserts), len(diff.deletes)
+    report.changes = [f"~ {r.subname or '@'} {r.type}" for r in diff.upserts] + [
+        f"- {r.subname or '@'} {r.type}" for r in diff.deletes
+    ]
+
+
+def population_diff(desec: DesecClient, settings: Settings, key: str, dkim: DkimRecord | None) -> tuple[list[RRset], RRsetDiff]:
+    """Desired rrsets and the diff against the zone: one domain read, one (paginated) rrset read."""
+    zone = settings.desec_domain
+    minimum_ttl = desec.get_domain(zone).minimum_ttl
+    desired = population_desired(settings, key, dkim, minimum_ttl)
+    actual = [r for r in desec.list_rrsets(zone) if in_subtree(r, key)]
+    return desired, diff_rrsets(desired, actual, managed=population_scope(key, settings.dkim_selector))
+
+
+def reconcile_dns(*, desec: DesecClient, mailcow: MailcowClient, store: Store, settings: Settings, population_key: str) -> DnsReport:
+    """Converge the population's rrsets: MX, SPF, DKIM (from Mailcow), DMARC, autoconfig/autodiscover."""
+    start_requests, start_writes = desec.request_count, desec.write_count
+    report = DnsReport(zone=settings.desec_domain)
+    dkim = read_dkim(mailcow, settings.mail_domain_for(population_key))
+    desired, diff = population_diff(desec, settings, population_key, dkim)
+    report.desired = len(desired)
+    _apply(desec, settings.desec_domain, diff, report)
+    report.desired_hash = store.save_desired_dns(
+        population_key, settings.desec_domain, [r.to_payload() for r in desired]
+    )
+    report.requests = desec.request_count - start_requests
+    report.writes = desec.write_count - start_writes
+    return report
+
+
+def reconcile_stored(*, desec: DesecClient, store: Store, settings: Settings, keys: list[str] | None = None) -> DnsReport:
+    """Converge many populations to their stored desired rrsets in ONE bulk write (one zone read)."""
+    start_requests, start_writes = desec.request_count, desec.write_count
+    zone = settings.desec_domain
+    report = DnsReport(zone=zone)
+    stored = store.desired_dns(zone, keys)
+    actual = desec.list_rrsets(zone)
+    desired: list[RRset] = []
+    scope: set[tuple[str, str]] = set()
+    mine: list[RRset] = []
+    for key, rrsets in sorted(stored.items()):
+        desired += [RRset.model_validate(r) for r in rrsets]
+        scope |= population_scope(key, settings.dkim_selector)
+        mine += [r for r in actual if in_subtree(r, key)]
+    report.desired = len(desired)
+    _apply(desec, zone, diff_rrsets(desired, mine, managed=scope), report)
+    report.requests = desec.request_count - start_requests
+    report.writes = desec.write_count - start_writes
+    return report
+
+
+def dns_configured(settings: Settings) -> bool:
+    return settings.desec_token is not None and bool(settings.desec_token.get_secret_value())
+
+
+def teardown_dns(settings: Settings, population_key: str, store: Store | None = None) -> int:
+    """Delete the population's rrsets in one bulk write; returns how many were deleted (0 when deSEC is not
+    configured: there is nothing of ours to remove)."""
+    if not dns_configured(settings):
+        log.warning("DESEC_TOKEN is not set: skipping DNS teardown of %s", population_key)
+        return 0
+    zone = settings.desec_domain
+    with desec_client(settings) as desec:
+        actual = [r for r in desec.list_rrsets(zone) if in_subtree(r, population_key)]
+        diff = diff_rrsets([], actual, managed=population_scope(population_key, settings.dkim_selector))
+        desec.put_rrsets_diff(zone, diff)
+    if store is not None:
+        store.clear_desired_dns(population_key)
+    return len(diff.deletes)
+
+
+def plan_dns(settings: Settings, population_key: str, mailcow: MailcowClient) -> dict[str, Any]:
+    """The rrsets a recreate would write or delete (reads only)."""
+    if not dns_configured(settings):
+        return {"configured": False, "to_upsert": [], "to_delete": []}
+    dkim = read_dkim(mailcow, settings.mail_domain_for(population_key))
+    with desec_client(settings) as desec:
+        desired, diff = population_diff(desec, settings, population_key, dkim)
+    return {
+        "configured": True,
+        "zone": settings.desec_domain,
+        "desired": len(desired),
+        "unchanged": diff.unchanged,
+        "to_upsert": [r.to_payload() for r in diff.upserts],
+        "to_delete": [{"subname": r.subname, "type": r.type} for r in diff.deletes],
+    }
+
+
+# -- base records and the mail host's addresses -------------------------------------------------------------
+
+
+def mail_host_subname(settings: Settings) -> str:
+    host, zone = settings.mail_hostname.rstrip(".").lower(), settings.desec_domain.rstrip(".").lower()
+    if host == zone:
+        return ""
+    if not host.endswith("." + zone):
+        raise ConfigurationError(f"MAIL_HOSTNAME {host!r} is not inside DESEC_DOMAIN {zone!r}")
+    return host[: -len(zone) - 1]
+
+
+def bootstrap_dns(*, desec: DesecClient, settings: Settings, ipv4: str | None, ipv6: str | None,
+                  include_srv: bool = False, create_zone: bool = True) -> DnsReport:
+    """Write the zone's base records (mail host A/AAAA, apex MX/SPF/DMARC, autoconfig/autodiscover) in one
+    bulk write; idempotent. Creates the zone on deSEC first if it does not exist and `create_zone`."""
+    zone = settings.desec_domain
+    start_requests, start_writes = desec.request_count, desec.write_count
+    report = DnsReport(zone=zone)
+    try:
+        domain = desec.get_domain(zone)
+    except DesecNotFound:
+        if not create_zone:
+            raise
+        domain = desec.create_domain(zone)
+    desired = desired_base_rrsets(
+        mail_hostname=settings.mail_hostname, zone=zone, ipv4=ipv4, ipv6=ipv6, ttl=settings.dns_ttl,
+        minimum_ttl=domain.minimum_ttl, include_srv=include_srv,
+    )
+    keys = {r.key for r in desired}
+    actual = [r for r in desec.list_rrsets(zone) if r.key in keys]
+    report.desired = len(desired)
+    _apply(desec, zone, diff_rrsets(desired, actual), report)
+    report.requests = desec.request_count - start_requests
+    report.writes = desec.write_count - start_writes
+    return report
+
+
+@dataclass
+class DyndnsResult:
+    ipv4: str | None
+    ipv6: str | None
+    changed: int
+    writes: int
+
+
+def detect_public_ips(settings: Settings, *, timeout: float = 10.0) -> tuple[str | None, str | None]:
+    """The mail host's public IPv4/IPv6: fixed values win; else the plain-text answer of DYNDNS_IP_SOURCE_URL."""
+    ipv4, ipv6 = settings.dyndns_fixed_ipv4, settings.dyndns_fixed_ipv6
+    if (ipv4 is None or ipv6 is None) and settings.dyndns_ip_source_url:
+        with httpx.Client(timeout=timeout) as http:
+            response = send_with_retry(
+                lambda: http.get(settings.dyndns_ip_source_url or ""), RetryPolicy(max_attempts=3, max_total=30),
+                what="public IP lookup",
+            )
+        if response.status_code != 200:
+            raise ApiError(f"public IP lookup answered HTTP {response.status_code}", status=response.status_code)
+        text = response.text.strip().split()[0] if response.text.strip() else ""
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise ApiError(f"public IP lookup answered something that is not an IP address: {text[:60]!r}") from None
+        if address.version == 4 and ipv4 is None:
+            ipv4 = str(address)
+        elif address.version == 6 and ipv6 is None:
+            ipv6 = address.compressed
+    if ipv4 is None and ipv6 is None:
+        raise ConfigurationError("no public IP: set DYNDNS_IP_SOURCE_URL or DYNDNS_FIXED_IPV4/DYNDNS_FIXED_IPV6")
+    return ipv4, ipv6
+
+
+def update_mail_host(*, desec: DesecClient, settings: Settings, ipv4: str | None, ipv6: str | None) -> DyndnsResult:
+    """Point the mail host's A/AAAA at the given addresses; one read, and a write only when something changed."""
+    zone = settings.desec_domain
+    subname = mail_host_subname(settings)
+    start_writes = desec.write_count
+    minimum_ttl = desec.get_domain(zone).minimum_ttl
+    ttl = max(settings.dyndns_ttl, minimum_ttl)  # short as the zone allows: the address may move
+    desired = []
+    if ipv4:
+        desired.append(RRset(subname=subname, type="A", ttl=ttl, records=(ipv4,)))
+    if ipv6:
+        desired.append(RRset(subname=subname, type="AAAA", ttl=ttl, records=(ipv6,)))
+    actual = [r for r in desec.list_rrsets(zone, subname=subname) if r.type in {"A", "AAAA"}]
+    # Only records change the answer; keep whatever TTL the operator set on an existing rrset.
+    by_key = {r.key: r for r in actual}
+    desired = [r.model_copy(update={"ttl": by_key[r.key].ttl}) if r.key in by_key else r for r in desired]
+    diff = diff_rrsets(desired, actual)
+    changed = desec.put_rrsets_diff(zone, diff)
+    return DyndnsResult(ipv4=ipv4, ipv6=ipv6, changed=changed, writes=desec.write_count - start_writes)
