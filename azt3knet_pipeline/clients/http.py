@@ -42,8 +42,8 @@ class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 0.2
     max_delay: float = 10.0
-    max_total: float = 120.0
-    max_retry_after: float = 300.0
+    max_total: float = 300.0
+    max_retry_after: float = 120.0
     seed: int | None = None
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
@@ -96,6 +96,7 @@ def send_with_retry(
             response = send()
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             last_problem = f"{type(exc).__name__}"
+            last_status = None
         else:
             if response.status_code not in RETRY_STATUSES:
                 return response
@@ -118,6 +119,7 @@ def send_with_retry(
             delay = policy.backoff(attempt, rng)
         elapsed = time.monotonic() - started
         if elapsed + delay > policy.max_total:
+            last_problem += f" (waiting {delay:.1f}s more would pass the {policy.max_total:.0f}s budget)"
             break
         log.warning("%s: %s, retry %d/%d in %.2fs", what, last_problem, attempt, policy.max_attempts - 1, delay)
         policy.sleep(delay)

@@ -439,7 +439,9 @@ class RRsetDiff:
     def to_bulk_payload(self) -> list[dict[str, Any]]:
         """deSEC bulk PATCH/PUT body: explicit `subname` (`""` = apex), `records: []` for a delete."""
         payload = [r.to_payload() for r in self.upserts]
-        payload += [{**r.to_payload(), "records": []} for r in self.deletes]
+        # A bulk PATCH delete needs only subname and type; leaving the TTL out keeps a delete valid even when
+        # the zone's minimum_ttl has since risen above the rrset's TTL.
+        payload += [{"subname": r.subname, "type": r.type, "records": []} for r in self.deletes]
         return payload
 
 

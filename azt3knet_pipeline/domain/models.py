@@ -35,6 +35,11 @@ def max_population() -> int:
         return DEFAULT_MAX_POPULATION
 
 
+# Labels the zone itself uses (Mailcow's autoconfig/autodiscover CNAMEs, the usual mail host): a population
+# there would collide with them on deSEC (CNAME exclusivity) or on Mailcow (domain_cannot_match_hostname).
+RESERVED_KEYS = frozenset({"autoconfig", "autodiscover", "mail", "www", "mta-sts"})
+
+
 def validate_population_key(key: str) -> str:
     """A population key is also a DNS label: lowercase letters, digits and inner hyphens, 1..63 chars."""
     if not isinstance(key, str) or not POPULATION_KEY_RE.fullmatch(key):
@@ -42,6 +47,8 @@ def validate_population_key(key: str) -> str:
             f"key {key!r} is not a DNS label: use 1-63 lowercase letters, digits or inner hyphens "
             "(pattern ^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$)"
         )
+    if key in RESERVED_KEYS:
+        raise ValueError(f"key {key!r} is reserved for the zone's own records; choose another key")
     return key
 
 

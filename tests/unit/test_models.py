@@ -73,3 +73,9 @@ def test_specs_are_frozen() -> None:
     spec = PopulationSpec.model_validate(BASE)
     with pytest.raises(ValidationError):
         spec.count = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key", ["autoconfig", "autodiscover", "mail"])
+def test_keys_the_zone_uses_are_reserved(key: str) -> None:
+    with pytest.raises(ValueError, match="reserved"):
+        validate_population_key(key)
