@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,11 +138,14 @@ def populate(spec: PopulationSpec, key: str | None = None, *, create_mailboxes: 
     return materialize_population(population.key, job_name="populate_job" if create_mailboxes else "profiles_job")
 
 
-def recreate(key: str, *, actor: str = "cli") -> RunOutcome:
-    """Re-materialize the whole graph of a registered population: converges mailboxes, DKIM and DNS."""
+def recreate(key: str, *, actor: str = "cli", runner: Callable[..., RunOutcome] | None = None) -> RunOutcome:
+    """Re-materialize the whole graph of a registered population: converges mailboxes, DKIM and DNS.
+
+    `runner(key, job_name=...)` runs the job (default `materialize_population`; the CLI passes one with progress).
+    """
     store = open_store()
     store.require_population(key)
-    outcome = materialize_population(key, job_name="populate_job")
+    outcome = (runner or materialize_population)(key, job_name="populate_job")
     store.audit(actor, "population.recreate", key, "ok" if outcome.success else "failed", {"run_id": outcome.run_id})
     return outcome
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from azt3knet_pipeline.cli.progress import materialize_with_progress
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.domain.generation import GeneratedPopulation
 from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json, validate_population_key
@@ -143,6 +144,7 @@ def populate(
         False, "--create-mailboxes", help="Also provision mailboxes, DNS and the credential export."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON (for scripts)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; errors only (and --json output)."),
 ) -> None:
     """Generate a population: preview it, or register it and materialize its Dagster partition."""
     from azt3knet_pipeline import operations
@@ -157,8 +159,9 @@ def populate(
         return
     population, created = operations.register_population(spec, key)
     job_name = "populate_job" if create_mailboxes else "profiles_job"
-    with err.status(f"materializing {key} ({job_name}) …"):
-        outcome = operations.materialize_population(key, job_name=job_name)
+    outcome = materialize_with_progress(
+        key, job_name=job_name, mailboxes=spec.count, console=err, quiet=quiet or as_json or not err.is_terminal
+    )
     summary = {
         "key": key,
         "registered": created,
@@ -170,7 +173,7 @@ def populate(
     }
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
-    else:
+    elif not quiet:
         out.print(f"population [bold]{key}[/] ({'registered' if created else 'already registered'}): "
                   f"{spec.count} agents, run {outcome.run_id}")
         for name, meta in summary["assets"].items():
@@ -373,12 +376,18 @@ def dns_reconcile(keys: list[str] = typer.Argument(None, help="Population keys (
 @app.command()
 @handle_errors
 def recreate(key: str = typer.Argument(..., help="Population key."),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+             as_json: bool = typer.Option(False, "--json"),
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")) -> None:
     """Re-materialize a population's partition: converge mailboxes, DKIM and DNS (idempotent)."""
     from azt3knet_pipeline import operations
 
-    with err.status(f"recreating {key} …"):
-        outcome = operations.recreate(key)
+    count = operations.open_store().require_population(key).spec.count
+
+    def runner(run_key: str, *, job_name: str) -> operations.RunOutcome:
+        return materialize_with_progress(run_key, job_name=job_name, mailboxes=count, console=err,
+                                         quiet=quiet or as_json or not err.is_terminal)
+
+    outcome = operations.recreate(key, runner=runner)
     _print_outcome(outcome, as_json)
 
 

@@ -215,6 +215,13 @@ class Store:
         with self.engine.connect() as conn:
             return [MailboxRow(**row) for row in conn.execute(query).mappings().all()]
 
+    def count_mailboxes(self, population_key: str, state: str | None = None) -> int:
+        query = select(func.count()).select_from(agent_mailbox).where(agent_mailbox.c.population_key == population_key)
+        if state is not None:
+            query = query.where(agent_mailbox.c.state == state)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def record_mailbox_intents(self, population_key: str, rows: Iterable[tuple[str, str, str]]) -> int:
         """Write-ahead: insert (address, agent_id, password_ciphertext) rows in state `intent` unless present.
 
