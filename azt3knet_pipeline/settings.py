@@ -54,9 +54,7 @@ class Settings(BaseSettings):
     dyndns_ttl: int = Field(default=60, ge=1, le=86400, validation_alias="DYNDNS_TTL")
     dyndns_cron: str = Field(default="*/5 * * * *", validation_alias="DYNDNS_CRON")
 
-    llm_backend: str = Field(
-        default="offline", validation_alias=AliasChoices("AZT3KNET_LLM_BACKEND", "LLM_BACKEND")
-    )
+    llm_backend: str = Field(default="offline", validation_alias=AliasChoices("AZT3KNET_LLM_BACKEND", "LLM_BACKEND"))
     ollama_base_url: str = Field(default="http://127.0.0.1:11434", validation_alias="OLLAMA_BASE_URL")
     ollama_model: str = Field(default="llama3.2", validation_alias="OLLAMA_MODEL")
     ollama_timeout: float = Field(default=60.0, gt=0, validation_alias="OLLAMA_TIMEOUT")

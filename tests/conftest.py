@@ -12,8 +12,16 @@ from cryptography.fernet import Fernet
 
 PG_ADMIN_URL = os.environ.get("AZT3KNET_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-_ENV_PREFIXES = ("AZT3KNET_", "MAILCOW_", "DESEC_", "DYNDNS_", "OLLAMA_", "DAGSTER_HOME", "SECRET_KEY_FOR_KV_ENC",
-                 "MAIL_HOSTNAME")
+_ENV_PREFIXES = (
+    "AZT3KNET_",
+    "MAILCOW_",
+    "DESEC_",
+    "DYNDNS_",
+    "OLLAMA_",
+    "DAGSTER_HOME",
+    "SECRET_KEY_FOR_KV_ENC",
+    "MAIL_HOSTNAME",
+)
 
 
 def _reset_caches() -> None:

@@ -33,9 +33,15 @@ def materialize_with_progress(
     store = operations.open_store(settings)
     invocation = uuid.uuid4().hex
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with ThreadPoolExecutor(max_workers=1) as pool, Progress(*columns, console=console, transient=True) as progress:
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        Progress(*columns, console=console, transient=True) as progress,
+    ):
         future = pool.submit(
-            operations.materialize_population, key, job_name=job_name, instance=instance,
+            operations.materialize_population,
+            key,
+            job_name=job_name,
+            instance=instance,
             tags={"azt3knet/invocation": invocation},
         )
         assets_task = progress.add_task(f"{key}: assets", total=JOB_ASSETS.get(job_name, 1))

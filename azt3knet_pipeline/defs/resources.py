@@ -1,6 +1,5 @@
 """Dagster resources: thin wrappers that hand the assets the store and the API clients."""
 
-
 from functools import lru_cache
 
 from dagster import ConfigurableResource

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale, locale_for_country
+from azt3knet_pipeline.domain.locale_data import load_locale, locale_for_country
 from azt3knet_pipeline.domain.models import (
     AgentProfile,
     PopulationSpec,
@@ -35,18 +35,63 @@ BLOCK = 1024
 AGENT_ID_NAMESPACE = uuid.UUID("5b0c1a52-7d2e-4f39-9d0b-a27e3c1f4e11")
 
 INTEREST_CATALOGUE: tuple[str, ...] = (
-    "astronomy", "baking", "board-games", "climbing", "coffee", "comics", "cooking", "cycling", "design",
-    "diy", "economics", "fashion", "film", "fitness", "football", "gaming", "gardening", "hiking", "history",
-    "jazz", "languages", "music", "open-source", "painting", "philosophy", "photography", "podcasts",
-    "politics", "programming", "reading", "running", "science", "skating", "tea", "technology", "theatre",
-    "travel", "urbanism", "volunteering", "wildlife", "writing", "yoga",
+    "astronomy",
+    "baking",
+    "board-games",
+    "climbing",
+    "coffee",
+    "comics",
+    "cooking",
+    "cycling",
+    "design",
+    "diy",
+    "economics",
+    "fashion",
+    "film",
+    "fitness",
+    "football",
+    "gaming",
+    "gardening",
+    "hiking",
+    "history",
+    "jazz",
+    "languages",
+    "music",
+    "open-source",
+    "painting",
+    "philosophy",
+    "photography",
+    "podcasts",
+    "politics",
+    "programming",
+    "reading",
+    "running",
+    "science",
+    "skating",
+    "tea",
+    "technology",
+    "theatre",
+    "travel",
+    "urbanism",
+    "volunteering",
+    "wildlife",
+    "writing",
+    "yoga",
 )
 TONES: tuple[str, ...] = ("casual", "enthusiastic", "formal", "sarcastic", "thoughtful", "witty")
 POSTING_CADENCES: tuple[str, ...] = ("hourly", "several_daily", "daily", "few_weekly", "weekly", "monthly")
 _CADENCE_WEIGHTS = np.array([0.03, 0.15, 0.32, 0.28, 0.15, 0.07])
 BEHAVIORAL_BIASES: tuple[str, ...] = (
-    "anchoring", "authority_bias", "availability_heuristic", "bandwagon_effect", "confirmation_bias",
-    "loss_aversion", "negativity_bias", "optimism_bias", "status_quo_bias", "sunk_cost_fallacy",
+    "anchoring",
+    "authority_bias",
+    "availability_heuristic",
+    "bandwagon_effect",
+    "confirmation_bias",
+    "loss_aversion",
+    "negativity_bias",
+    "optimism_bias",
+    "status_quo_bias",
+    "sunk_cost_fallacy",
 )
 _MIXED_GENDERS = np.array(["female", "male", "non_binary"], dtype=object)
 _MIXED_WEIGHTS = np.array([0.48, 0.48, 0.04])
@@ -62,7 +107,9 @@ def derive_seed(seed: int | str, namespace: str, index: int, field: str) -> int:
     return int.from_bytes(hashlib.sha256(material.encode("utf-8")).digest()[:16], "big")
 
 
-def _draw(seed: int | str, field: str, count: int, sample: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
+def _draw(
+    seed: int | str, field: str, count: int, sample: Callable[[np.random.Generator, int], np.ndarray]
+) -> np.ndarray:
     """Concatenate `sample(rng, n)` over blocks, each block with its own derived generator."""
     parts = []
     for block, start in enumerate(range(0, count, BLOCK)):
@@ -150,7 +197,12 @@ def generate_population(spec: PopulationSpec, population_key: str | None = None)
     timezones = [data.timezone_of(str(city)) for city in cities]
     tones = np.array(TONES, dtype=object)[_draw(seed, "tone", n, lambda rng, k: rng.integers(0, len(TONES), size=k))]
     cadences = np.array(POSTING_CADENCES, dtype=object)[
-        _draw(seed, "posting_cadence", n, lambda rng, k: rng.choice(len(POSTING_CADENCES), size=k, p=_CADENCE_WEIGHTS))
+        _draw(
+            seed,
+            "posting_cadence",
+            n,
+            lambda rng, k: rng.choice(len(POSTING_CADENCES), size=k, p=_CADENCE_WEIGHTS),
+        )
     ]
     interest_pool = spec.interests or INTEREST_CATALOGUE
     interests = _subsets(seed, "interests", n, interest_pool, 1, 3)
@@ -162,9 +214,7 @@ def generate_population(spec: PopulationSpec, population_key: str | None = None)
     birth_years = spec.reference_year - ages
     locale = data.locale
     usernames, local_parts = _addresses(given_slug, family_slug, birth_years, styles, numbers)
-    display = [
-        f"{f} {g}" if data.family_name_first else f"{g} {f}" for g, f in zip(given, family, strict=True)
-    ]
+    display = [f"{f} {g}" if data.family_name_first else f"{g} {f}" for g, f in zip(given, family, strict=True)]
     bios = offline_bios(given, ages.tolist(), cities, interests, tones, bio_seeds)
     frame = pd.DataFrame(
         {
@@ -209,7 +259,11 @@ def agent_ids(population_key: str, count: int) -> list[str]:
 
 
 def _addresses(
-    given_slug: np.ndarray, family_slug: np.ndarray, birth_years: np.ndarray, styles: np.ndarray, numbers: np.ndarray
+    given_slug: np.ndarray,
+    family_slug: np.ndarray,
+    birth_years: np.ndarray,
+    styles: np.ndarray,
+    numbers: np.ndarray,
 ) -> tuple[list[str], list[str]]:
     """Usernames and email local parts, unique within the population, collisions resolved in index order."""
     usernames: list[str] = []

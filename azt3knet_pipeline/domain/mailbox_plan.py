@@ -54,15 +54,21 @@ class MailboxPlan:
         return not (self.create or self.update or self.remove)
 
     def summary(self) -> dict[str, int]:
-        return {"create": len(self.create), "update": len(self.update), "remove": len(self.remove),
-                "unchanged": self.unchanged}
+        return {
+            "create": len(self.create),
+            "update": len(self.update),
+            "remove": len(self.remove),
+            "unchanged": self.unchanged,
+        }
 
 
 def population_tags(population_key: str) -> tuple[str, ...]:
     return (SYNTHETIC_TAG, population_key)
 
 
-def desired_mailboxes(profiles: pd.DataFrame, population_key: str, mail_domain: str, quota_mib: int) -> list[DesiredMailbox]:
+def desired_mailboxes(
+    profiles: pd.DataFrame, population_key: str, mail_domain: str, quota_mib: int
+) -> list[DesiredMailbox]:
     """One mailbox per agent: `<email_local_part>@<mail_domain>`, tagged synthetic + population key."""
     tags = population_tags(population_key)
     return [
@@ -86,7 +92,9 @@ def is_owned_by(mailbox: ActualMailbox, population_key: str) -> bool:
     return SYNTHETIC_TAG in mailbox.tags and population_key in mailbox.tags
 
 
-def plan_mailboxes(desired: Sequence[DesiredMailbox], actual: Iterable[ActualMailbox], population_key: str) -> MailboxPlan:
+def plan_mailboxes(
+    desired: Sequence[DesiredMailbox], actual: Iterable[ActualMailbox], population_key: str
+) -> MailboxPlan:
     """Create the missing, correct drift (name, active, quota, missing tags), remove what we own and no longer want."""
     plan = MailboxPlan()
     by_address = {mailbox.address.lower(): mailbox for mailbox in actual}
@@ -113,6 +121,8 @@ def plan_mailboxes(desired: Sequence[DesiredMailbox], actual: Iterable[ActualMai
         else:
             plan.unchanged += 1
     plan.remove = sorted(
-        mailbox.address for key, mailbox in by_address.items() if key not in wanted and is_owned_by(mailbox, population_key)
+        mailbox.address
+        for key, mailbox in by_address.items()
+        if key not in wanted and is_owned_by(mailbox, population_key)
     )
     return plan

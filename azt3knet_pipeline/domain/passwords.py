@@ -48,7 +48,7 @@ def derive_password(secret: bytes, population_key: str, address: str, length: in
 
 
 def meets_policy(password: str, policy: dict[str, object]) -> bool:
-    """Whether `password` satisfies a Mailcow password policy dict (length, chars, special_chars, lowerupper, numbers)."""
+    """Whether `password` satisfies a Mailcow password policy (length, chars, special_chars, lowerupper, numbers)."""
 
     def flag(name: str) -> bool:
         return str(policy.get(name, "0")) in {"1", "true", "True"}

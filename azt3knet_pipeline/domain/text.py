@@ -31,7 +31,11 @@ _TONE_LINES = {
     "casual": ("Keeps it light.", "Here for the good threads.", "Low-key, mostly lurking."),
     "formal": ("Prefers well-sourced discussion.", "Writes carefully.", "Values clear arguments."),
     "enthusiastic": ("Always excited to share!", "Big fan of new ideas!", "Loves a good recommendation!"),
-    "sarcastic": ("Opinions are, regrettably, my own.", "Professional overthinker.", "Mildly amused by everything."),
+    "sarcastic": (
+        "Opinions are, regrettably, my own.",
+        "Professional overthinker.",
+        "Mildly amused by everything.",
+    ),
     "thoughtful": ("Asks more than answers.", "Likes slow conversations.", "Thinks before posting."),
     "witty": ("Puns are a lifestyle.", "Collector of one-liners.", "Here for the jokes."),
 }

@@ -41,7 +41,9 @@ class RunningServer:
         self.stop()
 
 
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 15.0) -> RunningServer:
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 15.0
+) -> RunningServer:
     """Start `app` with uvicorn on `host:port` (a free port when None) and wait until it accepts connections."""
     port = port or free_port(host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")

@@ -27,9 +27,17 @@ def build_bundle(store: Store, box: SecretBox, settings: Settings, population_ke
         "synthetic": True,
         "imap": {"host": settings.mail_hostname, "port": settings.imap_port, "security": "ssl"},
         "smtp": {"host": settings.mail_hostname, "port": settings.smtp_port, "security": "ssl"},
-        "submission": {"host": settings.mail_hostname, "port": settings.submission_port, "security": "starttls"},
+        "submission": {
+            "host": settings.mail_hostname,
+            "port": settings.submission_port,
+            "security": "starttls",
+        },
         "mailboxes": [
-            {"address": row.address, "agent_id": row.agent_id, "password": box.decrypt(row.password_ciphertext)}
+            {
+                "address": row.address,
+                "agent_id": row.agent_id,
+                "password": box.decrypt(row.password_ciphertext),
+            }
             for row in rows
         ],
     }

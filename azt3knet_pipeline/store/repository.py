@@ -262,9 +262,7 @@ class Store:
             for start in range(0, len(addresses), 500):
                 chunk = list(addresses[start : start + 500])
                 tx.execute(
-                    update(agent_mailbox)
-                    .where(agent_mailbox.c.address.in_(chunk))
-                    .values(state=state, updated_at=now)
+                    update(agent_mailbox).where(agent_mailbox.c.address.in_(chunk)).values(state=state, updated_at=now)
                 )
 
     def delete_mailbox_rows(self, addresses: Sequence[str]) -> None:
@@ -272,7 +270,9 @@ class Store:
             return
         with self._tx() as tx:
             for start in range(0, len(addresses), 500):
-                tx.execute(delete(agent_mailbox).where(agent_mailbox.c.address.in_(list(addresses[start : start + 500]))))
+                tx.execute(
+                    delete(agent_mailbox).where(agent_mailbox.c.address.in_(list(addresses[start : start + 500])))
+                )
 
     def iter_all_ciphertexts(self) -> list[tuple[str, str]]:
         with self.engine.connect() as conn:
@@ -333,9 +333,7 @@ class Store:
             except IntegrityError:
                 pass  # another process made it first; read theirs below
             with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(kv_secret.c.ciphertext).where(kv_secret.c.name == DERIVATION_SECRET)
-                ).first()
+                row = conn.execute(select(kv_secret.c.ciphertext).where(kv_secret.c.name == DERIVATION_SECRET)).first()
         assert row is not None
         return bytes.fromhex(box.decrypt(row[0]))
 
@@ -382,13 +380,20 @@ class Store:
 
     # -- audit -----------------------------------------------------------------------------------------
 
-    def audit(self, actor: str, action: str, target: str, outcome: str, detail: dict[str, Any] | str | None = None) -> None:
+    def audit(
+        self, actor: str, action: str, target: str, outcome: str, detail: dict[str, Any] | str | None = None
+    ) -> None:
         """Append one audit entry. Callers pass counts and names, never a secret."""
         text = json.dumps(detail, sort_keys=True) if isinstance(detail, dict) else detail
         with self._tx() as tx:
             tx.execute(
                 insert(audit_log).values(
-                    at=_now(), actor=actor[:64], action=action[:64], target=target[:300], outcome=outcome[:16], detail=text
+                    at=_now(),
+                    actor=actor[:64],
+                    action=action[:64],
+                    target=target[:300],
+                    outcome=outcome[:16],
+                    detail=text,
                 )
             )
 

@@ -14,7 +14,10 @@ import pytest
 def azt3knet(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "azt3knet_pipeline.cli.app", *args],
-        capture_output=True, text=True, timeout=180, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=dict(os.environ),
     )
 
 

@@ -27,8 +27,21 @@ def test_content_hash_identical_across_processes_with_different_hash_seeds() -> 
 
 
 def test_cli_preview_json_prints_identical_bytes_every_run(isolated_env) -> None:
-    args = [sys.executable, "-m", "azt3knet_pipeline.cli.app", "populate", "--preview", "--count", "5",
-            "--seed", "42", "--country", "ES", "--format", "json"]
+    args = [
+        sys.executable,
+        "-m",
+        "azt3knet_pipeline.cli.app",
+        "populate",
+        "--preview",
+        "--count",
+        "5",
+        "--seed",
+        "42",
+        "--country",
+        "ES",
+        "--format",
+        "json",
+    ]
     first, second = _run(args, "1"), _run(args, "999")
     assert first == second
     assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest()

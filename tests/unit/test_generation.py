@@ -62,7 +62,13 @@ def test_addresses_unique_and_valid_even_with_many_collisions() -> None:
 
 def test_constraints_of_the_spec_hold() -> None:
     population = generate_population(
-        spec(count=300, gender="non_binary", city="Sevilla", age_range="20-30", interests=["jazz", "hiking", "chess"])
+        spec(
+            count=300,
+            gender="non_binary",
+            city="Sevilla",
+            age_range="20-30",
+            interests=["jazz", "hiking", "chess"],
+        )
     )
     profiles = population.profiles()
     assert {p.gender for p in profiles} == {"non_binary"}
@@ -104,9 +110,17 @@ def test_vectorised_bios_and_ids_match_their_single_row_definitions() -> None:
     bio_seeds = [derive_seed(1, "t", i, "bio") % 2**62 for i in range(500)]
     from azt3knet_pipeline.domain.text import offline_bios
 
-    vector = offline_bios(list(frame.given_name), list(frame.age), list(frame.city), list(frame.interests),
-                          list(frame.tone), bio_seeds)
-    single = [offline_bio(r.given_name, r.age, r.city, r.interests, r.tone, s)
-              for r, s in zip(frame.itertuples(), bio_seeds, strict=True)]
+    vector = offline_bios(
+        list(frame.given_name),
+        list(frame.age),
+        list(frame.city),
+        list(frame.interests),
+        list(frame.tone),
+        bio_seeds,
+    )
+    single = [
+        offline_bio(r.given_name, r.age, r.city, r.interests, r.tone, s)
+        for r, s in zip(frame.itertuples(), bio_seeds, strict=True)
+    ]
     assert vector == single
     assert list(frame.id[:50]) == [str(uuid.uuid5(AGENT_ID_NAMESPACE, f"k:{i}")) for i in range(50)]
