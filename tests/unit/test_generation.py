@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -124,3 +125,14 @@ def test_vectorised_bios_and_ids_match_their_single_row_definitions() -> None:
     ]
     assert vector == single
     assert list(frame.id[:50]) == [str(uuid.uuid5(AGENT_ID_NAMESPACE, f"k:{i}")) for i in range(50)]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"country": "JP"}, {"city": 'Quote "City" \\ back', "interests": ["jazz"]}, {"country": "GR", "count": 50}],
+)
+def test_fast_canonical_json_equals_the_stdlib_definition(overrides: dict) -> None:
+    from azt3knet_pipeline.domain.models import canonical_json
+
+    population = generate_population(spec(count=300, **{k: v for k, v in overrides.items() if k != "count"}))
+    assert population.canonical_json == canonical_json(population.records())
