@@ -2,13 +2,37 @@
 
 import json
 
-from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInvariantViolationError,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from azt3knet_pipeline.defs.jobs import dns_reconcile_job
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations
+from azt3knet_pipeline.domain.models import sha256_hex
 from azt3knet_pipeline.services.dns import dns_configured
 from azt3knet_pipeline.settings import get_settings
+
+
+def _drift_token(context: SensorEvaluationContext, key: str, digest: str) -> str:
+    """The drift hash bound to the partition's latest `dns_records` materialization: the same drift seen again
+    after a reconcile is a new drift episode, so it gets a new run key (the daemon never re-launches a run key
+    it has launched before) and is requested even if no tick saw the healed state in between."""
+    try:
+        instance = context.instance
+    except DagsterInvariantViolationError:  # a context built by hand without an instance: no history to bind
+        return sha256_hex(f"{digest}:0")
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("dns_records"), asset_partitions=[key]), limit=1
+    ).records
+    return sha256_hex(f"{digest}:{records[0].storage_id if records else 0}")
 
 
 @sensor(job=dns_reconcile_job, minimum_interval_seconds=300, description=__doc__)
@@ -23,11 +47,13 @@ def dns_drift_sensor(context: SensorEvaluationContext, store: StoreResource, des
         actual = client.list_rrsets(settings.desec_domain)  # the tick's one (paginated) read
     desired = {key: [RRset.model_validate(r) for r in rrsets] for key, rrsets in stored.items()}
     drift = drift_for_populations(desired, actual)
+    tokens = {key: _drift_token(context, key, digest) for key, digest in sorted(drift.items())}
     previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     requests = [
-        RunRequest(run_key=f"{key}:{digest}", partition_key=key, tags={"azt3knet/drift": digest[:16]})
-        for key, digest in sorted(drift.items())
-        if previous.get(key) != digest
+        RunRequest(run_key=f"{key}:{token}", partition_key=key, tags={"azt3knet/drift": drift[key][:16]})
+        for key, token in tokens.items()
+        if previous.get(key) != token
     ]
-    # The cursor holds the drift currently known; a healed population drops out, so new drift re-triggers.
-    return SensorResult(run_requests=requests, cursor=json.dumps(drift, sort_keys=True))
+    # The cursor holds the drift currently known (per reconcile); a healed population drops out, and a
+    # reconcile changes the token, so drift that comes back re-triggers.
+    return SensorResult(run_requests=requests, cursor=json.dumps(tokens, sort_keys=True))
