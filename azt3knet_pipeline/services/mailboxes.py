@@ -57,21 +57,33 @@ class MailboxReport:
 
     def metadata(self) -> dict[str, object]:
         return {
-            "mail_domain": self.mail_domain, "desired": self.desired, "created": self.created,
-            "adopted": self.adopted, "updated": self.updated, "unchanged": self.unchanged,
-            "removed": self.removed, "domain_created": self.domain_created, "dkim_created": self.dkim_created,
-            "request_count": self.requests, "write_count": self.writes,
+            "mail_domain": self.mail_domain,
+            "desired": self.desired,
+            "created": self.created,
+            "adopted": self.adopted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "domain_created": self.domain_created,
+            "dkim_created": self.dkim_created,
+            "request_count": self.requests,
+            "write_count": self.writes,
         }
 
 
 def to_actual(mailbox: MailcowMailbox) -> ActualMailbox:
     return ActualMailbox(
-        address=mailbox.address, name=mailbox.name, active=mailbox.active, quota_mib=mailbox.quota_mib,
+        address=mailbox.address,
+        name=mailbox.name,
+        active=mailbox.active,
+        quota_mib=mailbox.quota_mib,
         tags=tuple(mailbox.tags),
     )
 
 
-def domain_spec_for(mail_domain: str, population_key: str, count: int, quota_mib: int, selector: str, key_size: int) -> DomainSpec:
+def domain_spec_for(
+    mail_domain: str, population_key: str, count: int, quota_mib: int, selector: str, key_size: int
+) -> DomainSpec:
     """Domain limits that fit the population exactly (Mailcow: defquota ≤ maxquota ≤ quota)."""
     return DomainSpec(
         domain=mail_domain,
@@ -96,14 +108,20 @@ def ensure_domain(client: MailcowClient, spec: DomainSpec, report: MailboxReport
             report.domain_created = True
         except MailcowConflict:
             existing = client.get_domain(spec.domain)
-    if existing is not None and (existing.max_mailboxes < spec.mailboxes or existing.quota_mib < spec.quota
-                                 or existing.maxquota_mib < spec.maxquota):
-        client.edit_domain(spec.domain, {
-            "mailboxes": max(existing.max_mailboxes, spec.mailboxes),
-            "aliases": max(existing.max_aliases, spec.aliases),
-            "maxquota": max(existing.maxquota_mib, spec.maxquota),
-            "quota": max(existing.quota_mib, spec.quota),
-        })
+    if existing is not None and (
+        existing.max_mailboxes < spec.mailboxes
+        or existing.quota_mib < spec.quota
+        or existing.maxquota_mib < spec.maxquota
+    ):
+        client.edit_domain(
+            spec.domain,
+            {
+                "mailboxes": max(existing.max_mailboxes, spec.mailboxes),
+                "aliases": max(existing.max_aliases, spec.aliases),
+                "maxquota": max(existing.maxquota_mib, spec.maxquota),
+                "quota": max(existing.quota_mib, spec.quota),
+            },
+        )
 
 
 def ensure_dkim(client: MailcowClient, domain: str, selector: str, key_size: int, report: MailboxReport) -> None:
@@ -118,7 +136,9 @@ def ensure_dkim(client: MailcowClient, domain: str, selector: str, key_size: int
             raise
 
 
-def read_plan(client: MailcowClient, desired: list[DesiredMailbox], population_key: str, mail_domain: str) -> MailboxPlan:
+def read_plan(
+    client: MailcowClient, desired: list[DesiredMailbox], population_key: str, mail_domain: str
+) -> MailboxPlan:
     """One list request, then the pure diff. A missing domain means every mailbox is to be created."""
     actual = [to_actual(m) for m in client.list_mailboxes(mail_domain)] if client.get_domain(mail_domain) else []
     return plan_mailboxes(desired, actual, population_key)
@@ -152,19 +172,39 @@ def reconcile_mailboxes(
         population_key, ((m.address, m.agent_id, box.encrypt(passwords[m.address])) for m in desired)
     )
     ensure_domain(
-        client, domain_spec_for(mail_domain, population_key, len(desired), quota_mib, dkim_selector, dkim_key_size), report
+        client,
+        domain_spec_for(mail_domain, population_key, len(desired), quota_mib, dkim_selector, dkim_key_size),
+        report,
     )
     ensure_dkim(client, mail_domain, dkim_selector, dkim_key_size, report)
     actual = [to_actual(m) for m in client.list_mailboxes(mail_domain)]
     plan = plan_mailboxes(desired, actual, population_key)
     report.unchanged = plan.unchanged
+    wanted = {m.address.lower() for m in desired}
+    others = [m for m in actual if m.address.lower() not in wanted]
+    if plan.create and others:
+        # Mailboxes we do not own (or are about to remove) count against the domain's limits too: make room
+        # for the whole population next to them, or the last creates fail on every run.
+        spec = domain_spec_for(
+            mail_domain, population_key, len(desired) + len(others), quota_mib, dkim_selector, dkim_key_size
+        )
+        ensure_domain(
+            client,
+            spec.model_copy(update={"quota": quota_mib * len(desired) + sum(m.quota_mib for m in others)}),
+            report,
+        )
 
     done = 0
 
     def create(mailbox: DesiredMailbox) -> tuple[str, str]:
         spec = MailboxSpec(
-            local_part=mailbox.local_part, domain=mailbox.domain, password=passwords[mailbox.address],
-            name=mailbox.name, quota=mailbox.quota_mib, active=mailbox.active, tags=list(mailbox.tags),
+            local_part=mailbox.local_part,
+            domain=mailbox.domain,
+            password=passwords[mailbox.address],
+            name=mailbox.name,
+            quota=mailbox.quota_mib,
+            active=mailbox.active,
+            tags=list(mailbox.tags),
         )
         try:
             client.add_mailbox(spec)
@@ -172,8 +212,9 @@ def reconcile_mailboxes(
         except MailcowConflict:
             # Created by an earlier attempt whose answer was lost: adopt it and re-assert the password of record.
             password = passwords[mailbox.address]
-            client.edit_mailbox([mailbox.address], {"password": password, "password2": password,
-                                                    "tags": list(mailbox.tags)})
+            client.edit_mailbox(
+                [mailbox.address], {"password": password, "password2": password, "tags": list(mailbox.tags)}
+            )
             return mailbox.address, "adopted"
         except ApiError as exc:
             return mailbox.address, f"failed: {type(exc).__name__} {exc.key or ''}".strip()
@@ -203,7 +244,9 @@ def reconcile_mailboxes(
             client.edit_mailbox(addresses, changes)
             report.updated += len(addresses)
         except ApiError as exc:
-            report.failures.append(f"{len(addresses)} mailbox(es) edit {sorted(changes)}: {type(exc).__name__} {exc.key or ''}")
+            report.failures.append(
+                f"{len(addresses)} mailbox(es) edit {sorted(changes)}: {type(exc).__name__} {exc.key or ''}"
+            )
 
     if plan.remove:
         store.set_mailbox_states(plan.remove, "removing")
@@ -215,7 +258,9 @@ def reconcile_mailboxes(
     # Rows not yet "active" whose mailbox already existed (e.g. a crash after create, before the state write).
     existing = {m.address.lower() for m in actual}
     stale = {row.address for row in store.list_mailboxes(population_key) if row.state != "active"}
-    store.set_mailbox_states([m.address for m in desired if m.address in stale and m.address.lower() in existing], "active")
+    store.set_mailbox_states(
+        [m.address for m in desired if m.address in stale and m.address.lower() in existing], "active"
+    )
 
     report.requests = client.request_count - start_requests
     report.writes = client.write_count - start_writes

@@ -1,0 +1,112 @@
+"""Helpers for tests that run the pipeline against the stand-ins: read the stand-ins' state directly (not
+through our client), decrypt the credentials of record, and assert that a population has converged."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from azt3knet_pipeline.clients.factory import secret_box
+from azt3knet_pipeline.clients.mailcow import MailcowClient
+from azt3knet_pipeline.domain.generation import generate_population
+from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG, DesiredMailbox, desired_mailboxes
+from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.operations import open_store
+from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox
+from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY, Sandbox
+from azt3knet_pipeline.settings import get_settings
+
+
+def mailcow(sandbox: Sandbox) -> MailcowSandbox:
+    return sandbox.mailcow_app.state.sandbox  # type: ignore[attr-defined, no-any-return]
+
+
+def mailcow_counters(sandbox: Sandbox) -> dict[str, int]:
+    return dict(mailcow(sandbox).counters)
+
+
+def desec_counters(sandbox: Sandbox) -> dict[str, Any]:
+    return sandbox.desec_app.state.sandbox.counters_snapshot()  # type: ignore[attr-defined, no-any-return]
+
+
+def reset_counters(sandbox: Sandbox) -> None:
+    mailcow(sandbox).reset_counters()
+    sandbox.desec_app.state.sandbox.reset_counters()  # type: ignore[attr-defined]
+
+
+def mail_domain(key: str) -> str:
+    return get_settings().mail_domain_for(key)
+
+
+def domain_mailboxes(sandbox: Sandbox, domain: str) -> dict[str, dict[str, Any]]:
+    """Every mailbox the stand-in holds in `domain`, by address (no password hashes)."""
+    boxes = [m for m in mailcow(sandbox).snapshot()["mailboxes"] if m["domain"] == domain]
+    addresses = [m["username"] for m in boxes]
+    assert len(addresses) == len(set(addresses)), "the stand-in holds a mailbox twice"
+    return {m["username"]: m for m in boxes}
+
+
+def domain_record(sandbox: Sandbox, domain: str) -> dict[str, Any] | None:
+    return next((d for d in mailcow(sandbox).snapshot()["domains"] if d["domain_name"] == domain), None)
+
+
+def has_dkim(sandbox: Sandbox, domain: str) -> bool:
+    return any(d["domain"] == domain for d in mailcow(sandbox).snapshot()["dkim"])
+
+
+def desired(spec: PopulationSpec, key: str) -> list[DesiredMailbox]:
+    settings = get_settings()
+    frame = generate_population(spec, key).frame
+    return desired_mailboxes(frame, key, settings.mail_domain_for(key), settings.mailbox_quota_mib)
+
+
+def stored_passwords(key: str) -> dict[str, str]:
+    """The credential of record of every mailbox row of the population, decrypted with the current key."""
+    box = secret_box(get_settings())
+    store = open_store()
+    try:
+        return {row.address: box.decrypt(row.password_ciphertext) for row in store.list_mailboxes(key)}
+    finally:
+        store.dispose()
+
+
+def api_client(sandbox: Sandbox, **kwargs: Any) -> MailcowClient:
+    """A client of the stand-in's real API, as an operator's script would use it (out-of-band changes)."""
+    return MailcowClient(sandbox.mailcow.url, SANDBOX_MAILCOW_KEY, **kwargs)
+
+
+def assert_converged(
+    sandbox: Sandbox, spec: PopulationSpec, key: str, *, foreign: frozenset[str] | set[str] = frozenset()
+) -> dict[str, str]:
+    """Every desired mailbox exists exactly once with the desired attributes, tags and the password of record;
+    nothing else is in the domain but `foreign`; every store row is active. Returns address -> password."""
+    want = {m.address: m for m in desired(spec, key)}
+    boxes = domain_mailboxes(sandbox, mail_domain(key))
+    assert set(boxes) - set(want) == set(foreign), "unexpected mailboxes in the population's domain"
+    missing = set(want) - set(boxes)
+    assert not missing, f"{len(missing)} desired mailbox(es) missing, e.g. {sorted(missing)[:3]}"
+    for address, mailbox in want.items():
+        actual = boxes[address]
+        assert actual["name"] == mailbox.name, address
+        assert actual["quota_mib"] == mailbox.quota_mib, address
+        assert actual["active"] == 1, address
+        assert SYNTHETIC_TAG in actual["tags"] and key in actual["tags"], address
+    store = open_store()
+    rows = store.list_mailboxes(key)
+    store.dispose()
+    assert {row.address for row in rows} == set(want), "store rows differ from the desired mailboxes"
+    assert {row.state for row in rows} == {"active"}, "some store rows are not active"
+    passwords = stored_passwords(key)
+    wrong = [a for a in want if not mailcow(sandbox).check_password(a, passwords[a])]
+    assert not wrong, f"{len(wrong)} mailbox(es) do not accept the stored password, e.g. {wrong[:3]}"
+    return passwords
+
+
+def azt3knet(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: a real subprocess with the current environment (plus `env`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "azt3knet_pipeline.cli.app", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )

@@ -1,0 +1,196 @@
+"""Mailboxes on the Mailcow stand-in through real Dagster materializations: create, recreate as a no-op,
+restore what was deleted, correct drift, remove only what the population owns, tear down and come back."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from helpers_sandbox import (
+    api_client,
+    assert_converged,
+    desec_counters,
+    domain_mailboxes,
+    domain_record,
+    has_dkim,
+    mail_domain,
+    mailcow,
+    mailcow_counters,
+    reset_counters,
+    stored_passwords,
+)
+
+from azt3knet_pipeline import operations
+from azt3knet_pipeline.clients.factory import secret_box
+from azt3knet_pipeline.clients.mailcow import MailboxSpec
+from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG
+from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.sandbox.run import Sandbox
+from azt3knet_pipeline.services.credentials import bundle_path, decrypt_bundle
+from azt3knet_pipeline.settings import get_settings
+
+SPEC = PopulationSpec(count=25, seed=11, country="ES")  # recreate_from_seed(SPEC, 11) names the same population
+KEY = "seed-11"
+
+
+def bundle_passwords(key: str) -> dict[str, str]:
+    path = bundle_path(get_settings(), key)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    bundle = decrypt_bundle(secret_box(get_settings()), path.read_bytes())
+    assert bundle["population_key"] == key and bundle["synthetic"] is True
+    return {entry["address"]: entry["password"] for entry in bundle["mailboxes"]}
+
+
+def test_create_then_recreate_is_one_list_and_zero_writes_then_restores_deleted(sandbox: Sandbox) -> None:
+    # The Python API: the population that this spec with seed 11 names (registered as seed-11).
+    first = operations.recreate_from_seed(SPEC, 11)
+    assert first.success, first.error
+    assert first.key == KEY
+    meta = first.metadata["mailboxes"]
+    assert (meta["desired"], meta["created"], meta["unchanged"], meta["removed"]) == (25, 25, 0, 0)
+    assert meta["domain_created"] and meta["request_count"] >= 26
+    passwords = assert_converged(sandbox, SPEC, KEY)
+    domain = domain_record(sandbox, mail_domain(KEY))
+    assert domain is not None
+    # Limits that fit the population exactly, and the population's tags on the domain.
+    assert (domain["mailboxes"], domain["maxquota"], domain["quota"]) == (25, 1024, 25 * 1024)
+    assert {SYNTHETIC_TAG, KEY} <= set(domain["tags"])
+    assert has_dkim(sandbox, mail_domain(KEY))
+    assert bundle_passwords(KEY) == passwords
+    assert operations.open_store().require_population(KEY).status == "provisioned"
+
+    # Recreate of an unchanged population: one mailbox LIST, zero writes (Mailcow and deSEC).
+    reset_counters(sandbox)
+    again = operations.recreate(KEY)
+    assert again.success, again.error
+    counters = mailcow_counters(sandbox)
+    assert counters["GET get/mailbox"] == 1
+    assert counters["writes"] == 0, counters
+    assert desec_counters(sandbox)["writes"] == 0
+    meta = again.metadata["mailboxes"]
+    assert (meta["created"], meta["updated"], meta["removed"], meta["unchanged"]) == (0, 0, 0, 25)
+    # The asset's own count: domain read, DKIM read, one list (the DNS asset reads the DKIM key once more).
+    assert meta["write_count"] == 0 and meta["request_count"] == 3
+    assert again.run_id != first.run_id
+
+    # Five mailboxes deleted through the real API: recreate restores exactly those, with the same passwords.
+    gone = sorted(passwords)[3:8]
+    with api_client(sandbox) as client:
+        assert client.delete_mailboxes(gone) == dict.fromkeys(gone, "removed")
+    assert set(domain_mailboxes(sandbox, mail_domain(KEY))) == set(passwords) - set(gone)
+    reset_counters(sandbox)
+    restored = operations.recreate(KEY)
+    assert restored.success, restored.error
+    counters = mailcow_counters(sandbox)
+    assert counters["POST add/mailbox"] == 5 and counters["writes"] == 5, counters
+    assert counters["GET get/mailbox"] == 1
+    meta = restored.metadata["mailboxes"]
+    assert (meta["created"], meta["unchanged"], meta["updated"], meta["removed"]) == (5, 20, 0, 0)
+    assert assert_converged(sandbox, SPEC, KEY) == passwords
+    bundled = bundle_passwords(KEY)
+    assert bundled == passwords
+    assert all(mailcow(sandbox).check_password(address, bundled[address]) for address in gone)
+
+
+def test_drift_is_corrected_and_only_owned_mailboxes_are_removed(sandbox: Sandbox) -> None:
+    spec, key = PopulationSpec(count=12, seed=12, country="DE"), "drift-pop"
+    assert operations.populate(spec, key, create_mailboxes=True).success
+    domain = mail_domain(key)
+    passwords = stored_passwords(key)
+    a, b, c, d = sorted(passwords)[:4]
+    ghost, handmade, neighbour = f"ghost@{domain}", f"postmaster@{domain}", f"neighbour@{domain}"
+    with api_client(sandbox) as client:
+        # An operator edits mailboxes by hand ...
+        client.edit_mailbox([a], {"name": "Renamed By Hand"})
+        client.edit_mailbox([b], {"quota": 256})
+        client.edit_mailbox([c], {"active": 0})
+        client.edit_mailbox([d], {"name": "Also Renamed", "active": 0, "quota": 512})
+        # ... makes room in the domain and adds: a mailbox tagged for this population that is not desired
+        # (what a shrunken population leaves behind), an untagged one, and one of another population.
+        client.edit_domain(domain, {"mailboxes": 15, "quota": 15 * 1024})
+        extra = (("ghost", [SYNTHETIC_TAG, key]), ("postmaster", []), ("neighbour", [SYNTHETIC_TAG, "other-pop"]))
+        for local, tags in extra:
+            client.add_mailbox(MailboxSpec(local_part=local, domain=domain, password="Hand-Made-Pass-1",
+                                           quota=128, tags=tags))
+    kept_before = {address: dict(box) for address, box in domain_mailboxes(sandbox, domain).items()
+                   if address in {handmade, neighbour}}
+
+    planned = operations.plan(key)["mailboxes"]
+    assert planned["to_create"] == [] and planned["to_remove"] == [ghost]
+    assert {u["address"]: u["changes"] for u in planned["to_update"]} == {
+        a: ["name"], b: ["quota"], c: ["active"], d: ["active", "name", "quota"],
+    }
+
+    outcome = operations.recreate(key)
+    assert outcome.success, outcome.error
+    meta = outcome.metadata["mailboxes"]
+    assert (meta["updated"], meta["removed"], meta["created"], meta["unchanged"]) == (4, 1, 0, 8)
+    assert assert_converged(sandbox, spec, key, foreign={handmade, neighbour}) == passwords
+    boxes = domain_mailboxes(sandbox, domain)
+    assert ghost not in boxes
+    # Untouched, to the timestamp.
+    assert {address: boxes[address] for address in kept_before} == kept_before
+    assert mailcow(sandbox).check_password(handmade, "Hand-Made-Pass-1")
+
+    # Converged: nothing more to do.
+    assert operations.plan(key)["mailboxes"]["to_update"] == []
+
+    # Teardown removes the population's mailboxes and DKIM key but keeps the domain (it is not empty) and
+    # says so; the hand-made and the neighbour's mailboxes survive.
+    report = operations.teardown(key)
+    assert report.mailboxes_removed == 12 and report.foreign_mailboxes_left == 2
+    assert not report.domain_removed
+    assert domain_record(sandbox, domain) is not None
+    assert set(domain_mailboxes(sandbox, domain)) == {handmade, neighbour}
+    assert {address: domain_mailboxes(sandbox, domain)[address] for address in kept_before} == kept_before
+    assert not has_dkim(sandbox, domain)
+    store = operations.open_store()
+    assert store.require_population(key).status == "torn_down"
+    assert {row.state for row in store.list_mailboxes(key)} == {"removed"}
+    audit = [e for e in store.audit_entries(target=key) if e.action == "population.teardown"]
+    assert audit and audit[0].outcome == "ok" and '"foreign_left": 2' in (audit[0].detail or "")
+
+    # Recreate brings back the same addresses with the same passwords, next to the foreign ones.
+    back = operations.recreate(key)
+    assert back.success, back.error
+    assert assert_converged(sandbox, spec, key, foreign={handmade, neighbour}) == passwords
+    assert has_dkim(sandbox, domain)
+    assert operations.open_store().require_population(key).status == "provisioned"
+
+
+def test_foreign_mailbox_in_a_freed_slot_does_not_block_convergence(sandbox: Sandbox) -> None:
+    """Mailboxes the pipeline does not own still count against the domain's limits: recreate must make room
+    for the whole population rather than fail on the last mailbox forever."""
+    spec, key = PopulationSpec(count=10, seed=13, country="FR"), "freed-slot"
+    assert operations.populate(spec, key, create_mailboxes=True).success
+    domain = mail_domain(key)
+    passwords = stored_passwords(key)
+    removed = sorted(passwords)[:3]
+    with api_client(sandbox) as client:
+        client.delete_mailboxes(removed)
+        client.add_mailbox(MailboxSpec(local_part="helpdesk", domain=domain, password="Hand-Made-Pass-1",
+                                       quota=1024))
+    outcome = operations.recreate(key)
+    assert outcome.success, outcome.error
+    assert outcome.metadata["mailboxes"]["created"] == 3
+    assert assert_converged(sandbox, spec, key, foreign={f"helpdesk@{domain}"}) == passwords
+    # And the next recreate is a no-op again.
+    reset_counters(sandbox)
+    assert operations.recreate(key).success
+    assert mailcow_counters(sandbox)["writes"] == 0
+
+
+def test_population_on_a_domain_an_operator_made_with_default_limits(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A pre-existing domain (Mailcow's default template: 10 mailboxes, 10 GiB) is raised to fit."""
+    spec, key = PopulationSpec(count=14, seed=14, country="IT"), "premade"
+    domain = mail_domain(key)
+    with api_client(sandbox) as client:
+        from azt3knet_pipeline.clients.mailcow import DomainSpec
+
+        client.add_domain(DomainSpec(domain=domain))
+    outcome = operations.populate(spec, key, create_mailboxes=True)
+    assert outcome.success, outcome.error
+    assert not outcome.metadata["mailboxes"]["domain_created"]
+    assert_converged(sandbox, spec, key)
+    record = domain_record(sandbox, domain)
+    assert record is not None and record["mailboxes"] >= 14 and record["quota"] >= 14 * 1024
