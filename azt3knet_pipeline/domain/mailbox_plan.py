@@ -48,6 +48,8 @@ class MailboxPlan:
     update: list[MailboxUpdate] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     unchanged: int = 0
+    # Desired addresses already taken by a mailbox we do not own: never touched, reported as a failure.
+    conflicts: list[str] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -59,6 +61,7 @@ class MailboxPlan:
             "update": len(self.update),
             "remove": len(self.remove),
             "unchanged": self.unchanged,
+            "conflicts": len(self.conflicts),
         }
 
 
@@ -105,6 +108,11 @@ def plan_mailboxes(
         existing = by_address.get(key)
         if existing is None:
             plan.create.append(mailbox)
+            continue
+        if SYNTHETIC_TAG not in existing.tags and population_key not in existing.tags:
+            # Someone else's mailbox sits at this address: adopting it would hand out a password that does not
+            # work and let teardown delete it. Leave it alone and say so.
+            plan.conflicts.append(mailbox.address)
             continue
         changes: dict[str, Any] = {}
         if existing.name != mailbox.name:

@@ -180,6 +180,10 @@ def reconcile_mailboxes(
     actual = [to_actual(m) for m in client.list_mailboxes(mail_domain)]
     plan = plan_mailboxes(desired, actual, population_key)
     report.unchanged = plan.unchanged
+    report.failures += [
+        f"{address}: taken by a mailbox azt3knet did not create (left alone)" for address in plan.conflicts
+    ]
+    store.set_mailbox_states(plan.conflicts, "conflict")  # its credential of record would not work: not exported
     wanted = {m.address.lower() for m in desired}
     others = [m for m in actual if m.address.lower() not in wanted]
     if plan.create and others:
@@ -258,6 +262,7 @@ def reconcile_mailboxes(
     # Rows not yet "active" whose mailbox already existed (e.g. a crash after create, before the state write).
     existing = {m.address.lower() for m in actual}
     stale = {row.address for row in store.list_mailboxes(population_key) if row.state != "active"}
+    stale -= set(plan.conflicts)
     store.set_mailbox_states(
         [m.address for m in desired if m.address in stale and m.address.lower() in existing], "active"
     )

@@ -10,6 +10,7 @@ from helpers_sandbox import (
     api_client,
     assert_converged,
     desec_counters,
+    desired,
     domain_mailboxes,
     domain_record,
     has_dkim,
@@ -110,15 +111,22 @@ def test_drift_is_corrected_and_only_owned_mailboxes_are_removed(sandbox: Sandbo
         client.edit_domain(domain, {"mailboxes": 15, "quota": 15 * 1024})
         extra = (("ghost", [SYNTHETIC_TAG, key]), ("postmaster", []), ("neighbour", [SYNTHETIC_TAG, "other-pop"]))
         for local, tags in extra:
-            client.add_mailbox(MailboxSpec(local_part=local, domain=domain, password="Hand-Made-Pass-1",
-                                           quota=128, tags=tags))
-    kept_before = {address: dict(box) for address, box in domain_mailboxes(sandbox, domain).items()
-                   if address in {handmade, neighbour}}
+            client.add_mailbox(
+                MailboxSpec(local_part=local, domain=domain, password="Hand-Made-Pass-1", quota=128, tags=tags)
+            )
+    kept_before = {
+        address: dict(box)
+        for address, box in domain_mailboxes(sandbox, domain).items()
+        if address in {handmade, neighbour}
+    }
 
     planned = operations.plan(key)["mailboxes"]
     assert planned["to_create"] == [] and planned["to_remove"] == [ghost]
     assert {u["address"]: u["changes"] for u in planned["to_update"]} == {
-        a: ["name"], b: ["quota"], c: ["active"], d: ["active", "name", "quota"],
+        a: ["name"],
+        b: ["quota"],
+        c: ["active"],
+        d: ["active", "name", "quota"],
     }
 
     outcome = operations.recreate(key)
@@ -168,8 +176,7 @@ def test_foreign_mailbox_in_a_freed_slot_does_not_block_convergence(sandbox: San
     removed = sorted(passwords)[:3]
     with api_client(sandbox) as client:
         client.delete_mailboxes(removed)
-        client.add_mailbox(MailboxSpec(local_part="helpdesk", domain=domain, password="Hand-Made-Pass-1",
-                                       quota=1024))
+        client.add_mailbox(MailboxSpec(local_part="helpdesk", domain=domain, password="Hand-Made-Pass-1", quota=1024))
     outcome = operations.recreate(key)
     assert outcome.success, outcome.error
     assert outcome.metadata["mailboxes"]["created"] == 3
@@ -178,6 +185,33 @@ def test_foreign_mailbox_in_a_freed_slot_does_not_block_convergence(sandbox: San
     reset_counters(sandbox)
     assert operations.recreate(key).success
     assert mailcow_counters(sandbox)["writes"] == 0
+
+
+def sandbox_tmp(key: str) -> Path:
+    return get_settings().home / f"{key}-export.json"
+
+
+def test_a_hand_made_mailbox_at_a_desired_address_is_left_alone_and_reported(sandbox: Sandbox) -> None:
+    """An untagged mailbox squatting on an agent's address is never adopted (its password is not ours, and
+    teardown would delete it): the run fails naming it, everything else converges, the bundle leaves it out."""
+    spec, key = PopulationSpec(count=6, seed=17, country="FR"), "squat"
+    operations.register_population(spec, key)
+    domain = mail_domain(key)
+    target = sorted(m.address for m in desired(spec, key))[0]
+    local = target.split("@", 1)[0]
+    with api_client(sandbox) as client:
+        assert operations.populate(spec, key, create_mailboxes=True).success
+        client.delete_mailboxes([target])
+        client.add_mailbox(MailboxSpec(local_part=local, domain=domain, password="Hand-Made-Pass-1", quota=7))
+    outcome = operations.recreate(key)
+    assert not outcome.success
+    assert target in outcome.error and "did not create" in outcome.error
+    squatter = domain_mailboxes(sandbox, domain)[target]
+    assert SYNTHETIC_TAG not in squatter.get("tags", []) and mailcow(sandbox).check_password(target, "Hand-Made-Pass-1")
+    assert len(domain_mailboxes(sandbox, domain)) == 6
+    exported = operations.export_credentials(key, str(sandbox_tmp(key)), plaintext=True)
+    assert exported["mailboxes"] == 5
+    assert target not in sandbox_tmp(key).read_text()
 
 
 def test_population_on_a_domain_an_operator_made_with_default_limits(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -26,15 +26,27 @@ TAGS = (SYNTHETIC_TAG, KEY)
 
 def desired(n: int = 5, quota: int = 1024) -> list[DesiredMailbox]:
     return [
-        DesiredMailbox(address=f"user{i}@{DOMAIN}", local_part=f"user{i}", domain=DOMAIN, name=f"User {i}",
-                       agent_id=f"agent-{i}", quota_mib=quota, tags=TAGS)
+        DesiredMailbox(
+            address=f"user{i}@{DOMAIN}",
+            local_part=f"user{i}",
+            domain=DOMAIN,
+            name=f"User {i}",
+            agent_id=f"agent-{i}",
+            quota_mib=quota,
+            tags=TAGS,
+        )
         for i in range(n)
     ]
 
 
 def as_actual(mailbox: DesiredMailbox, **changes: object) -> ActualMailbox:
-    actual = ActualMailbox(address=mailbox.address, name=mailbox.name, active=mailbox.active,
-                           quota_mib=mailbox.quota_mib, tags=mailbox.tags)
+    actual = ActualMailbox(
+        address=mailbox.address,
+        name=mailbox.name,
+        active=mailbox.active,
+        quota_mib=mailbox.quota_mib,
+        tags=mailbox.tags,
+    )
     return replace(actual, **changes)
 
 
@@ -47,14 +59,14 @@ def test_nothing_exists_everything_is_created_in_order() -> None:
     plan = plan_mailboxes(want, [], KEY)
     assert plan.create == want
     assert plan.update == [] and plan.remove == [] and plan.unchanged == 0
-    assert plan.summary() == {"create": 5, "update": 0, "remove": 0, "unchanged": 0}
+    assert plan.summary() == {"create": 5, "update": 0, "remove": 0, "unchanged": 0, "conflicts": 0}
 
 
 def test_converged_state_is_an_empty_plan() -> None:
     want = desired()
     plan = plan_mailboxes(want, [as_actual(m) for m in want], KEY)
     assert plan.is_empty and plan.unchanged == 5
-    assert plan.summary() == {"create": 0, "update": 0, "remove": 0, "unchanged": 5}
+    assert plan.summary() == {"create": 0, "update": 0, "remove": 0, "unchanged": 5, "conflicts": 0}
 
 
 def test_only_the_missing_are_created() -> None:
@@ -72,7 +84,7 @@ def test_only_the_missing_are_created() -> None:
         ({"active": False}, {"active": 1}),
         ({"quota_mib": 512}, {"quota": 1024}),
         ({"tags": (KEY,)}, {"tags": [SYNTHETIC_TAG]}),
-        ({"tags": ()}, {"tags": [SYNTHETIC_TAG, KEY]}),
+        ({"tags": ("azt3knet-synthetic",)}, {"tags": [KEY]}),
         ({"name": "x", "active": False, "quota_mib": 1}, {"name": "User 0", "active": 1, "quota": 1024}),
     ],
 )
@@ -154,3 +166,24 @@ def test_desired_mailboxes_from_generated_profiles() -> None:
         assert mailbox.tags == population_tags(KEY) == (SYNTHETIC_TAG, KEY)
     # Same profiles ⇒ same desired state (what makes recreate a no-op).
     assert desired_mailboxes(frame, KEY, DOMAIN, 2048) == want
+
+
+def test_a_foreign_mailbox_at_a_desired_address_is_a_conflict_never_adopted() -> None:
+    from azt3knet_pipeline.domain.mailbox_plan import ActualMailbox, DesiredMailbox, plan_mailboxes
+
+    desired = [
+        DesiredMailbox(
+            address="ana@k.example.test",
+            local_part="ana",
+            domain="k.example.test",
+            name="Ana",
+            agent_id="1",
+            quota_mib=10,
+            tags=("azt3knet-synthetic", "k"),
+        ),
+    ]
+    foreign = ActualMailbox(address="ana@k.example.test", name="Ana", active=True, quota_mib=10, tags=())
+    plan = plan_mailboxes(desired, [foreign], "k")
+    assert plan.conflicts == ["ana@k.example.test"]
+    assert not plan.create and not plan.update and not plan.remove and plan.unchanged == 0
+    assert plan.summary()["conflicts"] == 1

@@ -4,6 +4,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Failure, Output, asset
 
 from azt3knet_pipeline.clients.factory import secret_box
+from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import MailcowResource, StoreResource
 from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, reconcile_mailboxes
@@ -27,14 +28,23 @@ def mailboxes(
     with mailcow.client() as client:
         try:
             report = reconcile_mailboxes(
-                client=client, store=repo, box=box, population_key=key, mail_domain=mail_domain,
-                profiles=agent_profiles, quota_mib=settings.mailbox_quota_mib,
-                concurrency=settings.mailcow_concurrency, dkim_selector=settings.dkim_selector,
+                client=client,
+                store=repo,
+                box=box,
+                population_key=key,
+                mail_domain=mail_domain,
+                profiles=agent_profiles,
+                quota_mib=settings.mailbox_quota_mib,
+                concurrency=settings.mailcow_concurrency,
+                dkim_selector=settings.dkim_selector,
                 dkim_key_size=settings.dkim_key_size,
             )
         except MailboxReconcileError as exc:
             repo.audit("dagster", "mailboxes.reconcile", key, "failed", {"error": str(exc)})
             raise Failure(str(exc)) from None
+        except ApiError as exc:  # domain/DKIM/list failures: audited too, then the run fails with the cause
+            repo.audit("dagster", "mailboxes.reconcile", key, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+            raise
     repo.set_population_status(key, "provisioned")
     repo.audit("dagster", "mailboxes.reconcile", key, "ok", report.metadata())
     context.log.info(f"mailboxes of {key}: {report.metadata()}")
