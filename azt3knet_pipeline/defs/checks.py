@@ -12,7 +12,6 @@ from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations
 from azt3knet_pipeline.services.dns import in_subtree
 from azt3knet_pipeline.settings import get_settings
 
-
 # Partitioned asset checks are a Dagster "preview" feature; the warning would print on every CLI call.
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
 
@@ -22,13 +21,18 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
     partitions_def=population_partitions,
     description="The partition's rrsets on deSEC equal the desired rrsets last written (no drift).",
 )
-def dns_records_in_sync(context: AssetCheckExecutionContext, store: StoreResource, desec: DesecResource) -> AssetCheckResult:
+def dns_records_in_sync(
+    context: AssetCheckExecutionContext, store: StoreResource, desec: DesecResource
+) -> AssetCheckResult:
     settings = get_settings()
     key = context.partition_key
     stored = store.open().desired_dns(settings.desec_domain, [key])
     if key not in stored:
-        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
-                                metadata={"reason": "no desired rrsets recorded (never reconciled or torn down)"})
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"reason": "no desired rrsets recorded (never reconciled or torn down)"},
+        )
     with desec.client() as client:
         actual = [r for r in client.list_rrsets(settings.desec_domain) if in_subtree(r, key)]
     desired = [RRset.model_validate(r) for r in stored[key]]

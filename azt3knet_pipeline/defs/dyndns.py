@@ -14,8 +14,13 @@ def update_mail_host_ips(context: OpExecutionContext, desec: DesecResource, stor
     with desec.client() as client:
         result = update_mail_host(desec=client, settings=settings, ipv4=ipv4, ipv6=ipv6)
     if result.changed:
-        store.open().audit("dagster", "dyndns.update", settings.mail_hostname, "ok",
-                           {"ipv4": ipv4, "ipv6": ipv6, "changed": result.changed})
+        store.open().audit(
+            "dagster",
+            "dyndns.update",
+            settings.mail_hostname,
+            "ok",
+            {"ipv4": ipv4, "ipv6": ipv6, "changed": result.changed},
+        )
     context.log.info(f"{settings.mail_hostname}: A={ipv4} AAAA={ipv6}, {result.changed} rrset(s) changed")
     return {"ipv4": ipv4, "ipv6": ipv6, "changed": result.changed, "writes": result.writes}
 

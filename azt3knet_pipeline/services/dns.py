@@ -47,9 +47,16 @@ class DnsReport:
     changes: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
-        return {"zone": self.zone, "desired": self.desired, "changed": self.changed, "upserts": self.upserts,
-                "deletes": self.deletes, "request_count": self.requests, "write_count": self.writes,
-                "desired_hash": self.desired_hash}
+        return {
+            "zone": self.zone,
+            "desired": self.desired,
+            "changed": self.changed,
+            "upserts": self.upserts,
+            "deletes": self.deletes,
+            "request_count": self.requests,
+            "write_count": self.writes,
+            "desired_hash": self.desired_hash,
+        }
 
 
 def in_subtree(rrset: RRset, key: str) -> bool:
@@ -62,10 +69,15 @@ def read_dkim(mailcow: MailcowClient, mail_domain: str) -> DkimRecord | None:
     return None if key is None else DkimRecord(selector=key.selector, txt=key.txt_value)
 
 
-def population_desired(settings: Settings, population_key: str, dkim: DkimRecord | None, minimum_ttl: int) -> list[RRset]:
+def population_desired(
+    settings: Settings, population_key: str, dkim: DkimRecord | None, minimum_ttl: int
+) -> list[RRset]:
     return desired_population_rrsets(
-        population_key=population_key, mail_hostname=settings.mail_hostname, dkim=dkim,
-        ttl=settings.dns_ttl, minimum_ttl=minimum_ttl,
+        population_key=population_key,
+        mail_hostname=settings.mail_hostname,
+        dkim=dkim,
+        ttl=settings.dns_ttl,
+        minimum_ttl=minimum_ttl,
     )
 
 
@@ -77,7 +89,9 @@ def _apply(desec: DesecClient, zone: str, diff: RRsetDiff, report: DnsReport) ->
     ]
 
 
-def population_diff(desec: DesecClient, settings: Settings, key: str, dkim: DkimRecord | None) -> tuple[list[RRset], RRsetDiff]:
+def population_diff(
+    desec: DesecClient, settings: Settings, key: str, dkim: DkimRecord | None
+) -> tuple[list[RRset], RRsetDiff]:
     """Desired rrsets and the diff against the zone: one domain read, one (paginated) rrset read."""
     zone = settings.desec_domain
     minimum_ttl = desec.get_domain(zone).minimum_ttl
@@ -86,7 +100,9 @@ def population_diff(desec: DesecClient, settings: Settings, key: str, dkim: Dkim
     return desired, diff_rrsets(desired, actual, managed=population_scope(key, settings.dkim_selector))
 
 
-def reconcile_dns(*, desec: DesecClient, mailcow: MailcowClient, store: Store, settings: Settings, population_key: str) -> DnsReport:
+def reconcile_dns(
+    *, desec: DesecClient, mailcow: MailcowClient, store: Store, settings: Settings, population_key: str
+) -> DnsReport:
     """Converge the population's rrsets: MX, SPF, DKIM (from Mailcow), DMARC, autoconfig/autodiscover."""
     start_requests, start_writes = desec.request_count, desec.write_count
     report = DnsReport(zone=settings.desec_domain)
@@ -102,7 +118,9 @@ def reconcile_dns(*, desec: DesecClient, mailcow: MailcowClient, store: Store, s
     return report
 
 
-def reconcile_stored(*, desec: DesecClient, store: Store, settings: Settings, keys: list[str] | None = None) -> DnsReport:
+def reconcile_stored(
+    *, desec: DesecClient, store: Store, settings: Settings, keys: list[str] | None = None
+) -> DnsReport:
     """Converge many populations to their stored desired rrsets in ONE bulk write (one zone read)."""
     start_requests, start_writes = desec.request_count, desec.write_count
     zone = settings.desec_domain
@@ -172,8 +190,15 @@ def mail_host_subname(settings: Settings) -> str:
     return host[: -len(zone) - 1]
 
 
-def bootstrap_dns(*, desec: DesecClient, settings: Settings, ipv4: str | None, ipv6: str | None,
-                  include_srv: bool = False, create_zone: bool = True) -> DnsReport:
+def bootstrap_dns(
+    *,
+    desec: DesecClient,
+    settings: Settings,
+    ipv4: str | None,
+    ipv6: str | None,
+    include_srv: bool = False,
+    create_zone: bool = True,
+) -> DnsReport:
     """Write the zone's base records (mail host A/AAAA, apex MX/SPF/DMARC, autoconfig/autodiscover) in one
     bulk write; idempotent. Creates the zone on deSEC first if it does not exist and `create_zone`."""
     zone = settings.desec_domain
@@ -186,8 +211,13 @@ def bootstrap_dns(*, desec: DesecClient, settings: Settings, ipv4: str | None, i
             raise
         domain = desec.create_domain(zone)
     desired = desired_base_rrsets(
-        mail_hostname=settings.mail_hostname, zone=zone, ipv4=ipv4, ipv6=ipv6, ttl=settings.dns_ttl,
-        minimum_ttl=domain.minimum_ttl, include_srv=include_srv,
+        mail_hostname=settings.mail_hostname,
+        zone=zone,
+        ipv4=ipv4,
+        ipv6=ipv6,
+        ttl=settings.dns_ttl,
+        minimum_ttl=domain.minimum_ttl,
+        include_srv=include_srv,
     )
     keys = {r.key for r in desired}
     actual = [r for r in desec.list_rrsets(zone) if r.key in keys]
@@ -212,7 +242,8 @@ def detect_public_ips(settings: Settings, *, timeout: float = 10.0) -> tuple[str
     if (ipv4 is None or ipv6 is None) and settings.dyndns_ip_source_url:
         with httpx.Client(timeout=timeout) as http:
             response = send_with_retry(
-                lambda: http.get(settings.dyndns_ip_source_url or ""), RetryPolicy(max_attempts=3, max_total=30),
+                lambda: http.get(settings.dyndns_ip_source_url or ""),
+                RetryPolicy(max_attempts=3, max_total=30),
                 what="public IP lookup",
             )
         if response.status_code != 200:

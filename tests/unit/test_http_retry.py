@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 
 import httpx
 import pytest
@@ -62,9 +61,7 @@ def recording_policy(**kw: object) -> tuple[RetryPolicy, list[float]]:
     cap=st.floats(min_value=0.001, max_value=60.0),
     seed=st.integers(min_value=0, max_value=2**32),
 )
-def test_backoff_is_full_jitter_under_an_exponential_cap(
-    attempt: int, base: float, cap: float, seed: int
-) -> None:
+def test_backoff_is_full_jitter_under_an_exponential_cap(attempt: int, base: float, cap: float, seed: int) -> None:
     policy = RetryPolicy(base_delay=base, max_delay=cap)
     delay = policy.backoff(attempt, random.Random(seed))
     assert 0.0 <= delay <= min(cap, base * 2 ** (attempt - 1)) + 1e-12

@@ -22,4 +22,6 @@ def credential_export(context: AssetExecutionContext, store: StoreResource) -> O
     token, count = encrypted_bundle(repo, secret_box(settings), settings, key)
     path = write_private(bundle_path(settings, key), token)
     repo.audit("dagster", "credentials.export", key, "ok", {"mailboxes": count, "encrypted": True})
-    return Output(str(path), metadata={"mailboxes": count, "bundle_path": str(path), "bytes": len(token), "encrypted": True})
+    return Output(
+        str(path), metadata={"mailboxes": count, "bundle_path": str(path), "bytes": len(token), "encrypted": True}
+    )

@@ -22,8 +22,9 @@ def dns_records(
     key = context.partition_key
     repo = store.open()
     with mailcow.client() as mailcow_client, desec.client() as desec_client:
-        report = reconcile_dns(desec=desec_client, mailcow=mailcow_client, store=repo, settings=settings,
-                               population_key=key)
+        report = reconcile_dns(
+            desec=desec_client, mailcow=mailcow_client, store=repo, settings=settings, population_key=key
+        )
     repo.audit("dagster", "dns.reconcile", key, "ok", report.metadata())
     for line in report.changes:
         context.log.info(f"{key}: {line}")

@@ -1,6 +1,5 @@
 """Stage 1 and 2: the registered spec of a partition, and the agent profiles generated from it."""
 
-
 from typing import Any
 
 import pandas as pd
@@ -53,7 +52,9 @@ def _spec_from_config(given: dict[str, Any]) -> PopulationSpec:
     group_name="population",
     description="The PopulationSpec registered for this partition (registered from run config if new).",
 )
-def population_spec(context: AssetExecutionContext, config: PopulationSpecConfig, store: StoreResource) -> Output[PopulationSpec]:
+def population_spec(
+    context: AssetExecutionContext, config: PopulationSpecConfig, store: StoreResource
+) -> Output[PopulationSpec]:
     key = context.partition_key
     repo = store.open()
     registered = repo.get_population(key)
@@ -99,7 +100,9 @@ def population_spec(context: AssetExecutionContext, config: PopulationSpecConfig
     group_name="population",
     description="Deterministic synthetic agent profiles (pandas DataFrame, one row per agent).",
 )
-def agent_profiles(context: AssetExecutionContext, population_spec: PopulationSpec, store: StoreResource) -> Output[pd.DataFrame]:
+def agent_profiles(
+    context: AssetExecutionContext, population_spec: PopulationSpec, store: StoreResource
+) -> Output[pd.DataFrame]:
     key = context.partition_key
     generated = generate_population(population_spec, key)
     frame, enriched = enrich_profiles(generated.frame, store.open())
@@ -107,7 +110,9 @@ def agent_profiles(context: AssetExecutionContext, population_spec: PopulationSp
         generated = type(generated)(population_key=key, spec=population_spec, frame=frame)
     preview = generated.frame[PREVIEW_COLUMNS].head(10).copy()
     preview["interests"] = preview["interests"].map(", ".join)
-    context.log.info(f"generated {len(generated.frame)} profiles for {key} (content hash {generated.content_hash[:12]})")
+    context.log.info(
+        f"generated {len(generated.frame)} profiles for {key} (content hash {generated.content_hash[:12]})"
+    )
     return Output(
         generated.frame,
         metadata={
