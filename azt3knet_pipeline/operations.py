@@ -91,7 +91,10 @@ def materialize_population(
         for event in failures:
             data = event.step_failure_data
             if data is not None and data.error is not None:
-                messages.append(f"{event.step_key}: {data.error.message.strip()}")
+                info = data.error
+                while info.cause is not None and info.cls_name == "DagsterExecutionStepExecutionError":
+                    info = info.cause  # Dagster's wrapper says only "error in op X"; the cause says what
+                messages.append(f"{event.step_key}: {info.message.strip()}")
         error = "; ".join(messages) or "run failed"
     return RunOutcome(key=key, job=job_name, run_id=result.run_id, success=result.success, metadata=metadata, error=error)
 
@@ -132,8 +135,20 @@ def describe_population(key: str, *, store: Store | None = None, instance: Dagst
     }
 
 
+def require_encryption_key(*, store: Store | None = None) -> None:
+    """Fail fast, before a run starts, when SECRET_KEY_FOR_KV_ENC is missing, malformed or cannot decrypt the
+    stored secrets: a one-line KeyConfigError/DecryptionError instead of a failed run full of stack traces."""
+    from azt3knet_pipeline.clients.factory import secret_box
+
+    settings = get_settings()
+    box = secret_box(settings)
+    (store or open_store(settings)).derivation_secret(box)
+
+
 def populate(spec: PopulationSpec, key: str | None = None, *, create_mailboxes: bool = False, actor: str = "cli") -> RunOutcome:
     """Register and materialize: profiles only, or the whole graph with `create_mailboxes`."""
+    if create_mailboxes:
+        require_encryption_key()
     population, _ = register_population(spec, key, actor=actor)
     return materialize_population(population.key, job_name="populate_job" if create_mailboxes else "profiles_job")
 
@@ -145,6 +160,7 @@ def recreate(key: str, *, actor: str = "cli", runner: Callable[..., RunOutcome] 
     """
     store = open_store()
     store.require_population(key)
+    require_encryption_key(store=store)
     outcome = (runner or materialize_population)(key, job_name="populate_job")
     store.audit(actor, "population.recreate", key, "ok" if outcome.success else "failed", {"run_id": outcome.run_id})
     return outcome
@@ -241,6 +257,7 @@ def plan(key: str) -> dict[str, Any]:
             **mailbox_plan.summary(),
             "to_create": [m.address for m in mailbox_plan.create],
             "to_update": [{"address": u.address, "changes": sorted(u.changes)} for u in mailbox_plan.update],
+            "conflicts": mailbox_plan.conflicts,
             "to_remove": mailbox_plan.remove,
         },
         "dns": dns,
@@ -259,3 +276,17 @@ def rotate_keys(*, actor: str = "cli") -> dict[str, int]:
     counts["bundles"] = rotate_bundles(box, settings)
     store.audit(actor, "keys.rotate", "store", "ok", counts)
     return counts
+
+
+def record_dns_reconciled(report: Any, *, keys: list[str], instance: DagsterInstance | None = None) -> None:
+    """Record a reconcile done outside a run (CLI `dns reconcile`) as runless `dns_records` materializations, so
+    the UI shows it and the drift sensor treats drift that comes back afterwards as new."""
+    from dagster import AssetMaterialization
+
+    instance = instance or get_instance(get_settings())
+    for key in keys:
+        instance.report_runless_asset_event(
+            AssetMaterialization(
+                asset_key="dns_records", partition=key, metadata={"source": "azt3knet dns reconcile", **report.metadata()}
+            )
+        )

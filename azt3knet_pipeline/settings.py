@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     secret_key_for_kv_enc: SecretStr | None = Field(default=None, validation_alias="SECRET_KEY_FOR_KV_ENC")
     admin_token: SecretStr | None = Field(default=None, validation_alias="AZT3KNET_ADMIN_TOKEN")
 
+    api_run_executor: str = Field(
+        default="auto", pattern=r"^(auto|daemon|embedded)$", validation_alias="AZT3KNET_API_RUN_EXECUTOR"
+    )
     max_population: int = Field(default=100_000, ge=1, validation_alias="AZT3KNET_MAX_POPULATION")
     preview_limit: int = Field(default=1_000, ge=1, validation_alias="AZT3KNET_PREVIEW_LIMIT")
 

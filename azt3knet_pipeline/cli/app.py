@@ -157,6 +157,8 @@ def populate(
     if preview:
         render_population(operations.preview_population(spec, key), fmt, limit)
         return
+    if create_mailboxes:
+        operations.require_encryption_key()
     population, created = operations.register_population(spec, key)
     job_name = "populate_job" if create_mailboxes else "profiles_job"
     outcome = materialize_with_progress(
@@ -366,9 +368,10 @@ def dns_reconcile(keys: list[str] = typer.Argument(None, help="Population keys (
     from azt3knet_pipeline.settings import get_settings
 
     settings = get_settings()
+    store = operations.open_store(settings)
     with desec_client(settings) as client:
-        report = reconcile_stored(desec=client, store=operations.open_store(settings), settings=settings,
-                                  keys=keys or None)
+        report = reconcile_stored(desec=client, store=store, settings=settings, keys=keys or None)
+    operations.record_dns_reconciled(report, keys=list(store.desired_dns(settings.desec_domain, keys or None)))
     out.print(f"{report.zone}: {report.desired} rrsets desired, {report.changed} changed in {report.writes} "
               "write request(s)", highlight=False)
 
@@ -486,6 +489,58 @@ def keys_generate() -> None:
     from cryptography.fernet import Fernet
 
     sys.stdout.write(Fernet.generate_key().decode() + "\n")
+
+
+api_app = typer.Typer(help="The REST API (see docs/api.md).", no_args_is_help=True)
+app.add_typer(api_app, name="api")
+
+
+@api_app.command("serve")
+@handle_errors
+def api_serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    port: int = typer.Option(8000, "--port", help="Port to bind."),
+    executor: str = typer.Option(
+        None, "--executor", help="auto|daemon|embedded: who executes runs (default: AZT3KNET_API_RUN_EXECUTOR, auto)."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the REST API with uvicorn. Refuses to start without AZT3KNET_ADMIN_TOKEN."""
+    import os
+
+    import uvicorn
+
+    from azt3knet_pipeline.api.runs import EXECUTOR_ENV, executor_mode_from_env
+    from azt3knet_pipeline.api.security import AdminTokenError, admin_token
+    from azt3knet_pipeline.settings import get_settings
+
+    if executor is not None:
+        os.environ[EXECUTOR_ENV] = executor
+    try:
+        admin_token(get_settings())
+        mode = executor_mode_from_env()
+    except AdminTokenError as exc:
+        raise fail(str(exc), 2) from None
+    err.print(f"azt3knet API on http://{host}:{port} (runs: {mode}; OpenAPI at /openapi.json)", markup=False,
+              highlight=False)
+    uvicorn.run("azt3knet_pipeline.api.app:app", host=host, port=port, log_level=log_level, workers=1)
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="One JSON object (ok, failed, checks).")) -> None:
+    """Check settings, key, store, Dagster, Mailcow and deSEC: one line per check, exit 1 on any problem.
+
+    Remote checks make one request each, never retried (Mailcow's fail2ban bans repeated bad keys).
+    """
+    from azt3knet_pipeline.doctor import print_report, run_checks
+
+    report = run_checks()
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        print_report(report, out)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -45,8 +45,7 @@ def dns_sandbox(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     test reads the paginated zone many times within seconds, so the read window is widened; writes keep
     deSEC's per-domain rates."""
     rates = {**DEFAULT_THROTTLE_RATES, "dns_api_cheap": ["100/s", "2000/min"]}
-    config = DesecSandboxConfig(domains=[SandboxDomain(name=SANDBOX_ZONE)], page_size=PAGE_SIZE,
-                                throttle_rates=rates)
+    config = DesecSandboxConfig(domains=[SandboxDomain(name=SANDBOX_ZONE)], page_size=PAGE_SIZE, throttle_rates=rates)
     with running_sandbox(desec_config=config) as sandbox:
         for name, value in sandbox.env.items():
             monkeypatch.setenv(name, value)
@@ -70,8 +69,7 @@ def tick(instance: DagsterInstance, cursor: str | None) -> SensorResult:
 
 def run_check(instance: DagsterInstance, key: str) -> tuple[bool, dict]:
     """Execute only the `dns_records_in_sync` check for one partition; (passed, metadata)."""
-    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(),
-                                                                   asset_check_selection={CHECK})
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(), asset_check_selection={CHECK})
     result = job.execute_in_process(instance=instance, partition_key=key, run_config=QUIET_RUN_CONFIG)
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.partition == key
@@ -170,3 +168,37 @@ def test_the_sensor_skips_without_dns_and_the_check_warns_for_a_never_reconciled
     assert not isinstance(skipped, SensorResult) and "no provisioned population" in str(skipped.skip_message)
     passed, meta = run_check(instance, "pop-new")
     assert not passed and "never reconciled" in meta["reason"]
+
+
+def test_cli_reconcile_heals_many_populations_in_one_write_and_is_recorded(dns_sandbox: Sandbox) -> None:
+    """`azt3knet dns reconcile` heals drift in several populations with ONE bulk write and records a runless
+    `dns_records` materialization per population, so the same drift coming back later is requested again."""
+    from typer.testing import CliRunner
+
+    from azt3knet_pipeline.cli.app import app
+
+    zone = dns_sandbox.zone
+    stand_in = desec_state(dns_sandbox)
+    for key, seed in (("pop-a", 1), ("pop-b", 2)):
+        operations.register_population(PopulationSpec(count=3, seed=seed, country="ES"), key)
+        assert operations.materialize_population(key, job_name="populate_job").success
+    instance = get_instance(get_settings())
+    stand_in.delete_rrset(zone, "pop-a", "MX")
+    stand_in.delete_rrset(zone, "pop-b", "MX")
+    first = tick(instance, None)
+    assert sorted(r.partition_key for r in first.run_requests) == ["pop-a", "pop-b"]
+
+    writes_before = stand_in.counters_snapshot()["writes"]
+    result = CliRunner().invoke(app, ["dns", "reconcile"])
+    assert result.exit_code == 0, result.output
+    assert stand_in.counters_snapshot()["writes"] - writes_before == 1
+    assert "2 changed in 1 write request(s)" in result.output
+    healed = tick(instance, first.cursor)
+    assert healed.run_requests == []
+
+    # The same drift again after the CLI reconcile: a new episode, requested again under a new run key.
+    stand_in.delete_rrset(zone, "pop-a", "MX")
+    again = tick(instance, healed.cursor)
+    (request,) = again.run_requests
+    old_keys = {r.run_key for r in first.run_requests}
+    assert request.partition_key == "pop-a" and request.run_key not in old_keys

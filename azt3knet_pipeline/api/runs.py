@@ -1,0 +1,270 @@
+"""How the API starts Dagster runs: queued for `dagster-daemon`, or executed by the API process itself.
+
+Either way the run is created in the instance *before* the request returns (status NOT_STARTED, tagged with the
+partition), so the run id in the 202 answer can be looked up at once with `instance.get_run_by_id`:
+
+- `daemon`: the run is submitted to the instance's QueuedRunCoordinator (`instance.submit_run`) and goes to
+  QUEUED; `dagster-daemon run -w workspace.yaml` dequeues and launches it through the workspace's code location
+  (the run names the location `azt3knet_pipeline.definitions:defs`, i.e. workspace.yaml's python_module entry).
+- `embedded`: no daemon is needed. One worker thread of the API process executes the run (in-process executor)
+  with `execute_run`; runs and teardowns are serialized on that worker, so two operations on one population never
+  overlap. Runs still waiting when the API stops are marked CANCELED (POST recreate submits them again).
+
+`AZT3KNET_API_RUN_EXECUTOR` = `auto` (default) | `daemon` | `embedded`. `auto` picks `daemon` only when the
+instance uses the QueuedRunCoordinator *and* a dagster-daemon heartbeat is fresh, so the embedded default (no
+daemon) always completes its runs. Internal Dagster APIs used here were checked against dagster 1.13.27.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
+from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+from dagster._core.execution.api import execute_run
+from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+from azt3knet_pipeline.api.models import RunDetail, RunInfo
+from azt3knet_pipeline.defs.partitions import POPULATION_PARTITIONS_NAME
+from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
+
+log = logging.getLogger(__name__)
+
+DEFINITIONS_MODULE = "azt3knet_pipeline.definitions"
+DEFINITIONS_ATTRIBUTE = "defs"
+# The name dagster gives workspace.yaml's `python_module: {module_name: ..., attribute: defs}` entry.
+LOCATION_NAME = f"{DEFINITIONS_MODULE}:{DEFINITIONS_ATTRIBUTE}"
+EXECUTOR_ENV = "AZT3KNET_API_RUN_EXECUTOR"
+EXECUTOR_MODES = ("auto", "daemon", "embedded")
+EXECUTOR_TAG = "azt3knet/executor"
+ACTOR_TAG = "azt3knet/actor"
+PARTITION_TAG = "dagster/partition"
+DAEMON_TYPE = "QUEUED_RUN_COORDINATOR"
+HEARTBEAT_FRESH_SECONDS = 120.0
+IN_PROCESS_EXECUTION: dict[str, Any] = {"config": {"in_process": {}}}
+HIDDEN_METADATA = frozenset({"path", "preview"})
+
+
+def executor_mode_from_env() -> str:
+    """AZT3KNET_API_RUN_EXECUTOR (declared in settings.py), read fresh so `api serve --executor` can set it."""
+    mode = os.environ.get(EXECUTOR_ENV, "auto").strip().lower() or "auto"
+    if mode not in EXECUTOR_MODES:
+        raise ValueError(f"{EXECUTOR_ENV} must be one of {', '.join(EXECUTOR_MODES)} (got {mode!r})")
+    return mode
+
+
+@lru_cache(maxsize=8)
+def reconstructable_job(job_name: str) -> ReconstructableJob:
+    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE)
+    return repository.get_reconstructable_job(job_name)
+
+
+def remote_job_origin(job_name: str) -> RemoteJobOrigin:
+    """The origin the daemon resolves by location name in its own workspace (see LOCATION_NAME)."""
+    target = LoadableTargetOrigin(
+        executable_path=sys.executable, module_name=DEFINITIONS_MODULE, attribute=DEFINITIONS_ATTRIBUTE
+    )
+    location = InProcessCodeLocationOrigin(target, location_name=LOCATION_NAME)
+    repository = RemoteRepositoryOrigin(code_location_origin=location, repository_name=SINGLETON_REPOSITORY_NAME)
+    return RemoteJobOrigin(repository_origin=repository, job_name=job_name)
+
+
+def daemon_alive(instance: DagsterInstance) -> bool:
+    """Whether a dagster-daemon's run coordinator has sent a heartbeat to this instance recently."""
+    try:
+        heartbeat = instance.get_daemon_heartbeats().get(DAEMON_TYPE)
+    except Exception:  # storage without heartbeats, transient read error: assume no daemon
+        return False
+    return heartbeat is not None and time.time() - heartbeat.timestamp <= HEARTBEAT_FRESH_SECONDS
+
+
+def ensure_partition(instance: DagsterInstance, key: str) -> None:
+    if not instance.has_dynamic_partition(POPULATION_PARTITIONS_NAME, key):
+        instance.add_dynamic_partitions(POPULATION_PARTITIONS_NAME, [key])
+
+
+@dataclass(frozen=True)
+class SubmittedRun:
+    run_id: str
+    job: str
+    executor: str
+
+
+class RunExecutor:
+    """Creates runs in the instance and hands them to the daemon's queue or to the API's own worker thread."""
+
+    def __init__(self, instance: Callable[[], DagsterInstance], mode: str = "auto") -> None:
+        if mode not in EXECUTOR_MODES:
+            raise ValueError(f"unknown run executor mode {mode!r}")
+        self._instance = instance
+        self.mode = mode
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="azt3knet-worker")
+        self._pending: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+
+    def choose(self, instance: DagsterInstance) -> str:
+        if self.mode != "auto":
+            return self.mode
+        if isinstance(instance.run_coordinator, QueuedRunCoordinator) and daemon_alive(instance):
+            return "daemon"
+        return "embedded"
+
+    def submit(self, key: str, job_name: str, *, actor: str = "api") -> SubmittedRun:
+        """Create a run of `job_name` for partition `key` and submit it; returns once the run exists."""
+        instance = self._instance()
+        ensure_partition(instance, key)
+        executor = self.choose(instance)
+        recon_job = reconstructable_job(job_name)
+        job_def = recon_job.get_definition()
+        run_config: dict[str, Any] = dict(QUIET_RUN_CONFIG)
+        if executor == "embedded":
+            run_config["execution"] = IN_PROCESS_EXECUTION
+        tags = merge_run_tags(
+            job_def=job_def,
+            partition_key=key,
+            tags={ACTOR_TAG: actor, EXECUTOR_TAG: executor},
+            asset_selection=None,
+            instance=instance,
+            run_config=run_config,
+        )
+        run = instance.create_run_for_job(
+            job_def=job_def,
+            run_config=run_config,
+            tags=tags,
+            status=DagsterRunStatus.NOT_STARTED,
+            remote_job_origin=remote_job_origin(job_name),
+            job_code_origin=recon_job.get_python_origin(),
+        )
+        if executor == "daemon":
+            instance.submit_run(run.run_id, workspace=None)  # type: ignore[arg-type]  # the queue needs none
+        else:
+            future = self._pool.submit(self._execute, job_name, run.run_id)
+            with self._lock:
+                self._pending[run.run_id] = future
+            future.add_done_callback(lambda _f, run_id=run.run_id: self._forget(run_id))
+        return SubmittedRun(run_id=run.run_id, job=job_name, executor=executor)
+
+    def submit_task(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run a non-Dagster operation (teardown) on the same worker, after the runs already waiting."""
+        return self._pool.submit(fn, *args)
+
+    def _forget(self, run_id: str) -> None:
+        with self._lock:
+            self._pending.pop(run_id, None)
+
+    def _execute(self, job_name: str, run_id: str) -> None:
+        instance = self._instance()
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.status != DagsterRunStatus.NOT_STARTED:
+            return  # canceled (or picked up elsewhere) meanwhile
+        try:
+            execute_run(reconstructable_job(job_name), run, instance)
+        except Exception as exc:
+            log.exception("run %s could not execute", run_id)
+            current = instance.get_run_by_id(run_id)
+            if current is not None and not current.is_finished:
+                instance.report_run_failed(current, f"the API could not execute the run: {type(exc).__name__}")
+
+    def shutdown(self) -> None:
+        """Finish the operation in progress; mark runs that never started as CANCELED."""
+        with self._lock:
+            pending = dict(self._pending)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if not pending:
+            return
+        instance = self._instance()
+        for run_id, future in pending.items():
+            if not future.cancelled():
+                continue
+            run = instance.get_run_by_id(run_id)
+            if run is not None and run.status == DagsterRunStatus.NOT_STARTED:
+                instance.report_run_canceled(
+                    run, message="the API stopped before this run started; POST /api/populations/{key}/recreate"
+                )
+
+
+def _timestamp(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()  # storage keeps naive UTC
+    return float(value)
+
+
+def _run_info_fields(record: Any) -> dict[str, Any]:
+    run = record.dagster_run
+    return {
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "status": run.status.value,
+        "partition": run.tags.get(PARTITION_TAG),
+        "executor": run.tags.get(EXECUTOR_TAG),
+        "created_at": _timestamp(record.create_timestamp),
+        "started_at": _timestamp(record.start_time),
+        "ended_at": _timestamp(record.end_time),
+    }
+
+
+def last_run(instance: DagsterInstance, key: str) -> RunInfo | None:
+    """The most recent run of the population's partition (any job, whoever launched it)."""
+    records = instance.get_run_records(filters=RunsFilter(tags={PARTITION_TAG: key}), limit=1)
+    return RunInfo(**_run_info_fields(records[0])) if records else None
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, bool | int | float | str) or value is None
+
+
+def run_detail(instance: DagsterInstance, run_id: str) -> RunDetail | None:
+    """State of one run, the scalar metadata of each asset it materialized, and its failure messages."""
+    records = instance.get_run_records(filters=RunsFilter(run_ids=[run_id]), limit=1)
+    if not records:
+        return None
+    fields = _run_info_fields(records[0])
+    run = records[0].dagster_run
+    assets: dict[str, dict[str, Any]] = {}
+    errors: list[str] = []
+    for entry in instance.all_logs(
+        run_id,
+        of_type={DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE},
+    ):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION and entry.asset_materialization:
+            materialization = entry.asset_materialization
+            assets[materialization.asset_key.to_user_string()] = {
+                name: value.value
+                for name, value in materialization.metadata.items()
+                if name not in HIDDEN_METADATA and _scalar(value.value)
+            }
+        elif event.event_type == DagsterEventType.STEP_FAILURE:
+            data = event.step_failure_data
+            if data is not None and data.error is not None:
+                info = data.error
+                while info.cause is not None and info.cls_name == "DagsterExecutionStepExecutionError":
+                    info = info.cause  # the wrapper only says "error in op X"; its cause says what went wrong
+                errors.append(f"{event.step_key}: {info.message.strip()}")
+        elif event.event_type == DagsterEventType.RUN_FAILURE and not errors:
+            errors.append((event.message or entry.message or "run failed").strip())
+    return RunDetail(
+        **fields,
+        finished=run.is_finished,
+        success=run.status == DagsterRunStatus.SUCCESS,
+        assets=assets,
+        error="; ".join(errors)[:2000] or None,
+    )
