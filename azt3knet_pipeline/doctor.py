@@ -85,8 +85,12 @@ class _Scrubber:
 
         secrets: set[str] = set()
         if settings is not None:
-            for value in (settings.secret_key_for_kv_enc, settings.mailcow_api_key, settings.desec_token,
-                          settings.admin_token):
+            for value in (
+                settings.secret_key_for_kv_enc,
+                settings.mailcow_api_key,
+                settings.desec_token,
+                settings.admin_token,
+            ):
                 if value is not None and value.get_secret_value():
                     raw = value.get_secret_value()
                     secrets.add(raw)
@@ -178,8 +182,9 @@ def check_store(settings: Settings) -> tuple[Check, StoreState]:
             return Check(STORE, OK, f"{where}: not created yet (made and migrated on first use)"), empty
         engine = create_engine(url, poolclass=NullPool)
     else:
-        engine = create_engine(normalise_postgres_url(url), poolclass=NullPool,
-                               connect_args={"connect_timeout": DB_CONNECT_TIMEOUT})
+        engine = create_engine(
+            normalise_postgres_url(url), poolclass=NullPool, connect_args={"connect_timeout": DB_CONNECT_TIMEOUT}
+        )
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -197,10 +202,18 @@ def check_store(settings: Settings) -> tuple[Check, StoreState]:
         return Check(STORE, OK, f"{where}: reachable, schema at head ({head}), {len(keys)} population(s)"), state
     known = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
     if current in known:
-        return Check(STORE, FAIL, f"{where}: schema at {current}, this version needs {head}: run any azt3knet "
-                                  "command that opens the store (e.g. `azt3knet populations list`) to migrate"), state
-    return Check(STORE, FAIL, f"{where}: schema revision {current} is newer than this azt3knet knows "
-                              f"(head {head}): upgrade azt3knet on this host"), state
+        return Check(
+            STORE,
+            FAIL,
+            f"{where}: schema at {current}, this version needs {head}: run any azt3knet "
+            "command that opens the store (e.g. `azt3knet populations list`) to migrate",
+        ), state
+    return Check(
+        STORE,
+        FAIL,
+        f"{where}: schema revision {current} is newer than this azt3knet knows "
+        f"(head {head}): upgrade azt3knet on this host",
+    ), state
 
 
 def _writable(path: Path) -> bool:
@@ -237,8 +250,12 @@ def check_key(settings: Settings, engine: Any) -> Check:
     try:
         box.decrypt(row[0])
     except DecryptionError:
-        return Check(KEY, FAIL, f"valid ({keys}) but does NOT decrypt the store's password-derivation secret: "
-                                "wrong key, or the key that encrypted it was dropped before `azt3knet keys rotate`")
+        return Check(
+            KEY,
+            FAIL,
+            f"valid ({keys}) but does NOT decrypt the store's password-derivation secret: "
+            "wrong key, or the key that encrypted it was dropped before `azt3knet keys rotate`",
+        )
     return Check(KEY, OK, f"valid ({keys}); decrypts the store's password-derivation secret")
 
 
@@ -267,9 +284,13 @@ def check_dagster(settings: Settings, store_keys: list[str] | None = None) -> Ch
 
     home = settings.resolved_dagster_home.expanduser()
     if _same_database(settings.database_url, settings.dagster_postgres_url):
-        return Check(DAGSTER, FAIL, "AZT3KNET_DAGSTER_POSTGRES_URL and AZT3KNET_DATABASE_URL name the same "
-                                    "database: both keep an `alembic_version` table, so give Dagster its own "
-                                    "database (e.g. .../dagster and .../azt3knet)")
+        return Check(
+            DAGSTER,
+            FAIL,
+            "AZT3KNET_DAGSTER_POSTGRES_URL and AZT3KNET_DATABASE_URL name the same "
+            "database: both keep an `alembic_version` table, so give Dagster its own "
+            "database (e.g. .../dagster and .../azt3knet)",
+        )
     try:
         instance = get_instance(settings)
         kind = type(instance.run_storage).__name__
@@ -277,24 +298,35 @@ def check_dagster(settings: Settings, store_keys: list[str] | None = None) -> Ch
         partitions = set(instance.get_dynamic_partitions("population"))
     except ModuleNotFoundError as exc:
         if exc.name == "psycopg":
-            return Check(DAGSTER, FAIL, "AZT3KNET_DAGSTER_POSTGRES_URL starts with postgresql://, which SQLAlchemy "
-                                        "2.1 maps to psycopg 3 (not installed): write postgresql+psycopg2://...")
+            return Check(
+                DAGSTER,
+                FAIL,
+                "AZT3KNET_DAGSTER_POSTGRES_URL starts with postgresql://, which SQLAlchemy "
+                "2.1 maps to psycopg 3 (not installed): write postgresql+psycopg2://...",
+            )
         return Check(DAGSTER, FAIL, f"instance at {home} does not load: {_short(exc)}")
     except Exception as exc:
         return Check(DAGSTER, FAIL, f"instance at {home} does not load: {type(exc).__name__}: {_short(exc)}")
     storage = "PostgreSQL" if kind.startswith("Postgres") else "SQLite" if kind.startswith("Sqlite") else kind
     if settings.dagster_postgres_url and storage != "PostgreSQL":
-        return Check(DAGSTER, FAIL, f"{home}/dagster.yaml uses {storage} storage although "
-                                    "AZT3KNET_DAGSTER_POSTGRES_URL is set (hand-written dagster.yaml?)")
+        return Check(
+            DAGSTER,
+            FAIL,
+            f"{home}/dagster.yaml uses {storage} storage although "
+            "AZT3KNET_DAGSTER_POSTGRES_URL is set (hand-written dagster.yaml?)",
+        )
     where = describe_db_url(settings.dagster_postgres_url) if storage == "PostgreSQL" else f"under {home}"
     missing = sorted(set(store_keys or []) - partitions)
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        return Check(DAGSTER, FAIL, f"{storage} storage ({where}) lacks the partition of {len(missing)} registered "
-                                    f"population(s): {shown}; Dagster storage reset? Re-register them "
-                                    "(docs/operations.md, Restore)")
-    return Check(DAGSTER, OK, f"{storage} storage ({where}); {runs} run(s), {len(partitions)} population "
-                              "partition(s)")
+        return Check(
+            DAGSTER,
+            FAIL,
+            f"{storage} storage ({where}) lacks the partition of {len(missing)} registered "
+            f"population(s): {shown}; Dagster storage reset? Re-register them "
+            "(docs/operations.md, Restore)",
+        )
+    return Check(DAGSTER, OK, f"{storage} storage ({where}); {runs} run(s), {len(partitions)} population partition(s)")
 
 
 def check_mailcow(settings: Settings) -> Check:
@@ -304,22 +336,30 @@ def check_mailcow(settings: Settings) -> Check:
 
     url = settings.mailcow_api_url
     if settings.mailcow_api_key is None or not settings.mailcow_api_key.get_secret_value().strip():
-        return Check(MAILCOW, FAIL, "MAILCOW_API_KEY is not set (Mailcow → Configuration → Access → API, "
-                                    "read-write key)")
+        return Check(
+            MAILCOW, FAIL, "MAILCOW_API_KEY is not set (Mailcow → Configuration → Access → API, read-write key)"
+        )
     try:
-        client = MailcowClient(url, settings.mailcow_api_key.get_secret_value(),
-                               verify_tls=settings.mailcow_verify_tls,
-                               timeout=min(settings.mailcow_timeout, REMOTE_TIMEOUT),
-                               policy=RetryPolicy(max_attempts=1))
+        client = MailcowClient(
+            url,
+            settings.mailcow_api_key.get_secret_value(),
+            verify_tls=settings.mailcow_verify_tls,
+            timeout=min(settings.mailcow_timeout, REMOTE_TIMEOUT),
+            policy=RetryPolicy(max_attempts=1),
+        )
     except Exception as exc:
         return Check(MAILCOW, FAIL, f"MAILCOW_API_URL {url!r} is not usable: {_short(exc)}")
     try:
         with client:
             domains = client.list_domains()
     except MailcowAuthError as exc:
-        return Check(MAILCOW, FAIL, f"{url}: key refused ({_short(exc)}); check MAILCOW_API_KEY and Mailcow's API "
-                                    "allow-list (the address it names). One attempt was made: repeated bad keys "
-                                    "trip fail2ban")
+        return Check(
+            MAILCOW,
+            FAIL,
+            f"{url}: key refused ({_short(exc)}); check MAILCOW_API_KEY and Mailcow's API "
+            "allow-list (the address it names). One attempt was made: repeated bad keys "
+            "trip fail2ban",
+        )
     except MailcowError as exc:
         return Check(MAILCOW, FAIL, f"{url}: unreachable or failing: {_short(exc)}")
     except Exception as exc:
@@ -343,8 +383,12 @@ def check_desec(settings: Settings) -> Check:
     if settings.desec_token is None or not settings.desec_token.get_secret_value().strip():
         return Check(DESEC, FAIL, "DESEC_TOKEN is not set (deSEC → Token management)")
     try:
-        client = DesecClient(url, settings.desec_token, timeout=min(settings.desec_timeout, REMOTE_TIMEOUT),
-                             policy=RetryPolicy(max_attempts=1))
+        client = DesecClient(
+            url,
+            settings.desec_token,
+            timeout=min(settings.desec_timeout, REMOTE_TIMEOUT),
+            policy=RetryPolicy(max_attempts=1),
+        )
     except Exception as exc:
         return Check(DESEC, FAIL, f"DESEC_API_URL {url!r} is not usable: {_short(exc)}")
     try:
@@ -368,8 +412,12 @@ def check_mail_hostname(settings: Settings) -> Check:
     zone = settings.desec_domain.strip().rstrip(".").lower()
     if host == zone or host.endswith("." + zone):
         return Check(MAIL_HOST, OK, f"{host} is inside DESEC_DOMAIN {zone} (its A/AAAA are ours to keep)")
-    return Check(MAIL_HOST, FAIL, f"{host} is not inside DESEC_DOMAIN {zone}: `dns bootstrap` and the dyn-DNS "
-                                  "job cannot write its A/AAAA, and MX records would point outside the zone")
+    return Check(
+        MAIL_HOST,
+        FAIL,
+        f"{host} is not inside DESEC_DOMAIN {zone}: `dns bootstrap` and the dyn-DNS "
+        "job cannot write its A/AAAA, and MX records would point outside the zone",
+    )
 
 
 def run_checks() -> Report:

@@ -53,12 +53,18 @@ def register_population(
     key = validate_population_key(key or spec.default_key())
     store = store or open_store(settings)
     population, created = store.register_population(key, spec)
-    instance = instance or get_instance(settings)
-    if not instance.has_dynamic_partition(POPULATION_PARTITIONS_NAME, key):
-        instance.add_dynamic_partitions(POPULATION_PARTITIONS_NAME, [key])
+    ensure_partition(key, instance=instance)
     if created:
         store.audit(actor, "population.register", key, "ok", {"spec_hash": population.spec_hash, "count": spec.count})
     return population, created
+
+
+def ensure_partition(key: str, *, instance: DagsterInstance | None = None) -> None:
+    """The population's Dagster partition exists (re-added for a registered population whose Dagster storage
+    was lost or reset: the store is the record of which populations exist)."""
+    instance = instance or get_instance(get_settings())
+    if not instance.has_dynamic_partition(POPULATION_PARTITIONS_NAME, key):
+        instance.add_dynamic_partitions(POPULATION_PARTITIONS_NAME, [key])
 
 
 def materialize_population(
@@ -96,10 +102,14 @@ def materialize_population(
                     info = info.cause  # Dagster's wrapper says only "error in op X"; the cause says what
                 messages.append(f"{event.step_key}: {info.message.strip()}")
         error = "; ".join(messages) or "run failed"
-    return RunOutcome(key=key, job=job_name, run_id=result.run_id, success=result.success, metadata=metadata, error=error)
+    return RunOutcome(
+        key=key, job=job_name, run_id=result.run_id, success=result.success, metadata=metadata, error=error
+    )
 
 
-def describe_population(key: str, *, store: Store | None = None, instance: DagsterInstance | None = None) -> dict[str, Any]:
+def describe_population(
+    key: str, *, store: Store | None = None, instance: DagsterInstance | None = None
+) -> dict[str, Any]:
     """Spec, status and the latest materialization (run id, metadata) of each asset of one population."""
     from dagster import AssetKey, AssetRecordsFilter
 
@@ -145,7 +155,9 @@ def require_encryption_key(*, store: Store | None = None) -> None:
     (store or open_store(settings)).derivation_secret(box)
 
 
-def populate(spec: PopulationSpec, key: str | None = None, *, create_mailboxes: bool = False, actor: str = "cli") -> RunOutcome:
+def populate(
+    spec: PopulationSpec, key: str | None = None, *, create_mailboxes: bool = False, actor: str = "cli"
+) -> RunOutcome:
     """Register and materialize: profiles only, or the whole graph with `create_mailboxes`."""
     if create_mailboxes:
         require_encryption_key()
@@ -161,12 +173,15 @@ def recreate(key: str, *, actor: str = "cli", runner: Callable[..., RunOutcome] 
     store = open_store()
     store.require_population(key)
     require_encryption_key(store=store)
+    ensure_partition(key)
     outcome = (runner or materialize_population)(key, job_name="populate_job")
     store.audit(actor, "population.recreate", key, "ok" if outcome.success else "failed", {"run_id": outcome.run_id})
     return outcome
 
 
-def recreate_from_seed(spec: PopulationSpec, seed: int | str, key: str | None = None, *, actor: str = "api") -> RunOutcome:
+def recreate_from_seed(
+    spec: PopulationSpec, seed: int | str, key: str | None = None, *, actor: str = "api"
+) -> RunOutcome:
     """Recreate the population that `spec` with `seed` names (registering it if new): same seed ⇒ same agents,
     same addresses, same passwords."""
     seeded = PopulationSpec.model_validate({**spec.canonical(), "seed": seed})
@@ -203,10 +218,18 @@ def teardown(key: str, *, actor: str = "cli") -> TeardownOutcome:
         store.audit(actor, "population.teardown", key, "failed", {"error": type(exc).__name__})
         raise
     store.set_population_status(key, "torn_down")
-    store.audit(actor, "population.teardown", key, "ok", {
-        "mailboxes_removed": report.removed, "foreign_left": report.foreign_left,
-        "domain_removed": report.domain_removed, "rrsets_removed": rrsets_removed,
-    })
+    store.audit(
+        actor,
+        "population.teardown",
+        key,
+        "ok",
+        {
+            "mailboxes_removed": report.removed,
+            "foreign_left": report.foreign_left,
+            "domain_removed": report.domain_removed,
+            "rrsets_removed": rrsets_removed,
+        },
+    )
     return TeardownOutcome(key, report.removed, report.foreign_left, report.domain_removed, rrsets_removed)
 
 
@@ -287,6 +310,8 @@ def record_dns_reconciled(report: Any, *, keys: list[str], instance: DagsterInst
     for key in keys:
         instance.report_runless_asset_event(
             AssetMaterialization(
-                asset_key="dns_records", partition=key, metadata={"source": "azt3knet dns reconcile", **report.metadata()}
+                asset_key="dns_records",
+                partition=key,
+                metadata={"source": "azt3knet dns reconcile", **report.metadata()},
             )
         )

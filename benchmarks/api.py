@@ -25,12 +25,27 @@ from azt3knet_pipeline.sandbox.server import free_port
 
 def start_server(home: Path, token: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "AZT3KNET_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
-           "AZT3KNET_ADMIN_TOKEN": token}
+    env = {
+        **os.environ,
+        "AZT3KNET_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "AZT3KNET_ADMIN_TOKEN": token,
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "azt3knet_pipeline.cli.app", "api", "serve", "--port", str(port),
-         "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "azt3knet_pipeline.cli.app",
+            "api",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

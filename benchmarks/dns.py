@@ -26,8 +26,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,1000,10000", help="Comma-separated agent counts.")
     parser.add_argument("--full", action="store_true", help="Materialize populate_job (creates every mailbox).")
-    parser.add_argument("--throttle", action="store_true",
-                        help="Keep deSEC's per-domain write throttle (2/s, 15/min): 429s then count as requests.")
+    parser.add_argument(
+        "--throttle",
+        action="store_true",
+        help="Keep deSEC's per-domain write throttle (2/s, 15/min): 429s then count as requests.",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
@@ -74,23 +77,35 @@ def main() -> None:
             return zone_writes() - before, step_seconds, seconds, outcome.metadata.get("dns_records", {})
 
         job = "populate_job" if args.full else "dns_reconcile_job"
-        print(f"deSEC stand-in zone {zone}; job {job}; per-domain write throttle "
-              f"{'on' if args.throttle else 'off'}; one bulk PATCH per population expected")
-        print(f"{'agents':>8} {'rrsets':>6} {'writes 1st':>10} {'writes no-op':>12} "
-              f"{'dns_records s 1st':>17} {'dns_records s no-op':>19} {'run s 1st':>9} {'run s no-op':>11}")
+        print(
+            f"deSEC stand-in zone {zone}; job {job}; per-domain write throttle "
+            f"{'on' if args.throttle else 'off'}; one bulk PATCH per population expected"
+        )
+        print(
+            f"{'agents':>8} {'rrsets':>6} {'writes 1st':>10} {'writes no-op':>12} "
+            f"{'dns_records s 1st':>17} {'dns_records s no-op':>19} {'run s 1st':>9} {'run s no-op':>11}"
+        )
         for count in sizes:
             key = f"bench-{count}"
             operations.register_population(PopulationSpec(count=count, seed=count, country="ES"), key)
             if not args.full:
-                spec = domain_spec_for(settings.mail_domain_for(key), key, count, settings.mailbox_quota_mib,
-                                       settings.dkim_selector, settings.dkim_key_size)
+                spec = domain_spec_for(
+                    settings.mail_domain_for(key),
+                    key,
+                    count,
+                    settings.mailbox_quota_mib,
+                    settings.dkim_selector,
+                    settings.dkim_key_size,
+                )
                 with mailcow_client(settings) as client:
                     client.add_domain(spec)
                     client.get_dkim(spec.domain)  # the stand-in makes the RSA key on first read
             first_writes, first_step, first_run, meta = timed_run(key, job)
             noop_writes, noop_step, noop_run, _ = timed_run(key, job)
-            print(f"{count:>8,} {meta.get('desired', 0):>6} {first_writes:>10} {noop_writes:>12} "
-                  f"{first_step:>17.3f} {noop_step:>19.3f} {first_run:>9.3f} {noop_run:>11.3f}")
+            print(
+                f"{count:>8,} {meta.get('desired', 0):>6} {first_writes:>10} {noop_writes:>12} "
+                f"{first_step:>17.3f} {noop_step:>19.3f} {first_run:>9.3f} {noop_run:>11.3f}"
+            )
 
         # Drift in every population at once, healed by `azt3knet dns reconcile` (all populations, one bulk write).
         for count in sizes:
@@ -98,11 +113,15 @@ def main() -> None:
         before, start = zone_writes(), time.perf_counter()
         with desec_client(settings) as client:
             report = reconcile_stored(desec=client, store=operations.open_store(settings), settings=settings)
-        print(f"drift in all {len(sizes)} populations healed by one `dns reconcile`: {report.changed} rrsets "
-              f"changed in {zone_writes() - before} write request(s), {time.perf_counter() - start:.3f} s")
+        print(
+            f"drift in all {len(sizes)} populations healed by one `dns reconcile`: {report.changed} rrsets "
+            f"changed in {zone_writes() - before} write request(s), {time.perf_counter() - start:.3f} s"
+        )
         counters = desec.counters_snapshot()
-        print(f"stand-in totals: {counters['requests']} requests, {counters['reads']} reads, "
-              f"{counters['writes']} writes, {counters['throttled']} throttled")
+        print(
+            f"stand-in totals: {counters['requests']} requests, {counters['reads']} reads, "
+            f"{counters['writes']} writes, {counters['throttled']} throttled"
+        )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,15 @@ def reconcile(
     with MailcowClient(url, SANDBOX_MAILCOW_KEY, timeout=60.0) as client:
         started = time.perf_counter()
         report = reconcile_mailboxes(
-            client=client, store=store, box=box, population_key=key, mail_domain=f"{key}.{ZONE}",
-            profiles=profiles, quota_mib=QUOTA_MIB, concurrency=concurrency, dkim_key_size=1024,
+            client=client,
+            store=store,
+            box=box,
+            population_key=key,
+            mail_domain=f"{key}.{ZONE}",
+            profiles=profiles,
+            quota_mib=QUOTA_MIB,
+            concurrency=concurrency,
+            dkim_key_size=1024,
         )
         return report, time.perf_counter() - started
 
@@ -71,22 +78,30 @@ def main() -> None:
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 sandbox.update_faults(latency_ms=args.latency_ms)
                 report, seconds = reconcile(server.url, store, box, f"create-c{concurrency}", args.count, concurrency)
-                print(f"{concurrency:>11} {seconds:>8.2f} {report.created / seconds:>12.1f} {report.requests:>9} "
-                      f"{report.writes:>7}")
+                print(
+                    f"{concurrency:>11} {seconds:>8.2f} {report.created / seconds:>12.1f} {report.requests:>9} "
+                    f"{report.writes:>7}"
+                )
 
             print(f"\n2. No-op recreate of {args.noop_count:,} mailboxes")
             sandbox.update_faults(latency_ms=0)
             report, seconds = reconcile(server.url, store, box, "noop", args.noop_count, 8)
-            print(f"   provisioned first (no latency, concurrency 8): {seconds:.1f} s, "
-                  f"{report.created / seconds:.0f} mailboxes/s")
+            print(
+                f"   provisioned first (no latency, concurrency 8): {seconds:.1f} s, "
+                f"{report.created / seconds:.0f} mailboxes/s"
+            )
             sandbox.update_faults(latency_ms=args.latency_ms)
             sandbox.reset_counters()
             report, seconds = reconcile(server.url, store, box, "noop", args.noop_count, 8)
             counters = {k: v for k, v in sorted(sandbox.counters.items()) if k not in {"reads", "writes"}}
-            print(f"   recreate: {seconds:.2f} s; created={report.created} updated={report.updated} "
-                  f"removed={report.removed} unchanged={report.unchanged}")
-            print(f"   client: {report.requests} requests, {report.writes} writes; "
-                  f"stand-in saw reads={sandbox.counters['reads']} writes={sandbox.counters['writes']} {counters}")
+            print(
+                f"   recreate: {seconds:.2f} s; created={report.created} updated={report.updated} "
+                f"removed={report.removed} unchanged={report.unchanged}"
+            )
+            print(
+                f"   client: {report.requests} requests, {report.writes} writes; "
+                f"stand-in saw reads={sandbox.counters['reads']} writes={sandbox.counters['writes']} {counters}"
+            )
         finally:
             store.dispose()
             server.stop()

@@ -108,5 +108,8 @@ def azt3knet(*args: str, env: dict[str, str] | None = None, timeout: float = 180
     """The CLI as a user runs it: a real subprocess with the current environment (plus `env`)."""
     return subprocess.run(
         [sys.executable, "-m", "azt3knet_pipeline.cli.app", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )

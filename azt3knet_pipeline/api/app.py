@@ -59,8 +59,9 @@ MAX_OFFSET = 1_000_000_000
 
 PopulationKey = Annotated[
     str,
-    Path(pattern=POPULATION_KEY_PATTERN, max_length=63, description="Population key (a DNS label)",
-         examples=["seed-42"]),
+    Path(
+        pattern=POPULATION_KEY_PATTERN, max_length=63, description="Population key (a DNS label)", examples=["seed-42"]
+    ),
 ]
 
 
@@ -90,6 +91,7 @@ def _issues(errors: list[Any], prefix: tuple[str | int, ...] = ()) -> list[dict[
 
 
 # -- responses declared for the OpenAPI document ----------------------------------------------------------------
+
 
 def _declare(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
@@ -148,8 +150,7 @@ def require_admin(
     ctx = context(request)
     presented = credentials.credentials if credentials is not None else None
     if not ctx.tokens.matches(presented):
-        raise ApiProblem(401, "unauthorized", "missing or invalid bearer token",
-                         headers={"WWW-Authenticate": "Bearer"})
+        raise ApiProblem(401, "unauthorized", "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -157,15 +158,22 @@ Ctx = Annotated[ApiContext, Depends(context)]
 
 def _summary(population: Population) -> PopulationSummary:
     return PopulationSummary(
-        key=population.key, status=population.status, spec_hash=population.spec_hash,
+        key=population.key,
+        status=population.status,
+        spec_hash=population.spec_hash,
         spec=SpecOut.model_validate(population.spec.canonical()),
     )
 
 
 def _submitted(key: str, submitted: Any, registered: bool = False) -> RunSubmitted:
     return RunSubmitted(
-        key=key, run_id=submitted.run_id, job=submitted.job, executor=submitted.executor, registered=registered,
-        status_url=f"/api/populations/{key}", run_url=f"/api/runs/{submitted.run_id}",
+        key=key,
+        run_id=submitted.run_id,
+        job=submitted.job,
+        executor=submitted.executor,
+        registered=registered,
+        status_url=f"/api/populations/{key}",
+        run_url=f"/api/runs/{submitted.run_id}",
     )
 
 
@@ -178,8 +186,10 @@ router = APIRouter(prefix="/api", dependencies=[Depends(require_admin)], respons
     "/populate",
     status_code=202,
     response_model=RunSubmitted,
-    responses={200: {"model": PreviewResponse, "description": "Preview: the profiles, nothing written"},
-               **_declare(409, 422)},
+    responses={
+        200: {"model": PreviewResponse, "description": "Preview: the profiles, nothing written"},
+        **_declare(409, 422),
+    },
     summary="Preview a population, or register it and submit a run of its partition",
 )
 def populate(body: PopulateRequest, ctx: Ctx) -> Any:
@@ -199,8 +209,9 @@ def populate(body: PopulateRequest, ctx: Ctx) -> Any:
     _, created = operations.register_population(spec, key, store=ctx.store(), instance=ctx.instance(), actor="api")
     job = "populate_job" if body.create_mailboxes else "profiles_job"
     submitted = ctx.runs.submit(key, job, actor="api")
-    ctx.store().audit("api", "run.submit", key, "ok", {"run_id": submitted.run_id, "job": job,
-                                                       "executor": submitted.executor})
+    ctx.store().audit(
+        "api", "run.submit", key, "ok", {"run_id": submitted.run_id, "job": job, "executor": submitted.executor}
+    )
     return _submitted(key, submitted, registered=created)
 
 
@@ -213,14 +224,22 @@ def _preview(ctx: ApiContext, spec: Any, key: str) -> JSONResponse:
     truncated = returned < spec.count
     generated = preview_population(spec.model_copy(update={"count": returned}) if truncated else spec, key)
     body = PreviewResponse(
-        key=key, count=spec.count, returned=returned, truncated=truncated,
-        content_hash=None if truncated else generated.content_hash, profiles=generated.profiles(),
+        key=key,
+        count=spec.count,
+        returned=returned,
+        truncated=truncated,
+        content_hash=None if truncated else generated.content_hash,
+        profiles=generated.profiles(),
     )
     return JSONResponse(status_code=200, content=body.model_dump(mode="json"))
 
 
-@router.get("/populations", response_model=PopulationPage, responses=_declare(422),
-            summary="List registered populations (oldest first)")
+@router.get(
+    "/populations",
+    response_model=PopulationPage,
+    responses=_declare(422),
+    summary="List registered populations (oldest first)",
+)
 def list_populations(
     ctx: Ctx,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -231,14 +250,21 @@ def list_populations(
     return PopulationPage(items=items, total=store.count_populations(), offset=offset, limit=limit)
 
 
-@router.get("/populations/{key}", response_model=PopulationDetail, responses=_declare(404, 422),
-            summary="One population: spec, status, counts, last run and its state, DNS drift")
+@router.get(
+    "/populations/{key}",
+    response_model=PopulationDetail,
+    responses=_declare(404, 422),
+    summary="One population: spec, status, counts, last run and its state, DNS drift",
+)
 def get_population(key: PopulationKey, ctx: Ctx) -> PopulationDetail:
     population = ctx.store().require_population(key)
     desired = ctx.desired_rrsets(key)
     summary = _summary(population)
     return PopulationDetail(
-        key=key, status=population.status, spec_hash=population.spec_hash, spec=summary.spec,
+        key=key,
+        status=population.status,
+        spec_hash=population.spec_hash,
+        spec=summary.spec,
         mail_domain=ctx.settings.mail_domain_for(key),
         counts=ctx.counts(population, len(desired or [])),
         last_run=last_run(ctx.instance(), key),
@@ -247,20 +273,30 @@ def get_population(key: PopulationKey, ctx: Ctx) -> PopulationDetail:
     )
 
 
-@router.post("/populations/{key}/recreate", status_code=202, response_model=RunSubmitted,
-             responses=_declare(404, 422), summary="Re-materialize the whole graph of a population")
+@router.post(
+    "/populations/{key}/recreate",
+    status_code=202,
+    response_model=RunSubmitted,
+    responses=_declare(404, 422),
+    summary="Re-materialize the whole graph of a population",
+)
 def recreate_population(key: PopulationKey, ctx: Ctx) -> RunSubmitted:
     ctx.store().require_population(key)
     ctx.check_provisioning_config()
     submitted = ctx.runs.submit(key, "populate_job", actor="api")
-    ctx.store().audit("api", "population.recreate", key, "submitted", {"run_id": submitted.run_id,
-                                                                       "executor": submitted.executor})
+    ctx.store().audit(
+        "api", "population.recreate", key, "submitted", {"run_id": submitted.run_id, "executor": submitted.executor}
+    )
     return _submitted(key, submitted)
 
 
-@router.delete("/populations/{key}", status_code=202, response_model=TeardownAccepted,
-               responses=_declare(404, 422),
-               summary="Tear down mailboxes, DKIM, mail domain and DNS (the population stays recreatable)")
+@router.delete(
+    "/populations/{key}",
+    status_code=202,
+    response_model=TeardownAccepted,
+    responses=_declare(404, 422),
+    summary="Tear down mailboxes, DKIM, mail domain and DNS (the population stays recreatable)",
+)
 def teardown_population(key: PopulationKey, ctx: Ctx) -> TeardownAccepted:
     ctx.store().require_population(key)
     ctx.check_provisioning_config(needs_box=False)
@@ -271,8 +307,10 @@ def teardown_population(key: PopulationKey, ctx: Ctx) -> TeardownAccepted:
 @router.get(
     "/populations/{key}/credentials",
     response_model=EncryptedCredentials | PlaintextCredentials,
-    responses={200: {"description": "The Fernet-encrypted bundle; with plaintext=true the plaintext bundle"},
-               **_declare(404, 422)},
+    responses={
+        200: {"description": "The Fernet-encrypted bundle; with plaintext=true the plaintext bundle"},
+        **_declare(404, 422),
+    },
     summary="The population's credential bundle: encrypted, or plaintext with ?plaintext=true (audit-logged)",
 )
 def get_credentials(
@@ -292,8 +330,9 @@ def get_credentials(
     if plaintext:
         bundle = build_bundle(store, box, ctx.settings, key)
         store.audit("api", "credentials.export", key, "ok", {**detail, "mailboxes": len(bundle["mailboxes"])})
-        body: Any = PlaintextCredentials(key=key, mailboxes=len(bundle["mailboxes"]),
-                                         bundle=CredentialBundle.model_validate(bundle))
+        body: Any = PlaintextCredentials(
+            key=key, mailboxes=len(bundle["mailboxes"]), bundle=CredentialBundle.model_validate(bundle)
+        )
     else:
         token, count = encrypted_bundle(store, box, ctx.settings, key)
         store.audit("api", "credentials.export", key, "ok", {**detail, "mailboxes": count})
@@ -301,8 +340,12 @@ def get_credentials(
     return JSONResponse(content=body.model_dump(mode="json"), headers=headers)
 
 
-@router.get("/runs/{run_id}", response_model=RunDetail, responses=_declare(404, 422),
-            summary="One Dagster run: state, what it materialized, why it failed")
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunDetail,
+    responses=_declare(404, 422),
+    summary="One Dagster run: state, what it materialized, why it failed",
+)
 def get_run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)], ctx: Ctx) -> RunDetail:
     detail = run_detail(ctx.instance(), run_id)
     if detail is None:
@@ -311,6 +354,7 @@ def get_run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)], ctx: Ctx) -> R
 
 
 # -- the application -----------------------------------------------------------------------------------------
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -102,7 +102,9 @@ class ApiContext:
             return DnsState(state="unknown", zone=zone, reason="DESEC_TOKEN is not set")
         try:
             with DesecClient(
-                self.settings.desec_api_url, token, timeout=min(self.settings.desec_timeout, DRIFT_READ_TIMEOUT),
+                self.settings.desec_api_url,
+                token,
+                timeout=min(self.settings.desec_timeout, DRIFT_READ_TIMEOUT),
                 policy=DRIFT_READ_POLICY,
             ) as client:
                 actual = [r for r in client.list_rrsets(zone) if in_subtree(r, key)]

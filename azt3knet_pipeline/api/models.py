@@ -32,9 +32,7 @@ class PopulateRequest(PopulationSpec):
 
     def spec(self) -> PopulationSpec:
         """The PopulationSpec part of the request (validated again, so it is exactly what the CLI would build)."""
-        return PopulationSpec.model_validate(
-            self.model_dump(exclude={"key", "create_mailboxes", "preview"})
-        )
+        return PopulationSpec.model_validate(self.model_dump(exclude={"key", "create_mailboxes", "preview"}))
 
 
 class ErrorBody(BaseModel):
@@ -222,4 +220,3 @@ class PlaintextCredentials(BaseModel):
     encrypted: Literal[False] = False
     mailboxes: int
     bundle: CredentialBundle
-

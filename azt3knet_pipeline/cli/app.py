@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -64,7 +64,7 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     jsonl = "jsonl"
@@ -150,8 +150,14 @@ def populate(
     from azt3knet_pipeline import operations
 
     spec = build_spec(
-        count=count, seed=seed, country=country, gender=gender, city=city,
-        age_range=age_range, interests=interests, locale=locale,
+        count=count,
+        seed=seed,
+        country=country,
+        gender=gender,
+        city=city,
+        age_range=age_range,
+        interests=interests,
+        locale=locale,
     )
     key = validate_population_key(key) if key else spec.default_key()
     if preview:
@@ -159,7 +165,7 @@ def populate(
         return
     if create_mailboxes:
         operations.require_encryption_key()
-    population, created = operations.register_population(spec, key)
+    _, created = operations.register_population(spec, key)
     job_name = "populate_job" if create_mailboxes else "profiles_job"
     outcome = materialize_with_progress(
         key, job_name=job_name, mailboxes=spec.count, console=err, quiet=quiet or as_json or not err.is_terminal
@@ -176,8 +182,10 @@ def populate(
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     elif not quiet:
-        out.print(f"population [bold]{key}[/] ({'registered' if created else 'already registered'}): "
-                  f"{spec.count} agents, run {outcome.run_id}")
+        out.print(
+            f"population [bold]{key}[/] ({'registered' if created else 'already registered'}): "
+            f"{spec.count} agents, run {outcome.run_id}"
+        )
         for name, meta in summary["assets"].items():
             out.print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in meta.items()), highlight=False)
     if not outcome.success:
@@ -197,18 +205,26 @@ def populations_list(as_json: bool = typer.Option(False, "--json", help="JSON li
     rows = operations.open_store().list_populations()
     if as_json:
         for population in rows:
-            sys.stdout.write(canonical_json({
-                "key": population.key, "status": population.status, "spec_hash": population.spec_hash,
-                "spec": population.spec.canonical(),
-            }) + "\n")
+            sys.stdout.write(
+                canonical_json(
+                    {
+                        "key": population.key,
+                        "status": population.status,
+                        "spec_hash": population.spec_hash,
+                        "spec": population.spec.canonical(),
+                    }
+                )
+                + "\n"
+            )
         return
     table = Table(title="populations")
     for column in ("key", "status", "count", "country", "seed", "spec hash"):
         table.add_column(column)
     for population in rows:
         spec = population.spec
-        table.add_row(population.key, population.status, str(spec.count), spec.country, str(spec.seed),
-                      population.spec_hash[:12])
+        table.add_row(
+            population.key, population.status, str(spec.count), spec.country, str(spec.seed), population.spec_hash[:12]
+        )
     out.print(table)
 
 
@@ -238,8 +254,9 @@ def demo(
     from azt3knet_pipeline.sandbox.run import running_sandbox
     from azt3knet_pipeline.settings import get_settings
 
-    spec = build_spec(count=count, seed=seed, country=country, gender=None, city=None,
-                      age_range=None, interests=None, locale=None)
+    spec = build_spec(
+        count=count, seed=seed, country=country, gender=None, city=None, age_range=None, interests=None, locale=None
+    )
     # The demo keeps its own home so it never mixes stand-in state with a real installation's store.
     home = Path(os.environ.get("AZT3KNET_HOME", str(Path.home() / ".azt3knet"))).expanduser() / "demo"
     os.environ["AZT3KNET_HOME"] = str(home)
@@ -251,7 +268,7 @@ def demo(
     with running_sandbox(state_dir=home / "sandbox") as sandbox:
         os.environ.update(sandbox.env)
         get_settings.cache_clear()
-        population, _ = operations.register_population(spec, key, actor="demo")
+        operations.register_population(spec, key, actor="demo")
         with err.status(f"materializing {key}: profiles → mailboxes → DNS → credentials …"):
             outcome = operations.materialize_population(key, job_name="populate_job")
         mailcow_counts = dict(sandbox.mailcow_app.state.sandbox.counters)  # type: ignore[attr-defined]
@@ -263,16 +280,26 @@ def demo(
     out.print(f"demo population [bold]{key}[/]: {spec.count} synthetic agents, run {outcome.run_id}", highlight=False)
     out.print(f"  profiles: content hash {meta.get('agent_profiles', {}).get('content_hash')}", highlight=False)
     mb = meta.get("mailboxes", {})
-    out.print(f"  mailboxes on {mb.get('mail_domain')}: {mb.get('created')} created, {mb.get('unchanged')} unchanged "
-              f"(stand-in saw {mailcow_counts.get('writes')} writes)", highlight=False)
+    out.print(
+        f"  mailboxes on {mb.get('mail_domain')}: {mb.get('created')} created, {mb.get('unchanged')} unchanged "
+        f"(stand-in saw {mailcow_counts.get('writes')} writes)",
+        highlight=False,
+    )
     dns = meta.get("dns_records", {})
-    out.print(f"  DNS in {dns.get('zone')}: {dns.get('desired')} rrsets desired, {dns.get('changed')} written in "
-              f"{dns.get('write_count')} bulk request(s) (stand-in saw {desec_counts.get('writes')} writes)",
-              highlight=False)
-    out.print(f"  credentials: {meta.get('credential_export', {}).get('bundle_path')} (Fernet-encrypted, mode 0600)",
-              highlight=False)
-    out.print(f"Run it again: it converges with zero writes. See it in the Dagster UI: "
-              f"DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml", highlight=False)
+    out.print(
+        f"  DNS in {dns.get('zone')}: {dns.get('desired')} rrsets desired, {dns.get('changed')} written in "
+        f"{dns.get('write_count')} bulk request(s) (stand-in saw {desec_counts.get('writes')} writes)",
+        highlight=False,
+    )
+    out.print(
+        f"  credentials: {meta.get('credential_export', {}).get('bundle_path')} (Fernet-encrypted, mode 0600)",
+        highlight=False,
+    )
+    out.print(
+        f"Run it again: it converges with zero writes. See it in the Dagster UI: "
+        f"DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml",
+        highlight=False,
+    )
 
 
 def _demo_key(path: Any) -> str:
@@ -303,8 +330,13 @@ def sandbox(
 
     from azt3knet_pipeline.sandbox.run import start_sandbox
 
-    running = start_sandbox(host=host, mailcow_port=mailcow_port, desec_port=desec_port, zone=zone,
-                            state_dir=Path(state_dir) if state_dir else None)
+    running = start_sandbox(
+        host=host,
+        mailcow_port=mailcow_port,
+        desec_port=desec_port,
+        zone=zone,
+        state_dir=Path(state_dir) if state_dir else None,
+    )
     err.print("stand-ins running; point the pipeline at them with:", markup=False)
     for name, value in running.env.items():
         sys.stdout.write(f"export {name}={value}\n")
@@ -339,8 +371,11 @@ def dns_bootstrap(
         ipv4, ipv6 = detect_public_ips(settings)
     with desec_client(settings) as client:
         report = bootstrap_dns(desec=client, settings=settings, ipv4=ipv4, ipv6=ipv6, include_srv=srv)
-    out.print(f"{report.zone}: {report.desired} base rrsets desired, {report.changed} written "
-              f"({report.writes} write request(s))", highlight=False)
+    out.print(
+        f"{report.zone}: {report.desired} base rrsets desired, {report.changed} written "
+        f"({report.writes} write request(s))",
+        highlight=False,
+    )
 
 
 @dns_app.command("dyndns")
@@ -372,36 +407,46 @@ def dns_reconcile(keys: list[str] = typer.Argument(None, help="Population keys (
     with desec_client(settings) as client:
         report = reconcile_stored(desec=client, store=store, settings=settings, keys=keys or None)
     operations.record_dns_reconciled(report, keys=list(store.desired_dns(settings.desec_domain, keys or None)))
-    out.print(f"{report.zone}: {report.desired} rrsets desired, {report.changed} changed in {report.writes} "
-              "write request(s)", highlight=False)
+    out.print(
+        f"{report.zone}: {report.desired} rrsets desired, {report.changed} changed in {report.writes} write request(s)",
+        highlight=False,
+    )
 
 
 @app.command()
 @handle_errors
-def recreate(key: str = typer.Argument(..., help="Population key."),
-             as_json: bool = typer.Option(False, "--json"),
-             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")) -> None:
+def recreate(
+    key: str = typer.Argument(..., help="Population key."),
+    as_json: bool = typer.Option(False, "--json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
     """Re-materialize a population's partition: converge mailboxes, DKIM and DNS (idempotent)."""
     from azt3knet_pipeline import operations
 
     count = operations.open_store().require_population(key).spec.count
 
     def runner(run_key: str, *, job_name: str) -> operations.RunOutcome:
-        return materialize_with_progress(run_key, job_name=job_name, mailboxes=count, console=err,
-                                         quiet=quiet or as_json or not err.is_terminal)
+        return materialize_with_progress(
+            run_key, job_name=job_name, mailboxes=count, console=err, quiet=quiet or as_json or not err.is_terminal
+        )
 
     outcome = operations.recreate(key, runner=runner)
     _print_outcome(outcome, as_json)
 
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:
-    summary = {"key": outcome.key, "run_id": outcome.run_id, "success": outcome.success,
-               "assets": {name: _scalar_metadata(meta) for name, meta in outcome.metadata.items()}}
+    summary = {
+        "key": outcome.key,
+        "run_id": outcome.run_id,
+        "success": outcome.success,
+        "assets": {name: _scalar_metadata(meta) for name, meta in outcome.metadata.items()},
+    }
     if as_json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     else:
-        out.print(f"population [bold]{outcome.key}[/]: run {outcome.run_id} "
-                  f"{'succeeded' if outcome.success else 'FAILED'}")
+        out.print(
+            f"population [bold]{outcome.key}[/]: run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}"
+        )
         for name, meta in summary["assets"].items():
             out.print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in meta.items()), highlight=False)
     if not outcome.success:
@@ -410,8 +455,10 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
 
 @app.command()
 @handle_errors
-def plan(key: str = typer.Argument(..., help="Population key."),
-         as_json: bool = typer.Option(False, "--json", help="Machine-readable plan.")) -> None:
+def plan(
+    key: str = typer.Argument(..., help="Population key."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable plan."),
+) -> None:
     """Show what a recreate would change (mailboxes, DNS), without writing anything."""
     from azt3knet_pipeline import operations
 
@@ -432,9 +479,11 @@ def plan(key: str = typer.Argument(..., help="Population key."),
         out.print(f"  [yellow]~ rrset {rrset['subname'] or '@'} {rrset['type']}[/]", highlight=False)
     for rrset in dns.get("to_delete", []):
         out.print(f"  [red]- rrset {rrset['subname'] or '@'} {rrset['type']}[/]", highlight=False)
-    out.print(f"Plan: {len(mb['to_create'])} to create, {len(mb['to_update'])} to update, "
-              f"{len(mb['to_remove'])} to remove, {mb['unchanged']} unchanged mailboxes; "
-              f"{len(dns.get('to_upsert', []))} rrsets to write, {len(dns.get('to_delete', []))} to delete.")
+    out.print(
+        f"Plan: {len(mb['to_create'])} to create, {len(mb['to_update'])} to update, "
+        f"{len(mb['to_remove'])} to remove, {mb['unchanged']} unchanged mailboxes; "
+        f"{len(dns.get('to_upsert', []))} rrsets to write, {len(dns.get('to_delete', []))} to delete."
+    )
 
 
 @app.command("export-credentials")
@@ -454,19 +503,26 @@ def export_credentials(
 
 @app.command()
 @handle_errors
-def teardown(key: str = typer.Argument(..., help="Population key."),
-             yes: bool = typer.Option(False, "--yes", help="Confirm: delete mailboxes, DKIM, domain and DNS.")) -> None:
+def teardown(
+    key: str = typer.Argument(..., help="Population key."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: delete mailboxes, DKIM, domain and DNS."),
+) -> None:
     """Remove a population's mailboxes, DKIM key, mail domain and DNS records (it stays recreatable)."""
     from azt3knet_pipeline import operations
 
     if not yes:
         raise fail("teardown deletes mailboxes and their mail; pass --yes to confirm", 2)
     result = operations.teardown(key)
-    out.print(f"tore down {key}: {result.mailboxes_removed} mailboxes removed, domain "
-              f"{'removed' if result.domain_removed else 'kept'}, {result.rrsets_removed} rrsets removed", highlight=False)
+    out.print(
+        f"tore down {key}: {result.mailboxes_removed} mailboxes removed, domain "
+        f"{'removed' if result.domain_removed else 'kept'}, {result.rrsets_removed} rrsets removed",
+        highlight=False,
+    )
     if result.foreign_mailboxes_left:
-        err.print(f"warning: {result.foreign_mailboxes_left} mailbox(es) not created by azt3knet remain; "
-                  "the domain was kept", markup=False)
+        err.print(
+            f"warning: {result.foreign_mailboxes_left} mailbox(es) not created by azt3knet remain; the domain was kept",
+            markup=False,
+        )
 
 
 keys_app = typer.Typer(help="Encryption keys (SECRET_KEY_FOR_KV_ENC).", no_args_is_help=True)
@@ -521,8 +577,9 @@ def api_serve(
         mode = executor_mode_from_env()
     except AdminTokenError as exc:
         raise fail(str(exc), 2) from None
-    err.print(f"azt3knet API on http://{host}:{port} (runs: {mode}; OpenAPI at /openapi.json)", markup=False,
-              highlight=False)
+    err.print(
+        f"azt3knet API on http://{host}:{port} (runs: {mode}; OpenAPI at /openapi.json)", markup=False, highlight=False
+    )
     uvicorn.run("azt3knet_pipeline.api.app:app", host=host, port=port, log_level=log_level, workers=1)
 
 

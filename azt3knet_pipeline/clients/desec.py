@@ -35,9 +35,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://desec.io/api/v1"
 # deSEC's ordinary throttle windows are a minute long (15 rrset writes/min per domain, 50 reads/min): waiting
 # one out is right, so this client accepts Retry-After up to 120 s.
-DEFAULT_POLICY = RetryPolicy(
-    max_attempts=6, base_delay=0.5, max_delay=10.0, max_total=300.0, max_retry_after=120.0
-)
+DEFAULT_POLICY = RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=10.0, max_total=300.0, max_retry_after=120.0)
 MAX_PAGES = 10_000
 _DETAIL_LIMIT = 500
 
@@ -48,9 +46,7 @@ _DETAIL_LIMIT = 500
 class DesecError(ApiError):
     """Any deSEC failure. `detail` is the decoded response body (JSON or text), when there was one."""
 
-    def __init__(
-        self, message: str, *, status: int | None = None, key: str | None = None, detail: Any = None
-    ) -> None:
+    def __init__(self, message: str, *, status: int | None = None, key: str | None = None, detail: Any = None) -> None:
         super().__init__(message, status=status, key=key)
         self.detail = detail
 
@@ -86,9 +82,7 @@ class DesecValidationError(DesecError):
 class DesecThrottled(DesecError, RetriesExhausted):
     """429 still answered after the retry policy gave up (or asked a wait above `max_retry_after`)."""
 
-    def __init__(
-        self, message: str, *, retry_after: float | None, key: str | None = None, detail: Any = None
-    ):
+    def __init__(self, message: str, *, retry_after: float | None, key: str | None = None, detail: Any = None):
         super().__init__(message, status=429, key=key, detail=detail)
         self.retry_after = retry_after
 
@@ -314,9 +308,7 @@ class DesecClient:
             raise DesecUnavailable(
                 self._scrub(exc.message), status=final.status_code if final is not None else None, key=key
             ) from exc
-        log.debug(
-            "deSEC %s %s -> %d (%d attempt(s))", method, urlsplit(url).path, response.status_code, attempts
-        )
+        log.debug("deSEC %s %s -> %d (%d attempt(s))", method, urlsplit(url).path, response.status_code, attempts)
         return response, attempts
 
     def _raise_for(
@@ -341,9 +333,7 @@ class DesecClient:
         if status == 403:
             lowered = text.lower()
             if "permission" in lowered or "multi-factor" in lowered or "credentials" in lowered:
-                raise DesecAuthError(
-                    f"{what}: not permitted (HTTP 403): {text}", status=403, key=key, detail=body
-                )
+                raise DesecAuthError(f"{what}: not permitted (HTTP 403): {text}", status=403, key=key, detail=body)
             raise DesecError(f"{what}: forbidden (HTTP 403): {text}", status=403, key=key, detail=body)
         if status == 404:
             raise DesecNotFound(f"{what}: not found (HTTP 404): {text}", status=404, key=key, detail=body)
@@ -373,12 +363,7 @@ class DesecClient:
         def as_item(item: RRset | Mapping[str, Any]) -> RRset | dict[str, Any]:
             return item if isinstance(item, RRset) else dict(item)
 
-        if (
-            isinstance(body, list)
-            and bulk
-            and len(body) == len(seq)
-            and all(isinstance(e, dict) for e in body)
-        ):
+        if isinstance(body, list) and bulk and len(body) == len(seq) and all(isinstance(e, dict) for e in body):
             for position, (item, error) in enumerate(zip(seq, body, strict=True)):
                 if error:
                     item_errors.append((as_item(item), error))
@@ -424,9 +409,7 @@ class DesecClient:
             first = response.links.get("first", {}).get("url")
             if first is not None or "pagination required" in _detail_text(body).lower():
                 if first is not None:
-                    response, _ = self._send(
-                        "GET", self._local(first, response), what=what, write=False, key=key
-                    )
+                    response, _ = self._send("GET", self._local(first, response), what=what, write=False, key=key)
                 else:  # no Link header: ask for the first page ourselves
                     response, _ = self._send(
                         "GET", url, what=what, write=False, params={**params, "cursor": ""}, key=key
@@ -437,18 +420,14 @@ class DesecClient:
             self._raise_for(response, what=what, key=key)
             page = _body(response)
             if not isinstance(page, list):
-                raise DesecPaginationError(
-                    f"{what}: expected a JSON array, got {type(page).__name__}", key=key
-                )
+                raise DesecPaginationError(f"{what}: expected a JSON array, got {type(page).__name__}", key=key)
             results.extend(page)
             nxt = response.links.get("next", {}).get("url")
             if not nxt:
                 return results
             next_url = self._local(nxt, response)
             if next_url in seen or len(seen) >= MAX_PAGES:
-                raise DesecPaginationError(
-                    f"{what}: pagination does not terminate (page {len(seen) + 1})", key=key
-                )
+                raise DesecPaginationError(f"{what}: pagination does not terminate (page {len(seen) + 1})", key=key)
             seen.add(next_url)
             response, _ = self._send("GET", next_url, what=what, write=False, key=key)
 
@@ -466,9 +445,7 @@ class DesecClient:
 
     def create_domain(self, name: str) -> DesecDomain:
         what = f"create domain {name}"
-        response, _ = self._send(
-            "POST", self._url("domains"), what=what, write=True, json={"name": name}, key=name
-        )
+        response, _ = self._send("POST", self._url("domains"), what=what, write=True, json={"name": name}, key=name)
         self._raise_for(response, what=what, key=name, items=[{"name": name}])
         return DesecDomain.model_validate(response.json())
 
@@ -498,9 +475,7 @@ class DesecClient:
     def get_rrset(self, domain: str, subname: str, type: str) -> RRset | None:
         """One rrset, or None when deSEC answers 404 (the apex is addressed as `@` in the URL)."""
         what = f"get rrset {subname or '@'}/{type.upper()} of {domain}"
-        response, _ = self._send(
-            "GET", self._rrsets_url(domain, subname, type), what=what, write=False, key=domain
-        )
+        response, _ = self._send("GET", self._rrsets_url(domain, subname, type), what=what, write=False, key=domain)
         if response.status_code == 404:
             return None
         self._raise_for(response, what=what, key=domain)
@@ -547,20 +522,14 @@ class DesecClient:
     def delete_rrset(self, domain: str, subname: str, type: str) -> None:
         """Delete one rrset; deSEC answers 204 also when it does not exist."""
         what = f"delete rrset {subname or '@'}/{type.upper()} of {domain}"
-        response, _ = self._send(
-            "DELETE", self._rrsets_url(domain, subname, type), what=what, write=True, key=domain
-        )
+        response, _ = self._send("DELETE", self._rrsets_url(domain, subname, type), what=what, write=True, key=domain)
         self._raise_for(response, what=what, key=domain)
 
-    def _bulk(
-        self, method: str, domain: str, items: Sequence[RRset | Mapping[str, Any]], *, what: str
-    ) -> list[RRset]:
+    def _bulk(self, method: str, domain: str, items: Sequence[RRset | Mapping[str, Any]], *, what: str) -> list[RRset]:
         if not items:
             return []
         payload = [_item_payload(item) for item in items]
-        response, _ = self._send(
-            method, self._rrsets_url(domain), what=what, write=True, json=payload, key=domain
-        )
+        response, _ = self._send(method, self._rrsets_url(domain), what=what, write=True, json=payload, key=domain)
         self._raise_for(response, what=what, key=domain, items=items, bulk=True)
         data = _body(response)
         return [_parse_rrset(d) for d in data] if isinstance(data, list) else []
@@ -582,9 +551,7 @@ class DesecClient:
         items = [*diff.upserts, *diff.deletes]
         payload = diff.to_bulk_payload()
         what = f"apply diff to {domain} ({len(diff.upserts)} upsert(s), {len(diff.deletes)} delete(s))"
-        response, _ = self._send(
-            "PATCH", self._rrsets_url(domain), what=what, write=True, json=payload, key=domain
-        )
+        response, _ = self._send("PATCH", self._rrsets_url(domain), what=what, write=True, json=payload, key=domain)
         self._raise_for(response, what=what, key=domain, items=items, bulk=True)
         return diff.changed
 

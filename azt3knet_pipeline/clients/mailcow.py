@@ -214,8 +214,7 @@ def _scrub(data: Any, secrets: frozenset[str]) -> Any:
     """Deep copy with password-ish fields masked and every known secret replaced in strings."""
     if isinstance(data, Mapping):
         return {
-            k: ("*" if _is_password_key(k) and v not in (None, "") else _scrub(v, secrets))
-            for k, v in data.items()
+            k: ("*" if _is_password_key(k) and v not in (None, "") else _scrub(v, secrets)) for k, v in data.items()
         }
     if isinstance(data, list | tuple):
         return [_scrub(v, secrets) for v in data]
@@ -248,9 +247,7 @@ class MailcowDomain(_Model):
     active: bool = True
     description: str = ""
     max_mailboxes: int = Field(0, validation_alias=AliasChoices("max_num_mboxes_for_domain", "max_mailboxes"))
-    mailboxes_in_domain: int = Field(
-        0, validation_alias=AliasChoices("mboxes_in_domain", "mailboxes_in_domain")
-    )
+    mailboxes_in_domain: int = Field(0, validation_alias=AliasChoices("mboxes_in_domain", "mailboxes_in_domain"))
     max_aliases: int = Field(0, validation_alias=AliasChoices("max_num_aliases_for_domain", "max_aliases"))
     aliases_in_domain: int = 0
     defquota_mib: int = Field(0, validation_alias=AliasChoices("def_quota_for_mbox", "defquota_mib"))
@@ -264,9 +261,7 @@ class MailcowDomain(_Model):
     def _active(cls, v: Any) -> bool:
         return _to_bool(v)
 
-    @field_validator(
-        "max_mailboxes", "mailboxes_in_domain", "max_aliases", "aliases_in_domain", mode="before"
-    )
+    @field_validator("max_mailboxes", "mailboxes_in_domain", "max_aliases", "aliases_in_domain", mode="before")
     @classmethod
     def _ints(cls, v: Any) -> int:
         return _to_int(v)

@@ -396,9 +396,7 @@ def desired_base_rrsets(
         for service, port in MAILCOW_SRV_PORTS.items():
             rrsets.append(RRset(subname=service, type="SRV", ttl=the_ttl, records=(f"0 1 {port} {host}.",)))
         for service in _DAV_PATH_TXT:
-            rrsets.append(
-                RRset(subname=service, type="TXT", ttl=the_ttl, records=(quote_txt("path=/SOGo/dav/"),))
-            )
+            rrsets.append(RRset(subname=service, type="TXT", ttl=the_ttl, records=(quote_txt("path=/SOGo/dav/"),)))
     return _sorted(rrsets)
 
 

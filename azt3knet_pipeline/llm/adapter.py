@@ -153,9 +153,7 @@ _FIELD_HINTS = {
 
 def _check_field(field: str) -> str:
     if not isinstance(field, str) or not FIELD_RE.fullmatch(field):
-        raise ValueError(
-            f"field must be an identifier of at most 64 characters (letters, digits, _), got {field!r}"
-        )
+        raise ValueError(f"field must be an identifier of at most 64 characters (letters, digits, _), got {field!r}")
     return field
 
 
@@ -369,9 +367,7 @@ class OllamaBackend:
     ) -> None:
         base_url = base_url.strip().rstrip("/")
         if not base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"OLLAMA_BASE_URL must be an http(s) URL such as http://127.0.0.1:11434, got {base_url!r}"
-            )
+            raise ValueError(f"OLLAMA_BASE_URL must be an http(s) URL such as http://127.0.0.1:11434, got {base_url!r}")
         if not model.strip():
             raise ValueError("OLLAMA_MODEL must name a model, e.g. llama3.2")
         if timeout <= 0:
@@ -420,9 +416,7 @@ class OllamaBackend:
             return response
 
         try:
-            response = send_with_retry(
-                send, self.policy, what=f"ollama generate ({self.model})", on_attempt=count
-            )
+            response = send_with_retry(send, self.policy, what=f"ollama generate ({self.model})", on_attempt=count)
         except RetriesExhausted as exc:
             raise self._unavailable(exc, last_exc, last_status, attempts) from exc
         except httpx.HTTPError as exc:  # not retried by the policy: bad scheme, proxy or protocol errors
@@ -462,8 +456,7 @@ class OllamaBackend:
             )
         if status != 200:
             raise LLMResponseError(
-                f"Ollama at {self.url} answered HTTP {status} for model {self.model!r}: "
-                f"{_server_error_text(response)}",
+                f"Ollama at {self.url} answered HTTP {status} for model {self.model!r}: {_server_error_text(response)}",
                 status=status,
             )
         try:

@@ -133,9 +133,7 @@ class DesecSandboxConfig(BaseModel):
     perm_create_domain: bool = True
     perm_delete_domain: bool = True
     throttle_enabled: bool = True
-    throttle_rates: dict[str, list[str]] = Field(
-        default_factory=lambda: copy.deepcopy(DEFAULT_THROTTLE_RATES)
-    )
+    throttle_rates: dict[str, list[str]] = Field(default_factory=lambda: copy.deepcopy(DEFAULT_THROTTLE_RATES))
     dyndns_ttl: int = 60
     error_rate: float = Field(default=0.0, ge=0, le=1, description="503 before the request is applied")
     error_after_apply_rate: float = Field(default=0.0, ge=0, le=1, description="503 after it was applied")
@@ -309,9 +307,7 @@ def canonical_record(rtype: str, content: str) -> str:
         raise _malformed(rtype, "Text input is malformed.") from None
     expected = {"MX": 2, "SRV": 4, **dict.fromkeys(_NAME_TYPES, 1)}.get(rtype)
     if expected is not None and len(tokens) != expected:
-        raise _malformed(
-            rtype, "unexpected end of input" if len(tokens) < expected else "expected end of input"
-        )
+        raise _malformed(rtype, "unexpected end of input" if len(tokens) < expected else "expected end of input")
     if rtype in _NAME_TYPES:
         return _target(tokens[0], rtype)
     if rtype == "MX":
@@ -393,9 +389,7 @@ class DesecSandbox:
                 self._add_domain(spec.name, minimum_ttl=spec.minimum_ttl, owner=spec.owner)
             self._save()
 
-    def add_domain(
-        self, name: str, *, minimum_ttl: int | None = None, owner: str | None = None
-    ) -> dict[str, Any]:
+    def add_domain(self, name: str, *, minimum_ttl: int | None = None, owner: str | None = None) -> dict[str, Any]:
         """Create a domain out of band (no auth, no throttle), with the default apex NS like deSEC does."""
         with self.lock:
             domain = self._add_domain(name, minimum_ttl=minimum_ttl, owner=owner)
@@ -736,9 +730,7 @@ def _validate_rrset(
 ) -> dict[str, Any]:
     """Field validation, then the serializer-level validators, then `validate()`. Raises `_Invalid`."""
     if not isinstance(item, dict):
-        raise _Invalid(
-            {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {_type_name(item)}."]}
-        )
+        raise _Invalid({"non_field_errors": [f"Invalid data. Expected a dictionary, but got {_type_name(item)}."]})
     errors: dict[str, list[Any]] = {}
     attrs: dict[str, Any] = {}
 
@@ -763,9 +755,7 @@ def _validate_rrset(
             elif instance is not None and value != instance.subname:
                 errors["subname"] = ["Can only be written on create."]
             elif len(value) + len(domain.name) + 2 > 255:
-                errors["subname"] = [
-                    "This field combined with the domain name must not exceed 255 characters."
-                ]
+                errors["subname"] = ["This field combined with the domain name must not exceed 255 characters."]
             else:
                 attrs["subname"] = value
     elif not partial and (bulk or instance is not None):
@@ -782,9 +772,7 @@ def _validate_rrset(
                 errors["type"] = ["Can only be written on create."]
             elif value not in MANAGEABLE_TYPES:
                 if value in AUTOMATIC_TYPES:
-                    errors["type"] = [
-                        f"You cannot tinker with the {value} RR set. It is managed automatically."
-                    ]
+                    errors["type"] = [f"You cannot tinker with the {value} RR set. It is managed automatically."]
                 elif value.startswith("TYPE"):
                     errors["type"] = ["Generic type format is not supported."]
                 else:
@@ -839,9 +827,7 @@ def _validate_rrset(
         raise _Invalid({"non_field_errors": [MSG_EXISTS]})
     if not bulk and exists:
         others = sorted(
-            t
-            for (s, t) in domain.rrsets
-            if s == subname and t != rtype and (t == "CNAME") != (rtype == "CNAME")
+            t for (s, t) in domain.rrsets if s == subname and t != rtype and (t == "CNAME") != (rtype == "CNAME")
         )
         if others:
             raise _Invalid({"non_field_errors": [_cname_conflict(f"database ({', '.join(others)})")]})
@@ -886,8 +872,7 @@ def _positions(conflicts: dict[str, set[int | None]]) -> str:
         for position in positions:
             by_position.setdefault(position, []).append(rtype)
     parts = [
-        f"{p} ({', '.join(sorted(t))})"
-        for p, t in sorted((p, t) for p, t in by_position.items() if p is not None)
+        f"{p} ({', '.join(sorted(t))})" for p, t in sorted((p, t) for p, t in by_position.items() if p is not None)
     ]
     if None in by_position:
         parts.append(f"database ({', '.join(sorted(by_position[None]))})")
@@ -1085,9 +1070,7 @@ class _Api:
 
     def _create(self, domain: _Domain, attrs: dict[str, Any]) -> _RRset:
         now = _now()
-        rrset = _RRset(
-            attrs["subname"], attrs["type"], attrs["ttl"], attrs["records"], now, now, self.sb._next_seq()
-        )
+        rrset = _RRset(attrs["subname"], attrs["type"], attrs["ttl"], attrs["records"], now, now, self.sb._next_seq())
         domain.rrsets[(rrset.subname, rrset.type)] = rrset
         return rrset
 
@@ -1148,9 +1131,7 @@ class _Api:
             nonempty = item.get("records", None) != []
             partial = method == "PATCH" and not (known is None and nonempty)
             try:
-                attrs = _validate_rrset(
-                    domain, item, instance=known, method=method, bulk=True, partial=partial
-                )
+                attrs = _validate_rrset(domain, item, instance=known, method=method, bulk=True, partial=partial)
             except _Invalid as exc:
                 detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
                 errors[idx].update(detail)
@@ -1291,9 +1272,7 @@ class _Api:
 
     def _domain_for(self, qname: str, user: str) -> _Domain | None:
         matches = [
-            d
-            for d in self.sb.domains.values()
-            if d.owner == user and (qname == d.name or qname.endswith("." + d.name))
+            d for d in self.sb.domains.values() if d.owner == user and (qname == d.name or qname.endswith("." + d.name))
         ]
         return max(matches, key=lambda d: len(d.name), default=None)
 
@@ -1437,9 +1416,7 @@ class _Api:
     async def debug_throttle(self, request: Request) -> Response:
         data = await _debug_body(request)
         try:
-            self.sb.set_throttle(
-                enabled=data.get("enabled"), rates=data.get("rates"), clear=data.get("clear", True)
-            )
+            self.sb.set_throttle(enabled=data.get("enabled"), rates=data.get("rates"), clear=data.get("clear", True))
         except ValueError as exc:
             return _json({"detail": str(exc)}, 400)
         return _json({"enabled": self.sb.config.throttle_enabled, "rates": self.sb.config.throttle_rates})

@@ -330,9 +330,7 @@ def generate_dkim_key(bits: int, reuse: bool = False) -> tuple[str, str]:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     pub = base64.b64encode(
-        key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     ).decode()
     if reuse:
         with _RSA_LOCK:
@@ -438,9 +436,7 @@ class MailcowSandbox:
         with self._lock:
             return {
                 "domains": [dict(d) for d in self.domains.values()],
-                "mailboxes": [
-                    {k: v for k, v in m.items() if k != "password_hash"} for m in self.mailboxes.values()
-                ],
+                "mailboxes": [{k: v for k, v in m.items() if k != "password_hash"} for m in self.mailboxes.values()],
                 "aliases": [dict(a) for a in self.aliases.values()],
                 "dkim": [
                     {
@@ -622,9 +618,7 @@ class MailcowSandbox:
         return max((self.mailboxes[u]["quota_mib"] for u in self._by_domain.get(domain, {})), default=0)
 
     def _alias_count(self, domain: str) -> int:
-        return sum(
-            1 for a in self.aliases.values() if a["domain"] == domain and a["address"] not in self.mailboxes
-        )
+        return sum(1 for a in self.aliases.values() if a["domain"] == domain and a["address"] not in self.mailboxes)
 
     # -- add
 
@@ -670,9 +664,7 @@ class MailcowSandbox:
         description = data.get("description")
         self.domains[domain] = {
             "domain_name": domain,
-            "description": domain
-            if description in (None, "")
-            else str(description).replace("<", "").replace(">", ""),
+            "description": domain if description in (None, "") else str(description).replace("<", "").replace(">", ""),
             "aliases": php_intval(aliases_raw),
             "mailboxes": php_intval(mailboxes_raw),
             "defquota": defquota,
@@ -708,9 +700,7 @@ class MailcowSandbox:
         self._mutated()
         return entries
 
-    def _add_dkim(
-        self, domains: list[str], selector: str, key_size: Any, log_fn: str = "dkim"
-    ) -> list[dict[str, Any]]:
+    def _add_dkim(self, domains: list[str], selector: str, key_size: Any, log_fn: str = "dkim") -> list[dict[str, Any]]:
         data = {"domains": " ".join(domains), "dkim_selector": selector, "key_size": key_size}
         log = _log(log_fn, "add", "dkim", data)
         entries: list[dict[str, Any]] = []
@@ -939,9 +929,7 @@ class MailcowSandbox:
             if problem is not None:
                 entries.append(self._entry("danger", log, problem))
                 continue
-            dom.update(
-                defquota=defquota, maxquota=maxquota, quota=quota, mailboxes=mailboxes, aliases=aliases
-            )
+            dom.update(defquota=defquota, maxquota=maxquota, quota=quota, mailboxes=mailboxes, aliases=aliases)
             for k in ("active", "backupmx", "gal", "relay_all_recipients", "relay_unknown_only"):
                 if attr.get(k) is not None:
                     dom[k] = 1 if php_intval(attr[k]) else 0
@@ -1141,9 +1129,7 @@ class MailcowSandbox:
     def get_mailboxes(self, obj: str, extra: str, tags: list[str] | None) -> Any:
         if obj in ("all", "reduced"):
             reduced = obj == "reduced"
-            domains = (
-                [idn_to_ascii(d) for d in extra.split(",") if d.strip()] if extra else sorted(self.domains)
-            )
+            domains = [idn_to_ascii(d) for d in extra.split(",") if d.strip()] if extra else sorted(self.domains)
             out = []
             for domain in domains:
                 if not is_valid_domain_name(domain):
@@ -1264,9 +1250,7 @@ def _envelope(entries: list[dict[str, Any]], action: str) -> Response:
     return _json({"type": "error", "msg": "Cannot delete item"})
 
 
-async def _process(
-    request: Request, sb: MailcowSandbox, action: str, category: str, obj: str, extra: str
-) -> Response:
+async def _process(request: Request, sb: MailcowSandbox, action: str, category: str, obj: str, extra: str) -> Response:
     method = request.method.upper()
     dest = request.headers.get("sec-fetch-dest")
     if dest is not None and dest != "empty":
@@ -1439,9 +1423,7 @@ async def debug_counters_reset(request: Request) -> Response:
 async def debug_faults(request: Request) -> Response:
     sb: MailcowSandbox = request.app.state.sandbox
     if request.method == "GET":
-        return JSONResponse(
-            {**sb.faults(), "injected": dict(sb.fault_counts), "auth_failures": sb.auth_failure_count}
-        )
+        return JSONResponse({**sb.faults(), "injected": dict(sb.fault_counts), "auth_failures": sb.auth_failure_count})
     try:
         changes = json.loads(await request.body() or b"{}")
         if not isinstance(changes, dict):

@@ -86,9 +86,7 @@ class Env:
     def api(self) -> str:
         return f"{self.server.url}/api/v1"
 
-    def raw(
-        self, method: str, path: str, *, token: str | None = DEFAULT_TOKEN, **kwargs: Any
-    ) -> httpx.Response:
+    def raw(self, method: str, path: str, *, token: str | None = DEFAULT_TOKEN, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Token {token}"} if token else {}
         return httpx.request(method, f"{self.api}{path}", headers=headers, timeout=10, **kwargs)
 
@@ -168,9 +166,7 @@ def test_rrset_list_is_newest_first_with_prev_and_next_links(desec):
         env.client.create_rrset(ZONE, rr(f"n{i}", "A", f"192.0.2.{i}"))
     first = env.raw("GET", f"/domains/{ZONE}/rrsets/")
     assert first.status_code == 400
-    assert first.json()["detail"].startswith(
-        "Pagination required. You can query up to 2 items at a time (5 total)."
-    )
+    assert first.json()["detail"].startswith("Pagination required. You can query up to 2 items at a time (5 total).")
     page1 = httpx.get(first.links["first"]["url"], headers={"Authorization": f"Token {DEFAULT_TOKEN}"})
     assert [r["subname"] for r in page1.json()] == ["n4", "n3"]
     assert set(page1.links) == {"first", "next"}
@@ -233,12 +229,8 @@ def test_429_retry_after_is_honoured_then_the_request_succeeds(desec):
 
 
 def test_throttle_outlasting_the_policy_raises_desec_throttled(desec):
-    env = desec(
-        throttle_enabled=True, throttle_rates={"dns_api_per_domain_expensive": ["1/30s"]}, max_attempts=2
-    )
-    env.client.policy = RetryPolicy(
-        max_attempts=2, base_delay=0.01, max_retry_after=120, sleep=lambda s: None
-    )
+    env = desec(throttle_enabled=True, throttle_rates={"dns_api_per_domain_expensive": ["1/30s"]}, max_attempts=2)
+    env.client.policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_retry_after=120, sleep=lambda s: None)
     env.client.bulk_patch(ZONE, [rr("a", "A", "192.0.2.1")])
     with pytest.raises(DesecThrottled) as info:
         env.client.bulk_patch(ZONE, [rr("b", "A", "192.0.2.2")])
@@ -382,9 +374,7 @@ def test_apex_is_at_sign_in_url_and_empty_subname_in_bodies(desec):
     assert created.subname == "" and created.records == (f"10 {HOST}.",)  # canonical: lowercased
     assert env.client.get_rrset(ZONE, "", "MX") == created
     assert env.client.patch_rrset(ZONE, "", "MX", ttl=7200).ttl == 7200
-    env.client.bulk_patch(
-        ZONE, [{"subname": "@", "type": "txt", "ttl": 3600, "records": ['"v=spf1 mx -all"']}]
-    )
+    env.client.bulk_patch(ZONE, [{"subname": "@", "type": "txt", "ttl": 3600, "records": ['"v=spf1 mx -all"']}])
     env.client.delete_rrset(ZONE, "", "MX")
     env.client.delete_rrset(ZONE, "", "MX")  # 204 also when absent
     paths = [(method, path) for method, path, _ in env.recorder.sent]
@@ -543,12 +533,8 @@ def test_standin_bulk_and_collection_quirks(desec):
     assert env.raw("PUT", path, json=[]).json() == []
     assert env.raw("DELETE", path).status_code == 405
     assert env.raw("PATCH", f"/domains/{ZONE}/", json={}).status_code == 405
-    assert env.raw("GET", path, params={"type": "SOA"}).json() == {
-        "detail": "You cannot tinker with the SOA RRset."
-    }
-    assert env.raw("GET", path, token=None).json() == {
-        "detail": "Authentication credentials were not provided."
-    }
+    assert env.raw("GET", path, params={"type": "SOA"}).json() == {"detail": "You cannot tinker with the SOA RRset."}
+    assert env.raw("GET", path, token=None).json() == {"detail": "Authentication credentials were not provided."}
     missing_subname = env.raw("PUT", path, json=[{"type": "A", "ttl": 3600, "records": ["192.0.2.1"]}])
     assert missing_subname.json() == [{"subname": ["This field is required."]}]
     single = {"subname": "a", "type": "A", "ttl": 3600, "records": ["192.0.2.1"]}
@@ -569,9 +555,7 @@ def test_standin_bulk_and_collection_quirks(desec):
         {},
     ]
     dup = env.raw("PATCH", path, json=[single, {"subname": "c", "type": "A"}, single])
-    assert dup.json()[0] == {
-        "non_field_errors": ["Same subname and type as in position(s) 2, but must be unique."]
-    }
+    assert dup.json()[0] == {"non_field_errors": ["Same subname and type as in position(s) 2, but must be unique."]}
     assert env.raw("GET", f"{path}a.../A/").json()["subname"] == "a"
     assert env.raw("GET", f"{path}nothing/A/").status_code == 404
     assert env.raw("DELETE", f"/domains/{ZONE}/").status_code == 204
@@ -595,16 +579,12 @@ def test_standin_domain_creation_and_debug_routes(desec):
     httpx.post(f"{env.server.url}/_sandbox/faults", json={"error_rate": 1.0})
     assert env.raw("GET", "/domains/").status_code == 503
     httpx.post(f"{env.server.url}/_sandbox/faults", json={"error_rate": 0.0})
-    httpx.post(
-        f"{env.server.url}/_sandbox/throttle", json={"enabled": True, "rates": {"dns_api_cheap": ["1/min"]}}
-    )
+    httpx.post(f"{env.server.url}/_sandbox/throttle", json={"enabled": True, "rates": {"dns_api_cheap": ["1/min"]}})
     assert env.raw("GET", "/domains/").status_code == 200
     assert env.raw("GET", "/domains/").status_code == 429
     httpx.post(f"{env.server.url}/_sandbox/reset")
     assert httpx.get(f"{env.server.url}/_sandbox/counters").json()["requests"] == 0
-    assert [d["name"] for d in httpx.get(f"{env.server.url}/_sandbox/state").json()["domains"]] == [
-        "taken.test"
-    ]
+    assert [d["name"] for d in httpx.get(f"{env.server.url}/_sandbox/state").json()["domains"]] == ["taken.test"]
 
 
 def test_standin_state_file_persists(tmp_path):

@@ -160,14 +160,9 @@ def test_models_parse_legacy_and_string_values() -> None:
     )
     assert (mailbox.address, mailbox.local_part, mailbox.domain) == ("a@b.example", "a", "b.example")
     assert mailbox.active is True and mailbox.quota_mib == 1024 and mailbox.tags == []
-    assert (
-        MailcowMailbox.from_api({"username": "x@y.z", "active": "1", "active_int": 0, "quota": 0}).active
-        is False
-    )
+    assert MailcowMailbox.from_api({"username": "x@y.z", "active": "1", "active_int": 0, "quota": 0}).active is False
     assert MailcowMailbox.from_api({"username": "x@y.z", "quota": "0"}).quota_mib == 0  # unlimited
-    domain = MailcowDomain.from_api(
-        {"domain_name": "d.example", "active": "0", "max_quota_for_domain": "2097152"}
-    )
+    domain = MailcowDomain.from_api({"domain_name": "d.example", "active": "0", "max_quota_for_domain": "2097152"})
     assert domain.active is False and domain.quota_mib == 2
 
 
@@ -254,9 +249,7 @@ def test_add_domain_twice_is_a_conflict(client: MailcowClient) -> None:
         (DomainSpec(domain=HOSTNAME), "domain_cannot_match_hostname"),
     ],
 )
-def test_add_domain_business_errors_are_danger_in_200(
-    client: MailcowClient, spec: DomainSpec, key: str
-) -> None:
+def test_add_domain_business_errors_are_danger_in_200(client: MailcowClient, spec: DomainSpec, key: str) -> None:
     with pytest.raises(MailcowRequestError) as info:
         client.add_domain(spec)
     assert info.value.key == key and info.value.status == 200
@@ -272,9 +265,7 @@ def test_danger_entry_in_http_200_on_the_wire(raw: httpx.Client) -> None:
 
 
 def test_edit_domain_raises_limits(client: MailcowClient) -> None:
-    client.add_domain(
-        DomainSpec(domain=DOMAIN, defquota=100, maxquota=100, quota=100, mailboxes=1, key_size=1024)
-    )
+    client.add_domain(DomainSpec(domain=DOMAIN, defquota=100, maxquota=100, quota=100, mailboxes=1, key_size=1024))
     client.add_mailbox(box("a"))
     with pytest.raises(MailcowRequestError) as info:
         client.add_mailbox(box("b"))
@@ -323,9 +314,7 @@ def test_add_dkim_after_add_domain_is_an_existing_key(client: MailcowClient, raw
     assert isinstance(info.value, MailcowDkimExists) and isinstance(info.value, MailcowRequestError)
 
 
-def test_delete_dkim_is_idempotent_and_add_dkim_takes_a_string(
-    client: MailcowClient, raw: httpx.Client
-) -> None:
+def test_delete_dkim_is_idempotent_and_add_dkim_takes_a_string(client: MailcowClient, raw: httpx.Client) -> None:
     client.add_domain(small_domain())
     assert client.delete_dkim(DOMAIN).has("dkim_removed")
     assert client.delete_dkim(DOMAIN).has("dkim_removed")  # no key any more: still a success
@@ -407,9 +396,7 @@ def test_add_mailbox_to_a_missing_domain(client: MailcowClient, raw: httpx.Clien
 
 
 def test_add_mailbox_validation_order(client: MailcowClient) -> None:
-    client.add_domain(
-        DomainSpec(domain=DOMAIN, defquota=100, maxquota=300, quota=500, mailboxes=2, key_size=1024)
-    )
+    client.add_domain(DomainSpec(domain=DOMAIN, defquota=100, maxquota=300, quota=500, mailboxes=2, key_size=1024))
     cases: list[tuple[MailboxSpec, str]] = [
         (box("bad local"), "mailbox_invalid"),
         (box("a", extra={"quarantine_category": "nope"}), "quarantine_category_invalid"),
@@ -441,9 +428,7 @@ def test_edit_mailbox_adds_tags_and_sets_quota(client: MailcowClient, raw: httpx
     client.add_mailbox(box("alice", tags=["one", "two"]))
     client.add_mailbox(box("bob", tags=["one"]))
     addresses = [f"alice@{DOMAIN}", f"bob@{DOMAIN}"]
-    result = client.edit_mailbox(
-        addresses, {"tags": ["three"], "quota": 400, "active": False, "name": "Renamed"}
-    )
+    result = client.edit_mailbox(addresses, {"tags": ["three"], "quota": 400, "active": False, "name": "Renamed"})
     assert result.keys == ["mailbox_modified", "mailbox_modified"]
     alice = client.get_mailbox(addresses[0])
     assert alice is not None
@@ -478,9 +463,7 @@ def test_edit_missing_mailbox_is_not_found(client: MailcowClient) -> None:
     assert client.get_mailbox(f"alice@{DOMAIN}").tags == ["x"]  # type: ignore[union-attr]
 
 
-def test_delete_mailboxes_reports_missing_instead_of_raising(
-    client: MailcowClient, raw: httpx.Client
-) -> None:
+def test_delete_mailboxes_reports_missing_instead_of_raising(client: MailcowClient, raw: httpx.Client) -> None:
     client.add_domain(small_domain())
     client.add_mailbox(box("alice"))
     client.add_mailbox(box("carol"))
@@ -490,9 +473,7 @@ def test_delete_mailboxes_reports_missing_instead_of_raising(
         "type": "danger",
         "msg": "access_denied",
     }
-    outcome = client.delete_mailboxes(
-        [f"ghost@{DOMAIN}", f"alice@{DOMAIN}", "not-an-address", f"carol@{DOMAIN}"]
-    )
+    outcome = client.delete_mailboxes([f"ghost@{DOMAIN}", f"alice@{DOMAIN}", "not-an-address", f"carol@{DOMAIN}"])
     assert outcome == {
         f"ghost@{DOMAIN}": "missing",
         f"alice@{DOMAIN}": "removed",
@@ -722,9 +703,7 @@ def test_retries_are_bounded(client: MailcowClient, sandbox: MailcowSandbox) -> 
     assert "HTTP 503" in str(info.value)
 
 
-def test_error_after_apply_then_retry_is_adopted_as_conflict(
-    client: MailcowClient, sandbox: MailcowSandbox
-) -> None:
+def test_error_after_apply_then_retry_is_adopted_as_conflict(client: MailcowClient, sandbox: MailcowSandbox) -> None:
     client.add_domain(small_domain())
     sandbox.update_faults(fault_queue=["error_after_apply"])
     with pytest.raises(MailcowConflict) as info:
@@ -735,9 +714,7 @@ def test_error_after_apply_then_retry_is_adopted_as_conflict(
     assert len(client.list_mailboxes(DOMAIN)) == 1
 
 
-def test_dropped_connection_after_apply_on_delete_converges(
-    client: MailcowClient, sandbox: MailcowSandbox
-) -> None:
+def test_dropped_connection_after_apply_on_delete_converges(client: MailcowClient, sandbox: MailcowSandbox) -> None:
     client.add_domain(small_domain())
     client.add_mailbox(box("alice"))
     sandbox.update_faults(fault_queue=["drop_after_apply"])
@@ -840,9 +817,7 @@ def test_password_scrubbed_even_if_a_server_echoes_it() -> None:
 
     async def echo(request: Request) -> JSONResponse:
         data = json.loads(await request.body())
-        return JSONResponse(
-            [{"type": "danger", "log": ["mailbox", "add", "mailbox", data], "msg": ["weird", data]}]
-        )
+        return JSONResponse([{"type": "danger", "log": ["mailbox", "add", "mailbox", data], "msg": ["weird", data]}])
 
     app = Starlette(routes=[Route("/api/v1/{rest:path}", echo, methods=["POST"])])
     with (
@@ -860,9 +835,7 @@ def test_password_scrubbed_even_if_a_server_echoes_it() -> None:
 
 
 def test_thread_safe_counters_and_parallel_creates(client: MailcowClient, sandbox: MailcowSandbox) -> None:
-    client.add_domain(
-        DomainSpec(domain=DOMAIN, defquota=1, maxquota=1, quota=100, mailboxes=100, key_size=1024)
-    )
+    client.add_domain(DomainSpec(domain=DOMAIN, defquota=1, maxquota=1, quota=100, mailboxes=100, key_size=1024))
     start = client.request_count
     barrier = threading.Barrier(8)
 

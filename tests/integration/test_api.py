@@ -153,7 +153,11 @@ def test_every_route_but_healthz_needs_the_token_and_failures_are_audited_withou
     failures = [row for row in audit_rows() if row.action == "auth.failed"]
     assert len(failures) == len(PROTECTED) * len(wrong_headers) + len(extra)
     assert {row.target for row in failures} == {path for _, path in PROTECTED} | {
-        "/api/populate", "/api/populations/Not_A_Key", "/api/no-such-route", "/docs"}
+        "/api/populate",
+        "/api/populations/Not_A_Key",
+        "/api/no-such-route",
+        "/docs",
+    }
     assert all(row.actor == "api" and row.outcome == "denied" for row in failures)
     assert all(json.loads(row.detail or "{}")["client"] == "127.0.0.1" for row in failures)
     stored = " ".join(f"{row.target} {row.detail}" for row in failures)
@@ -180,14 +184,20 @@ def test_the_server_refuses_to_start_without_a_token(
     port = free_port()
     cli = subprocess.run(
         [sys.executable, "-m", "azt3knet_pipeline.cli.app", "api", "serve", "--port", str(port)],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert cli.returncode == 2
     assert "AZT3KNET_ADMIN_TOKEN is not set" in cli.stderr and "refusing to start" in cli.stderr
     # Served directly by uvicorn (no CLI check in front): the app's own startup refuses.
     direct = subprocess.run(
         [sys.executable, "-m", "uvicorn", "azt3knet_pipeline.api.app:app", "--port", str(port)],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert direct.returncode != 0
     assert "AZT3KNET_ADMIN_TOKEN is not set" in direct.stderr and "startup failed" in direct.stderr
@@ -197,9 +207,23 @@ def test_the_server_refuses_to_start_without_a_token(
 def test_azt3knet_api_serve_serves_the_api(isolated_env: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "azt3knet_pipeline.cli.app", "api", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--executor", "embedded"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "AZT3KNET_ADMIN_TOKEN": TOKEN},
+        [
+            sys.executable,
+            "-m",
+            "azt3knet_pipeline.cli.app",
+            "api",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--executor",
+            "embedded",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "AZT3KNET_ADMIN_TOKEN": TOKEN},
     )
     try:
         deadline = time.monotonic() + 90
@@ -228,15 +252,23 @@ def test_openapi_document_is_served_and_publishes_the_server_limits(start_api: C
     schema = api.client.get("/openapi.json").json()
     assert schema["openapi"].startswith("3.")
     assert set(schema["paths"]) == {
-        "/healthz", "/api/populate", "/api/populations", "/api/populations/{key}",
-        "/api/populations/{key}/recreate", "/api/populations/{key}/credentials", "/api/runs/{run_id}",
+        "/healthz",
+        "/api/populate",
+        "/api/populations",
+        "/api/populations/{key}",
+        "/api/populations/{key}/recreate",
+        "/api/populations/{key}/credentials",
+        "/api/runs/{run_id}",
     }
     assert schema["paths"]["/api/populations/{key}"].keys() == {"get", "delete"}
     request = schema["components"]["schemas"]["PopulateRequest"]
     assert request["properties"]["count"]["maximum"] == 250
     assert request["additionalProperties"] is False
     assert schema["components"]["securitySchemes"]["AdminToken"] == {
-        "type": "http", "scheme": "bearer", "description": "AZT3KNET_ADMIN_TOKEN"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "AZT3KNET_ADMIN_TOKEN",
+    }
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             if path == "/healthz":
@@ -247,9 +279,8 @@ def test_openapi_document_is_served_and_publishes_the_server_limits(start_api: C
 
 # -- populate -----------------------------------------------------------------------------------------------------
 
-def test_preview_returns_capped_profiles_and_writes_nothing(
-    start_api: Callable[..., Api], isolated_env: Path
-) -> None:
+
+def test_preview_returns_capped_profiles_and_writes_nothing(start_api: Callable[..., Api], isolated_env: Path) -> None:
     api = start_api(AZT3KNET_PREVIEW_LIMIT="5")
     spec = PopulationSpec(count=12, seed="pv", country="FR", age_range="20-30", interests=("jazz", "hiking"))
     body = {**spec.canonical(), "key": "preview-pop", "preview": True, "create_mailboxes": True}
@@ -364,8 +395,9 @@ def test_same_spec_resubmits_different_spec_is_409(start_api: Callable[..., Api]
 def test_list_is_paginated(start_api: Callable[..., Api]) -> None:
     api = start_api()
     keys = ["pop-a", "pop-b", "pop-c"]
-    runs = [api.client.post("/api/populate", json=spec_body(key=key, count=1, seed=i)).json()
-            for i, key in enumerate(keys)]
+    runs = [
+        api.client.post("/api/populate", json=spec_body(key=key, count=1, seed=i)).json() for i, key in enumerate(keys)
+    ]
     page = api.client.get("/api/populations", params={"limit": 2}).json()
     assert [item["key"] for item in page["items"]] == keys[:2]
     assert (page["total"], page["offset"], page["limit"]) == (3, 0, 2)
@@ -427,8 +459,10 @@ def test_a_key_that_cannot_decrypt_the_store_is_503_before_any_run(
     first.server.stop()
     monkeypatch.setenv("SECRET_KEY_FOR_KV_ENC", Fernet.generate_key().decode())  # not the key the store uses
     api = start_api()
-    for method, path in [("POST", "/api/populations/seed-11/recreate"),
-                         ("GET", "/api/populations/seed-11/credentials")]:
+    for method, path in [
+        ("POST", "/api/populations/seed-11/recreate"),
+        ("GET", "/api/populations/seed-11/credentials"),
+    ]:
         response = api.client.request(method, path)
         assert response.status_code == 503, response.text
         assert response.json()["error"] == "misconfigured" and "SECRET_KEY_FOR_KV_ENC" in response.json()["detail"]
@@ -436,6 +470,7 @@ def test_a_key_that_cannot_decrypt_the_store_is_503_before_any_run(
 
 
 # -- the whole graph against the stand-ins -------------------------------------------------------------------------
+
 
 def test_create_mailboxes_ends_in_a_succeeded_run_then_recreate_credentials_and_teardown(
     start_api: Callable[..., Api], sandbox: Sandbox
@@ -479,8 +514,10 @@ def test_create_mailboxes_ends_in_a_succeeded_run_then_recreate_credentials_and_
     settings = get_settings()
     with desec_client(settings) as desec:
         dmarc = next(r for r in desec.list_rrsets(settings.desec_domain) if r.subname == "_dmarc.seed-77")
-        desec.bulk_put(settings.desec_domain, [RRset(subname=dmarc.subname, type="TXT", ttl=dmarc.ttl,
-                                                     records=('"v=DMARC1; p=none"',))])
+        desec.bulk_put(
+            settings.desec_domain,
+            [RRset(subname=dmarc.subname, type="TXT", ttl=dmarc.ttl, records=('"v=DMARC1; p=none"',))],
+        )
     drifted = api.client.get("/api/populations/seed-77").json()["dns"]
     assert drifted["state"] == "drifted" and drifted["drift_hash"]
     recreate = api.client.post("/api/populations/seed-77/recreate")
@@ -519,6 +556,7 @@ def test_a_failed_run_shows_failure_and_its_cause_without_secrets(
 
 # -- the queued path: a real dagster-daemon executes the run ---------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_with_a_dagster_daemon_running_runs_are_queued_and_the_daemon_executes_them(
     start_api: Callable[..., Api], isolated_env: Path
@@ -530,7 +568,11 @@ def test_with_a_dagster_daemon_running_runs_are_queued_and_the_daemon_executes_t
     ensure_dagster_home(get_settings())
     daemon = subprocess.Popen(
         [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         instance = DagsterInstance.get()

@@ -25,13 +25,15 @@ TOKEN = "fuzz-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAX_EXAMPLES = 20
 
-CONFIG = schemathesis.Config.from_dict({
-    "seed": 2026,
-    "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
-    # The fuzzing phase (bounded by max-examples) and the schema's own examples; the coverage and stateful
-    # phases generate an unbounded number of cases and would make the run time depend on the schema's size.
-    "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
-})
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "seed": 2026,
+        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+        # The fuzzing phase (bounded by max-examples) and the schema's own examples; the coverage and stateful
+        # phases generate an unbounded number of cases and would make the run time depend on the schema's size.
+        "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+    }
+)
 
 
 @pytest.fixture

@@ -103,8 +103,11 @@ def test_plan_shows_create_update_remove_and_writes_nothing(sandbox: Sandbox) ->
     with api_client(sandbox) as client:
         client.delete_mailboxes(deleted)
         client.edit_mailbox([renamed], {"name": "Renamed By Hand"})
-        client.add_mailbox(MailboxSpec(local_part="ghost", domain=domain, password="Hand-Made-Pass-1", quota=64,
-                                       tags=[SYNTHETIC_TAG, KEY]))
+        client.add_mailbox(
+            MailboxSpec(
+                local_part="ghost", domain=domain, password="Hand-Made-Pass-1", quota=64, tags=[SYNTHETIC_TAG, KEY]
+            )
+        )
     sandbox.desec_app.state.sandbox.delete_rrset(SANDBOX_ZONE, KEY, "MX")  # type: ignore[attr-defined]
     before = mailcow(sandbox).snapshot()
     store = operations.open_store()
@@ -180,8 +183,9 @@ def test_teardown_needs_yes_then_removes_everything_and_recreate_restores(sandbo
     assert store.require_population(KEY).status == "provisioned"
 
 
-def test_keys_rotate_keeps_every_secret_and_password(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
+def test_keys_rotate_keeps_every_secret_and_password(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     passwords = provision()
     old = get_settings().secret_key_for_kv_enc.get_secret_value()  # type: ignore[union-attr]
     new = Fernet.generate_key().decode()

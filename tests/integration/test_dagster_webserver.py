@@ -104,9 +104,22 @@ def running_webserver(log_path: Path) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     log = log_path.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-w", str(REPO / "workspace.yaml"),
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-w",
+            str(REPO / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -124,8 +137,10 @@ def running_webserver(log_path: Path) -> Iterator[str]:
                 pass
             time.sleep(0.5)
         else:
-            pytest.fail(f"webserver not ready within {STARTUP_TIMEOUT:.0f}s (locations: {status}):\n"
-                        f"{log_path.read_text()[-3000:]}")
+            pytest.fail(
+                f"webserver not ready within {STARTUP_TIMEOUT:.0f}s (locations: {status}):\n"
+                f"{log_path.read_text()[-3000:]}"
+            )
         for _, location in status or []:
             assert location["__typename"] == "RepositoryLocation", location
         yield base_url

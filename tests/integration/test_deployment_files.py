@@ -106,16 +106,24 @@ def test_docker_compose_config_validates(tmp_path: Path) -> None:
     (mailcow_dir / "mailcow.conf").write_text(MAILCOW_CONF)
     key = Fernet.generate_key().decode()
     env_file = tmp_path / "azt3knet.env"
-    env_file.write_text((REPO / ".env.example").read_text() + f"\nSECRET_KEY_FOR_KV_ENC={key}\nDESEC_TOKEN=tok-123456\n"
-                        "AZT3KNET_DATABASE_URL=postgresql://azt3knet:pw@azt3knet-postgres:5432/azt3knet\n"
-                        "AZT3KNET_DAGSTER_POSTGRES_URL=postgresql+psycopg2://azt3knet:pw@azt3knet-postgres:5432/dagster\n")
+    env_file.write_text(
+        (REPO / ".env.example").read_text() + f"\nSECRET_KEY_FOR_KV_ENC={key}\nDESEC_TOKEN=tok-123456\n"
+        "AZT3KNET_DATABASE_URL=postgresql://azt3knet:pw@azt3knet-postgres:5432/azt3knet\n"
+        "AZT3KNET_DAGSTER_POSTGRES_URL=postgresql+psycopg2://azt3knet:pw@azt3knet-postgres:5432/dagster\n"
+    )
     password = tmp_path / "postgres_password"
     password.write_text("pw\n")
     env = {name: value for name, value in os.environ.items() if not name.startswith(("COMPOSE_", "AZT3KNET_"))}
     env.update(MAILCOW_DIR=str(mailcow_dir), AZT3KNET_ENV_FILE=str(env_file), AZT3KNET_PG_PASSWORD_FILE=str(password))
 
-    result = subprocess.run([*command, "-f", str(COMPOSE), "config", "--format", "json"], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE), "config", "--format", "json"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
     assert config["name"] == "mailcowdockerized"
@@ -138,8 +146,9 @@ def test_docker_compose_config_validates(tmp_path: Path) -> None:
 
     # Without the Mailcow checkout the file does not validate, and says which file is missing.
     env["MAILCOW_DIR"] = str(tmp_path / "nowhere")
-    missing = subprocess.run([*command, "-f", str(COMPOSE), "config", "-q"], env=env, cwd=REPO,
-                             capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [*command, "-f", str(COMPOSE), "config", "-q"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert missing.returncode != 0 and "nowhere" in missing.stderr
 
 
@@ -189,8 +198,12 @@ def _unit(name: str) -> configparser.ConfigParser:
 
 def test_systemd_units_run_the_webserver_daemon_and_dyn_updater() -> None:
     names = sorted(path.name for path in (REPO / "infra" / "systemd").iterdir())
-    assert names == ["azt3knet-dagster-daemon.service", "azt3knet-dagster-webserver.service",
-                     "azt3knet-dyndns.service", "azt3knet-dyndns.timer"]
+    assert names == [
+        "azt3knet-dagster-daemon.service",
+        "azt3knet-dagster-webserver.service",
+        "azt3knet-dyndns.service",
+        "azt3knet-dyndns.timer",
+    ]
     webserver = _unit("azt3knet-dagster-webserver.service")
     assert webserver["Service"]["ExecStart"].startswith("/opt/azt3knet/venv/bin/dagster-webserver -h 127.0.0.1 ")
     assert set(webserver["Service"]["UnsetEnvironment"].split()) == set(SECRETS)

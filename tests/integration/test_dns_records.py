@@ -58,9 +58,7 @@ def zone_writes(sandbox: Sandbox) -> int:
 def subtree(sandbox: Sandbox, key: str) -> dict[tuple[str, str], RRset]:
     """The zone's rrsets under `<key>.<zone>`, as the stand-in stores them."""
     return {
-        r.key: r
-        for r in desec_state(sandbox).rrsets(sandbox.zone)
-        if r.subname == key or r.subname.endswith("." + key)
+        r.key: r for r in desec_state(sandbox).rrsets(sandbox.zone) if r.subname == key or r.subname.endswith("." + key)
     }
 
 
@@ -76,8 +74,12 @@ def materialize(key: str, job_name: str) -> operations.RunOutcome:
 
 def expected_keys(key: str) -> set[tuple[str, str]]:
     return {
-        (key, "MX"), (key, "TXT"), (f"_dmarc.{key}", "TXT"), (f"autoconfig.{key}", "CNAME"),
-        (f"autodiscover.{key}", "CNAME"), (f"dkim._domainkey.{key}", "TXT"),
+        (key, "MX"),
+        (key, "TXT"),
+        (f"_dmarc.{key}", "TXT"),
+        (f"autoconfig.{key}", "CNAME"),
+        (f"autodiscover.{key}", "CNAME"),
+        (f"dkim._domainkey.{key}", "TXT"),
     }
 
 
@@ -104,8 +106,14 @@ def assert_population_records(sandbox: Sandbox, key: str, ttl: int) -> None:
 def provision_mail_domain(key: str, count: int) -> None:
     """The Mailcow side `dns_records` reads: the population's mail domain (Mailcow generates its DKIM key)."""
     settings = get_settings()
-    spec = domain_spec_for(settings.mail_domain_for(key), key, count, settings.mailbox_quota_mib,
-                           settings.dkim_selector, settings.dkim_key_size)
+    spec = domain_spec_for(
+        settings.mail_domain_for(key),
+        key,
+        count,
+        settings.mailbox_quota_mib,
+        settings.dkim_selector,
+        settings.dkim_key_size,
+    )
     with mailcow_client(settings) as client:
         client.add_domain(spec)
 
@@ -285,7 +293,11 @@ def test_dns_bootstrap_writes_the_base_records_in_one_bulk_write_idempotently(dn
     before = zone_writes(dns_sandbox)
     result = subprocess.run(
         [sys.executable, "infra/dns_bootstrap.py", "--ipv4", "203.0.113.11", "--ipv6", "2001:0DB8:0:0::0010"],
-        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "1 written (1 write request(s))" in result.stdout

@@ -29,8 +29,15 @@ from azt3knet_pipeline.sandbox.run import Sandbox, running_sandbox
 from azt3knet_pipeline.settings import get_settings
 
 CLI = [sys.executable, "-m", "azt3knet_pipeline.cli.app"]
-CHECKS = ["settings", "project store", "SECRET_KEY_FOR_KV_ENC", "Dagster instance", "Mailcow API", "deSEC API",
-          "MAIL_HOSTNAME"]
+CHECKS = [
+    "settings",
+    "project store",
+    "SECRET_KEY_FOR_KV_ENC",
+    "Dagster instance",
+    "Mailcow API",
+    "deSEC API",
+    "MAIL_HOSTNAME",
+]
 
 
 def _free_port() -> int:
@@ -48,7 +55,10 @@ def sandbox_command(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]
     """`azt3knet sandbox` as a user runs it; its `export NAME=value` lines are applied to this test's env."""
     proc = subprocess.Popen(
         [*CLI, "sandbox", "--mailcow-port", str(_free_port()), "--desec-port", str(_free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     env: dict[str, str] = {}
     lines: queue.Queue[str] = queue.Queue()
@@ -121,8 +131,11 @@ def test_doctor_all_green_against_azt3knet_sandbox(sandbox_command: dict[str, st
     assert "decrypts the store's password-derivation secret" in details["SECRET_KEY_FOR_KV_ENC"]
     assert "schema at head" in details["project store"]
     assert "1 run(s), 1 population partition(s)" in details["Dagster instance"]
-    for secret in (sandbox_command["MAILCOW_API_KEY"], sandbox_command["DESEC_TOKEN"],
-                   os.environ["SECRET_KEY_FOR_KV_ENC"]):
+    for secret in (
+        sandbox_command["MAILCOW_API_KEY"],
+        sandbox_command["DESEC_TOKEN"],
+        os.environ["SECRET_KEY_FOR_KV_ENC"],
+    ):
         assert secret not in after.stdout + after.stderr
 
 
@@ -202,8 +215,11 @@ def two_databases(pg_database: str) -> Iterator[tuple[str, str]]:
     finally:
         with admin.cursor() as cursor:
             for name in names:
-                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
 

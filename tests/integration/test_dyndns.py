@@ -93,8 +93,9 @@ def mail_host(sandbox: Sandbox) -> dict[str, RRset]:
 
 def run_dyndns(*, raise_on_error: bool = True) -> Any:
     job = defs.resolve_job_def("dyndns_job")
-    return job.execute_in_process(instance=get_instance(get_settings()), run_config=QUIET_RUN_CONFIG,
-                                  raise_on_error=raise_on_error)
+    return job.execute_in_process(
+        instance=get_instance(get_settings()), run_config=QUIET_RUN_CONFIG, raise_on_error=raise_on_error
+    )
 
 
 def test_dyndns_job_writes_only_when_the_public_ip_changes(
@@ -147,8 +148,14 @@ def test_fixed_addresses_and_the_shell_updater(dns_sandbox: Sandbox, monkeypatch
     assert mail_host(dns_sandbox)["A"].records == ("192.0.2.44",) and "AAAA" not in mail_host(dns_sandbox)
 
     def updater(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "infra/dyn_updater.py"], cwd=REPO, env={**os.environ, **env},
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "infra/dyn_updater.py"],
+            cwd=REPO,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     # infra/dyn_updater.py: one update from the shell, then nothing when run again.
     before = zone_writes(dns_sandbox)
@@ -175,9 +182,16 @@ def test_dyndns_schedule_runs_the_job_every_five_minutes_by_default_and_is_confi
     schedule = defs.resolve_schedule_def("dyndns_schedule")
     assert schedule.cron_schedule == "*/5 * * * *"
     assert schedule.job_name == "dyndns_job"
-    code = ("from azt3knet_pipeline.definitions import defs; "
-            "print(defs.resolve_schedule_def('dyndns_schedule').cron_schedule)")
-    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "DYNDNS_CRON": "*/15 * * * *"},
-                            capture_output=True, text=True, timeout=120)
+    code = (
+        "from azt3knet_pipeline.definitions import defs; "
+        "print(defs.resolve_schedule_def('dyndns_schedule').cron_schedule)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "DYNDNS_CRON": "*/15 * * * *"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "*/15 * * * *"

@@ -59,7 +59,7 @@ def read_exports(process: subprocess.Popen[str], timeout: float = 60.0) -> dict[
         if line is None:
             pytest.fail(f"azt3knet sandbox exited early with code {process.wait()}")
         if line.startswith("export "):
-            name, _, value = line[len("export "):].strip().partition("=")
+            name, _, value = line[len("export ") :].strip().partition("=")
             exports[name] = value
     return exports
 
@@ -69,9 +69,7 @@ def desec_rrsets(base: str) -> dict[tuple[str, str], dict[str, Any]]:
     state = httpx.get(f"{base}/_sandbox/state", timeout=10).json()
     (zone,) = [d for d in state["domains"] if d["name"] == ZONE]
     return {
-        (r["subname"], r["type"]): r
-        for r in zone["rrsets"]
-        if r["subname"] == KEY or r["subname"].endswith("." + KEY)
+        (r["subname"], r["type"]): r for r in zone["rrsets"] if r["subname"] == KEY or r["subname"].endswith("." + KEY)
     }
 
 
@@ -94,8 +92,12 @@ def assert_provisioned(mailcow_url: str, desec_url: str) -> tuple[list[str], dic
     assert pubkey
     rrsets = desec_rrsets(desec_url)
     assert set(rrsets) == {
-        (KEY, "MX"), (KEY, "TXT"), (f"_dmarc.{KEY}", "TXT"), (f"autoconfig.{KEY}", "CNAME"),
-        (f"autodiscover.{KEY}", "CNAME"), (f"dkim._domainkey.{KEY}", "TXT"),
+        (KEY, "MX"),
+        (KEY, "TXT"),
+        (f"_dmarc.{KEY}", "TXT"),
+        (f"autoconfig.{KEY}", "CNAME"),
+        (f"autodiscover.{KEY}", "CNAME"),
+        (f"dkim._domainkey.{KEY}", "TXT"),
     }
     assert rrsets[(KEY, "MX")]["records"] == [f"10 {HOST}"]
     (dkim_txt,) = rrsets[(f"dkim._domainkey.{KEY}", "TXT")]["records"]
@@ -117,7 +119,10 @@ def test_sandbox_populate_teardown_recreate_as_subprocesses(tmp_path: Path) -> N
     with (tmp_path / "sandbox.stderr").open("w") as stderr:
         sandbox = subprocess.Popen(
             [*command, "sandbox", "--mailcow-port", str(mailcow_port), "--desec-port", str(desec_port)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=dict(os.environ),
         )
     try:
         exports = read_exports(sandbox)
@@ -131,8 +136,11 @@ def test_sandbox_populate_teardown_recreate_as_subprocesses(tmp_path: Path) -> N
             assert result.returncode == 0, (args, result.stdout, result.stderr)
             return result
 
-        summary = json.loads(azt3knet("populate", "--count", str(COUNT), "--seed", "77", "--country", "ES",
-                                      "--create-mailboxes", "--json").stdout)
+        summary = json.loads(
+            azt3knet(
+                "populate", "--count", str(COUNT), "--seed", "77", "--country", "ES", "--create-mailboxes", "--json"
+            ).stdout
+        )
         assert summary["key"] == KEY and summary["success"]
         assert summary["assets"]["mailboxes"]["created"] == COUNT
         dns = summary["assets"]["dns_records"]

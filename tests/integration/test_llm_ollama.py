@@ -106,9 +106,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.dispose()
 
 
-def test_request_carries_seed_temperature_zero_and_no_stream(
-    fake: FakeOllama, backend: OllamaBackend
-) -> None:
+def test_request_carries_seed_temperature_zero_and_no_stream(fake: FakeOllama, backend: OllamaBackend) -> None:
     assert backend.generate("Write a motto.", 1234) == "answer #1 (seed 1234)"
     assert fake.requests == [
         {
@@ -186,9 +184,7 @@ def test_slow_server_times_out(fake: FakeOllama, fake_server: tuple[FakeOllama, 
 
 
 @pytest.mark.parametrize("transient", [[503], [502, 503], [429]])
-def test_transient_statuses_are_retried(
-    fake: FakeOllama, backend: OllamaBackend, transient: list[int]
-) -> None:
+def test_transient_statuses_are_retried(fake: FakeOllama, backend: OllamaBackend, transient: list[int]) -> None:
     fake.script.extend(transient)
     assert backend.generate("hello", 5) == "answer #1 (seed 5)"
     assert len(fake.requests) == len(transient) + 1
@@ -211,9 +207,7 @@ def test_500_is_not_retried(fake: FakeOllama, backend: OllamaBackend) -> None:
     assert len(fake.requests) == 1
 
 
-def test_missing_model_names_the_model(
-    fake: FakeOllama, fake_server: tuple[FakeOllama, RunningServer]
-) -> None:
+def test_missing_model_names_the_model(fake: FakeOllama, fake_server: tuple[FakeOllama, RunningServer]) -> None:
     with (
         OllamaBackend(fake_server[1].url, "nope:7b", timeout=5.0, policy=FAST) as ollama,
         pytest.raises(LLMResponseError) as info,

@@ -22,16 +22,35 @@ KEY = "crashy"
 
 
 def test_sigkill_mid_provisioning_then_rerun_converges(sandbox_factory: Callable[..., Sandbox]) -> None:
-    sandbox = sandbox_factory(mailcow_config=MailcowSandboxConfig(
-        mailcow_hostname=f"mail.{SANDBOX_ZONE}", dkim_reuse_keys=True, latency_ms=100,
-    ))
+    sandbox = sandbox_factory(
+        mailcow_config=MailcowSandboxConfig(
+            mailcow_hostname=f"mail.{SANDBOX_ZONE}",
+            dkim_reuse_keys=True,
+            latency_ms=100,
+        )
+    )
     domain = mail_domain(KEY)
     wanted = {m.address for m in desired(SPEC, KEY)}
     env = {**os.environ, "MAILCOW_CONCURRENCY": "3"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "azt3knet_pipeline.cli.app", "populate", "--count", "60", "--seed", "31",
-         "--country", "NL", "--key", KEY, "--create-mailboxes"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        [
+            sys.executable,
+            "-m",
+            "azt3knet_pipeline.cli.app",
+            "populate",
+            "--count",
+            "60",
+            "--seed",
+            "31",
+            "--country",
+            "NL",
+            "--key",
+            KEY,
+            "--create-mailboxes",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 120

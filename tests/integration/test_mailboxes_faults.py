@@ -28,20 +28,33 @@ from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
 from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, domain_spec_for, reconcile_mailboxes
 from azt3knet_pipeline.settings import get_settings
 
-NO_FAULTS = {"error_rate": 0.0, "error_after_apply_rate": 0.0, "timeout_rate": 0.0, "rate_429": 0.0,
-             "drop_rate": 0.0, "fault_queue": []}
+NO_FAULTS = {
+    "error_rate": 0.0,
+    "error_after_apply_rate": 0.0,
+    "timeout_rate": 0.0,
+    "rate_429": 0.0,
+    "drop_rate": 0.0,
+    "fault_queue": [],
+}
 
 
 def faulty_config(**overrides: object) -> MailcowSandboxConfig:
-    return MailcowSandboxConfig.model_validate({
-        "mailcow_hostname": f"mail.{SANDBOX_ZONE}",
-        "dkim_reuse_keys": True,
-        # 20 % of requests fail: 5xx before applying, 5xx after applying, timeouts, 429 + Retry-After.
-        "error_rate": 0.06, "error_after_apply_rate": 0.06, "timeout_rate": 0.04, "rate_429": 0.04,
-        "timeout_seconds": 1.5, "timeout_applies": "random", "retry_after_seconds": 1,
-        "fault_seed": 20240611,
-        **overrides,
-    })
+    return MailcowSandboxConfig.model_validate(
+        {
+            "mailcow_hostname": f"mail.{SANDBOX_ZONE}",
+            "dkim_reuse_keys": True,
+            # 20 % of requests fail: 5xx before applying, 5xx after applying, timeouts, 429 + Retry-After.
+            "error_rate": 0.06,
+            "error_after_apply_rate": 0.06,
+            "timeout_rate": 0.04,
+            "rate_429": 0.04,
+            "timeout_seconds": 1.5,
+            "timeout_applies": "random",
+            "retry_after_seconds": 1,
+            "fault_seed": 20240611,
+            **overrides,
+        }
+    )
 
 
 def test_populate_converges_under_a_fifth_of_requests_failing(
@@ -93,7 +106,10 @@ def test_exhausted_retries_fail_the_run_and_the_next_run_converges(
     with api_client(sandbox) as client:  # the domain exists already; the faults are for the mailboxes
         client.add_domain(domain_spec_for(domain, key, 20, settings.mailbox_quota_mib, "dkim", 1024))
     mailcow(sandbox).update_faults(
-        fault_actions=["add", "edit", "delete"], error_rate=0.1, error_after_apply_rate=0.1, fault_seed=7,
+        fault_actions=["add", "edit", "delete"],
+        error_rate=0.1,
+        error_after_apply_rate=0.1,
+        fault_seed=7,
         # With concurrency 1 the first three creates meet these, in order.
         fault_queue=["503", "503", "error_after_apply", "error_after_apply", "error_after_apply"],
     )
@@ -101,9 +117,17 @@ def test_exhausted_retries_fail_the_run_and_the_next_run_converges(
 
     def run(concurrency: int) -> None:
         with api_client(sandbox, policy=policy, timeout=2.0) as client:
-            reconcile_mailboxes(client=client, store=store, box=box, population_key=key, mail_domain=domain,
-                                profiles=profiles, quota_mib=settings.mailbox_quota_mib, concurrency=concurrency,
-                                dkim_key_size=1024)
+            reconcile_mailboxes(
+                client=client,
+                store=store,
+                box=box,
+                population_key=key,
+                mail_domain=domain,
+                profiles=profiles,
+                quota_mib=settings.mailbox_quota_mib,
+                concurrency=concurrency,
+                dkim_key_size=1024,
+            )
 
     with pytest.raises(MailboxReconcileError) as failed:
         run(concurrency=1)

@@ -228,3 +228,20 @@ def test_population_on_a_domain_an_operator_made_with_default_limits(sandbox: Sa
     assert_converged(sandbox, spec, key)
     record = domain_record(sandbox, domain)
     assert record is not None and record["mailboxes"] >= 14 and record["quota"] >= 14 * 1024
+
+
+def test_recreate_re_adds_a_partition_lost_with_dagster_storage(sandbox: Sandbox) -> None:
+    """The store is the record of which populations exist: if Dagster's storage lost the partition, recreate
+    puts it back and converges (with zero writes, as nothing changed on Mailcow)."""
+    from azt3knet_pipeline.dagster_home import get_instance
+
+    spec, key = PopulationSpec(count=4, seed=19, country="PT"), "lost-partition"
+    assert operations.populate(spec, key, create_mailboxes=True).success
+    instance = get_instance(get_settings())
+    instance.delete_dynamic_partition("population", key)
+    assert not instance.has_dynamic_partition("population", key)
+    reset_counters(sandbox)
+    outcome = operations.recreate(key)
+    assert outcome.success, outcome.error
+    assert instance.has_dynamic_partition("population", key)
+    assert mailcow_counters(sandbox)["writes"] == 0

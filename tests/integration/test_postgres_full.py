@@ -118,7 +118,10 @@ def test_full_population_on_postgres_rematerialized_from_a_second_process(
         env = {**os.environ, "PYTHONHASHSEED": "4321"}
         proc = subprocess.run(
             [sys.executable, "-m", "azt3knet_pipeline.cli.app", "recreate", KEY, "--json"],
-            env=env, capture_output=True, text=True, timeout=240,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         second = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -33,16 +33,12 @@ HOST = "mail.example.test"
 
 def dkim_2048() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return "v=DKIM1;k=rsa;t=s;s=email;p=" + base64.b64encode(der).decode()
 
 
 def population(key: str = "seed-42", *, dkim: DkimRecord | None = None, ttl: int = 3600) -> list[RRset]:
-    return desired_population_rrsets(
-        population_key=key, mail_hostname=HOST, dkim=dkim, ttl=ttl, minimum_ttl=3600
-    )
+    return desired_population_rrsets(population_key=key, mail_hostname=HOST, dkim=dkim, ttl=ttl, minimum_ttl=3600)
 
 
 # --- TXT quoting --------------------------------------------------------------------------------------------
@@ -183,9 +179,7 @@ def test_population_key_must_be_a_dns_label():
 )
 def test_ttl_is_max_of_ttl_and_minimum_capped(ttl, minimum, expected):
     assert effective_ttl(ttl, minimum) == expected
-    rrsets = desired_population_rrsets(
-        population_key="p1", mail_hostname=HOST, dkim=None, ttl=ttl, minimum_ttl=minimum
-    )
+    rrsets = desired_population_rrsets(population_key="p1", mail_hostname=HOST, dkim=None, ttl=ttl, minimum_ttl=minimum)
     assert {r.ttl for r in rrsets} == {expected}
 
 
@@ -288,9 +282,7 @@ def test_duplicate_desired_keys_are_an_error():
 
 def test_normalise_rrset_sorts_and_dedups():
     rrset = RRset(subname="WWW", type="mx", ttl=60, records=("20 B.test", "10 a.test.", "20 b.test."))
-    assert normalise_rrset(rrset) == RRset(
-        subname="www", type="MX", ttl=60, records=("10 a.test.", "20 b.test.")
-    )
+    assert normalise_rrset(rrset) == RRset(subname="www", type="MX", ttl=60, records=("10 a.test.", "20 b.test."))
     assert rrset.same_as(normalise_rrset(rrset))
 
 

@@ -106,9 +106,7 @@ def test_offline_uses_persona_for_tone_and_cadence() -> None:
     backend = OfflineBackend()
     for seed in range(10):
         assert "sarcastic" in backend.render("tone", {"tone": "sarcastic"}, seed)
-    assert (
-        backend.render("posting_cadence", {"posting_cadence": "weekly"}, 3) == "Weekly roundups, rarely more."
-    )
+    assert backend.render("posting_cadence", {"posting_cadence": "weekly"}, 3) == "Weekly roundups, rarely more."
     assert backend.render("tone", {}, 1)  # no persona tone: still a seeded value
 
 
@@ -298,9 +296,7 @@ def test_offline_results_bypass_the_cache() -> None:
 
 def test_default_backend_comes_from_settings(clean_settings: pytest.MonkeyPatch) -> None:
     clean_settings.setenv("AZT3KNET_LLM_BACKEND", "offline")
-    assert generate_field("bio", CONTEXT, 3) == offline_bio(
-        "Ana", 31, "Lyon", CONTEXT["interests"], "witty", 3
-    )
+    assert generate_field("bio", CONTEXT, 3) == offline_bio("Ana", 31, "Lyon", CONTEXT["interests"], "witty", 3)
 
 
 def test_backend_from_settings(clean_settings: pytest.MonkeyPatch) -> None:

@@ -50,8 +50,14 @@ def test_identical_across_processes_and_hash_seeds() -> None:
         f"print(derive_password(bytes(range(32)), 'seed-42', {ADDRESS!r}))"
     )
     outputs = {
-        subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed},
-                       capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
         for seed in ("0", "4242")
     }
     assert outputs == {derive_password(SECRET, "seed-42", ADDRESS)}
