@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -42,20 +43,35 @@ class RunningServer:
 
 
 def serve_in_thread(
-    app: Any, host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 15.0
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    startup_timeout: float = 15.0,
+    *,
+    lifespan: str = "off",
+    name: str = "uvicorn",
 ) -> RunningServer:
-    """Start `app` with uvicorn on `host:port` (a free port when None) and wait until it accepts connections."""
+    """Start `app` with uvicorn on `host:port` (a free port when None) and wait until it accepts connections.
+
+    With `lifespan="on"` the app's startup runs first; if it refuses to start, this raises RuntimeError.
+    """
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan=lifespan)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+
+    def run() -> None:
+        # uvicorn exits when the app's startup fails; the caller gets the RuntimeError below instead.
+        with contextlib.suppress(SystemExit):
+            server.run()
+
+    thread = threading.Thread(target=run, name=f"{name}-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:
         if not thread.is_alive():
-            raise RuntimeError(f"server on {host}:{port} failed to start")
+            raise RuntimeError(f"{name} on {host}:{port} did not start (see the log above)")
         if time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"server on {host}:{port} did not start within {startup_timeout}s")
+            raise RuntimeError(f"{name} on {host}:{port} did not start within {startup_timeout}s")
         time.sleep(0.01)
     return RunningServer(server=server, thread=thread, host=host, port=port)
