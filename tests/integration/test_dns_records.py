@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +22,12 @@ from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
 from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations, parse_txt_strings, txt_content
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.desec import DesecSandbox
-from azt3knet_pipeline.sandbox.run import Sandbox, running_sandbox
+from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.mailboxes import domain_spec_for
 from azt3knet_pipeline.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "mail.azt3knet.test."
-
-
-@pytest.fixture
-def dns_sandbox(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    """Both stand-ins on loopback (deSEC with its default throttles), the environment pointing at them."""
-    with running_sandbox() as sandbox:
-        for name, value in sandbox.env.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        yield sandbox
-    get_settings.cache_clear()
 
 
 def desec_state(sandbox: Sandbox) -> DesecSandbox:
@@ -119,29 +107,29 @@ def provision_mail_domain(key: str, count: int) -> None:
 
 
 def test_a_population_costs_one_rrset_write_whatever_its_size_and_nothing_when_unchanged(
-    dns_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # AZT3KNET_DNS_TTL below the zone's minimum_ttl (3600 on the stand-in): the records get the minimum.
     monkeypatch.setenv("AZT3KNET_DNS_TTL", "300")
     get_settings.cache_clear()
     # This test counts write *requests*; materializing populations back to back would trip deSEC's 2/s
     # per-domain window and a 429'd attempt counts as a request too. The throttle has its own test below.
-    desec_state(dns_sandbox).set_throttle(enabled=False)
+    desec_state(sandbox).set_throttle(enabled=False)
 
     # 10 and 1,000 agents: the whole graph as a user runs it (profiles → mailboxes → DNS → credential export).
     full = {}
     for count in (10, 1_000):
         key = f"pop-{count}"
         register(key, count, seed=count)
-        before = zone_writes(dns_sandbox)
+        before = zone_writes(sandbox)
         full[key] = materialize(key, "populate_job")
-        assert zone_writes(dns_sandbox) - before == 1, count
+        assert zone_writes(sandbox) - before == 1, count
         meta = full[key].metadata["dns_records"]
         assert (meta["desired"], meta["changed"], meta["upserts"], meta["deletes"]) == (6, 6, 6, 0)
         assert meta["write_count"] == 1
         assert meta["request_count"] == 3  # domain (minimum_ttl) + one zone read + one bulk PATCH
         assert full[key].metadata["mailboxes"]["created"] == count
-        assert_population_records(dns_sandbox, key, ttl=3600)
+        assert_population_records(sandbox, key, ttl=3600)
 
     # 10,000 agents. What `dns_records` writes depends on the mail domain and its DKIM key, never on the agent
     # count, and provisioning 10,000 mailboxes on the stand-in takes long (see benchmarks/dns.py --full) while
@@ -150,16 +138,16 @@ def test_a_population_costs_one_rrset_write_whatever_its_size_and_nothing_when_u
     # is materialized through `dns_reconcile_job`, without the mailboxes.
     register("pop-10000", 10_000, seed=10_000)
     provision_mail_domain("pop-10000", 10_000)
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     outcome = materialize("pop-10000", "dns_reconcile_job")
-    assert zone_writes(dns_sandbox) - before == 1
+    assert zone_writes(sandbox) - before == 1
     meta = outcome.metadata["dns_records"]
     assert (meta["desired"], meta["changed"], meta["write_count"]) == (6, 6, 1)
-    assert_population_records(dns_sandbox, "pop-10000", ttl=3600)
+    assert_population_records(sandbox, "pop-10000", ttl=3600)
 
     # Re-materializing unchanged populations: zero deSEC writes (and, for the full graph, zero Mailcow writes).
-    zone_before, desec_before = zone_writes(dns_sandbox), desec_state(dns_sandbox).counters_snapshot()["writes"]
-    mailcow_before = mailcow_writes(dns_sandbox)
+    zone_before, desec_before = zone_writes(sandbox), desec_state(sandbox).counters_snapshot()["writes"]
+    mailcow_before = mailcow_writes(sandbox)
     for key, first in full.items():
         rerun = materialize(key, "populate_job").metadata["dns_records"]
         assert (rerun["changed"], rerun["write_count"]) == (0, 0)
@@ -168,20 +156,20 @@ def test_a_population_costs_one_rrset_write_whatever_its_size_and_nothing_when_u
     assert (again["changed"], again["write_count"]) == (0, 0)
     # Mailcow handing out its DKIM TXT pre-split into quoted 255-byte strings (SPLIT_DKIM_255) changes the
     # presentation, not the record: still nothing to write.
-    dns_sandbox.mailcow_app.state.sandbox.config.split_dkim_255 = True  # type: ignore[attr-defined]
+    sandbox.mailcow_app.state.sandbox.config.split_dkim_255 = True  # type: ignore[attr-defined]
     with mailcow_client(get_settings()) as client:
         dkim = client.get_dkim("pop-10000.azt3knet.test")
     assert dkim is not None and dkim.txt.startswith('"') and '" "' in dkim.txt
     again = materialize("pop-10000", "dns_reconcile_job").metadata["dns_records"]
     assert (again["changed"], again["write_count"]) == (0, 0)
-    assert zone_writes(dns_sandbox) == zone_before
-    assert desec_state(dns_sandbox).counters_snapshot()["writes"] == desec_before
-    assert mailcow_writes(dns_sandbox) == mailcow_before
+    assert zone_writes(sandbox) == zone_before
+    assert desec_state(sandbox).counters_snapshot()["writes"] == desec_before
+    assert mailcow_writes(sandbox) == mailcow_before
     # Every population's records coexist in the zone, and none drifted.
-    stored = operations.open_store().desired_dns(dns_sandbox.zone)
+    stored = operations.open_store().desired_dns(sandbox.zone)
     assert sorted(stored) == ["pop-10", "pop-1000", "pop-10000"]
     desired = {key: [RRset.model_validate(r) for r in rrsets] for key, rrsets in stored.items()}
-    assert drift_for_populations(desired, desec_state(dns_sandbox).rrsets(dns_sandbox.zone)) == {}
+    assert drift_for_populations(desired, desec_state(sandbox).rrsets(sandbox.zone)) == {}
 
 
 def cli(*args: str) -> Any:
@@ -190,20 +178,20 @@ def cli(*args: str) -> Any:
     return result
 
 
-def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write(dns_sandbox: Sandbox) -> None:
-    zone = dns_sandbox.zone
-    stand_in = desec_state(dns_sandbox)
+def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write(sandbox: Sandbox) -> None:
+    zone = sandbox.zone
+    stand_in = desec_state(sandbox)
     for key, seed in (("pop-a", 1), ("pop-b", 2)):
         register(key, 3, seed)
         materialize(key, "populate_job")
-    untouched_b = subtree(dns_sandbox, "pop-b")
+    untouched_b = subtree(sandbox, "pop-b")
 
     # Drift in pop-a: MX deleted, SPF replaced; plus a record of somebody else inside its subtree.
     stand_in.delete_rrset(zone, "pop-a", "MX")
     stand_in.put_rrset(zone, RRset(subname="pop-a", type="TXT", ttl=3600, records=('"v=spf1 -all"',)))
     stand_in.put_rrset(zone, RRset(subname="www.pop-a", type="A", ttl=3600, records=("192.0.2.80",)))
 
-    desec_before, mailcow_before = stand_in.counters_snapshot(), mailcow_writes(dns_sandbox)
+    desec_before, mailcow_before = stand_in.counters_snapshot(), mailcow_writes(sandbox)
     plan = json.loads(cli("plan", "pop-a", "--json").stdout)["dns"]
     assert [(r["subname"], r["type"]) for r in plan["to_upsert"]] == [("pop-a", "MX"), ("pop-a", "TXT")]
     assert plan["to_upsert"][0]["records"] == [f"10 {HOST}"]
@@ -213,32 +201,32 @@ def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write
     desec_after = stand_in.counters_snapshot()
     assert desec_after["writes"] == desec_before["writes"]  # planning only reads
     assert desec_after["writes_by_domain"] == desec_before["writes_by_domain"]
-    assert mailcow_writes(dns_sandbox) == mailcow_before
+    assert mailcow_writes(sandbox) == mailcow_before
 
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     out = cli("teardown", "pop-a", "--yes").stdout
-    assert zone_writes(dns_sandbox) - before == 1  # the population's rrsets go in ONE bulk write
+    assert zone_writes(sandbox) - before == 1  # the population's rrsets go in ONE bulk write
     assert "5 rrsets removed" in out  # the five managed rrsets left after the drift
-    assert set(subtree(dns_sandbox, "pop-a")) == {("www.pop-a", "A")}  # not ours: left alone
-    assert subtree(dns_sandbox, "pop-b") == untouched_b
+    assert set(subtree(sandbox, "pop-a")) == {("www.pop-a", "A")}  # not ours: left alone
+    assert subtree(sandbox, "pop-b") == untouched_b
     with mailcow_client(get_settings()) as client:
         assert client.get_domain("pop-a.azt3knet.test") is None
         assert client.get_dkim("pop-a.azt3knet.test") is None
     assert sorted(operations.open_store().desired_dns(zone)) == ["pop-b"]  # the sensor forgets pop-a
 
     # Tearing down again finds nothing of ours: no write.
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     assert operations.teardown("pop-a").rrsets_removed == 0
-    assert zone_writes(dns_sandbox) == before
+    assert zone_writes(sandbox) == before
 
 
-def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(dns_sandbox: Sandbox) -> None:
+def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(sandbox: Sandbox) -> None:
     from azt3knet_pipeline.definitions import defs
 
     # Runs of the asset share one concurrency pool, so parallel partitions do not race for the write budget.
     assert defs.resolve_assets_def("dns_records").op.pool == "desec_api"
-    zone = dns_sandbox.zone
-    stand_in = desec_state(dns_sandbox)
+    zone = sandbox.zone
+    stand_in = desec_state(sandbox)
     register("pop-t", 3, seed=3)
     materialize("pop-t", "populate_job")
     stand_in.delete_rrset(zone, "pop-t", "MX")
@@ -259,19 +247,19 @@ def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(dns_san
     assert (meta["changed"], meta["upserts"]) == (2, 2)
     assert meta["write_count"] == 2  # the throttled attempt and the applied one: still ONE bulk request
     assert after["writes_by_domain"][zone] - before["writes_by_domain"][zone] == 2
-    assert set(subtree(dns_sandbox, "pop-t")) == expected_keys("pop-t")
+    assert set(subtree(sandbox, "pop-t")) == expected_keys("pop-t")
     stored = operations.open_store().desired_dns(zone, ["pop-t"])
     desired = {"pop-t": [RRset.model_validate(r) for r in stored["pop-t"]]}
     assert drift_for_populations(desired, stand_in.rrsets(zone)) == {}
 
 
-def test_dns_bootstrap_writes_the_base_records_in_one_bulk_write_idempotently(dns_sandbox: Sandbox) -> None:
-    zone = dns_sandbox.zone
-    stand_in = desec_state(dns_sandbox)
+def test_dns_bootstrap_writes_the_base_records_in_one_bulk_write_idempotently(sandbox: Sandbox) -> None:
+    zone = sandbox.zone
+    stand_in = desec_state(sandbox)
 
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     out = cli("dns", "bootstrap", "--ipv4", "203.0.113.10", "--ipv6", "2001:db8::10").stdout
-    assert zone_writes(dns_sandbox) - before == 1
+    assert zone_writes(sandbox) - before == 1
     assert "7 base rrsets desired, 7 written (1 write request(s))" in out
     records = {r.key: r for r in stand_in.rrsets(zone)}
     assert records[("mail", "A")].records == ("203.0.113.10",)
@@ -283,14 +271,14 @@ def test_dns_bootstrap_writes_the_base_records_in_one_bulk_write_idempotently(dn
     assert records[("", "NS")].records == ("ns1.desec.io.", "ns2.desec.org.")  # deSEC's own: untouched
 
     # Same addresses again: nothing to write.
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     out = cli("dns", "bootstrap", "--ipv4", "203.0.113.10", "--ipv6", "2001:db8::10").stdout
-    assert zone_writes(dns_sandbox) == before
+    assert zone_writes(sandbox) == before
     assert "0 written (0 write request(s))" in out
 
     # infra/dns_bootstrap.py from the shell: a new IPv4 (the IPv6 spelled differently is the same address)
     # changes exactly the A rrset, in one write.
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     result = subprocess.run(
         [sys.executable, "infra/dns_bootstrap.py", "--ipv4", "203.0.113.11", "--ipv6", "2001:0DB8:0:0::0010"],
         cwd=REPO,
@@ -301,7 +289,7 @@ def test_dns_bootstrap_writes_the_base_records_in_one_bulk_write_idempotently(dn
     )
     assert result.returncode == 0, result.stderr
     assert "1 written (1 write request(s))" in result.stdout
-    assert zone_writes(dns_sandbox) - before == 1
+    assert zone_writes(sandbox) - before == 1
     records = {r.key: r for r in stand_in.rrsets(zone)}
     assert records[("mail", "A")].records == ("203.0.113.11",)
     assert records[("mail", "AAAA")].records == ("2001:db8::10",)

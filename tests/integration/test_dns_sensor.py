@@ -5,8 +5,7 @@ populations requests a `dns_reconcile_job` run for that partition only, once per
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from dagster import (
@@ -32,7 +31,7 @@ from azt3knet_pipeline.sandbox.desec import (
     DesecSandboxConfig,
     SandboxDomain,
 )
-from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox, running_sandbox
+from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
 from azt3knet_pipeline.settings import get_settings
 
 CHECK = AssetCheckKey(AssetKey("dns_records"), "dns_records_in_sync")
@@ -40,18 +39,13 @@ PAGE_SIZE = 4  # two populations' 12 rrsets + the apex NS span four pages: every
 
 
 @pytest.fixture
-def dns_sandbox(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+def dns_sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     """The stand-ins with a small deSEC page size. Reads are throttled per minute (50/min by default): this
     test reads the paginated zone many times within seconds, so the read window is widened; writes keep
     deSEC's per-domain rates."""
     rates = {**DEFAULT_THROTTLE_RATES, "dns_api_cheap": ["100/s", "2000/min"]}
     config = DesecSandboxConfig(domains=[SandboxDomain(name=SANDBOX_ZONE)], page_size=PAGE_SIZE, throttle_rates=rates)
-    with running_sandbox(desec_config=config) as sandbox:
-        for name, value in sandbox.env.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        yield sandbox
-    get_settings.cache_clear()
+    return sandbox_factory(desec_config=config)
 
 
 def desec_state(sandbox: Sandbox) -> DesecSandbox:

@@ -22,21 +22,10 @@ from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.domain.dns_plan import RRset
 from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
 from azt3knet_pipeline.sandbox.desec import DesecSandbox
-from azt3knet_pipeline.sandbox.run import Sandbox, running_sandbox
+from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def dns_sandbox(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    """Both stand-ins on loopback, the environment pointing at them."""
-    with running_sandbox() as sandbox:
-        for name, value in sandbox.env.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        yield sandbox
-    get_settings.cache_clear()
 
 
 class IpSource:
@@ -99,30 +88,30 @@ def run_dyndns(*, raise_on_error: bool = True) -> Any:
 
 
 def test_dyndns_job_writes_only_when_the_public_ip_changes(
-    dns_sandbox: Sandbox, ip_source: IpSource, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, ip_source: IpSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DYNDNS_FIXED_IPV6", "2001:db8::7")  # the source only tells IPv4 here
     get_settings.cache_clear()
 
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     first = run_dyndns().output_for_node("update_mail_host_ips")
-    assert zone_writes(dns_sandbox) - before == 1  # A and AAAA in one bulk write
+    assert zone_writes(sandbox) - before == 1  # A and AAAA in one bulk write
     assert (first["ipv4"], first["ipv6"], first["changed"], first["writes"]) == ("198.51.100.7", "2001:db8::7", 2, 1)
-    host = mail_host(dns_sandbox)
+    host = mail_host(sandbox)
     assert host["A"].records == ("198.51.100.7",) and host["AAAA"].records == ("2001:db8::7",)
     assert host["A"].ttl == 3600  # DYNDNS_TTL (60) raised to the zone's minimum_ttl
 
     # Same IP: nothing written (the source was asked again).
-    hits, before = ip_source.hits, zone_writes(dns_sandbox)
+    hits, before = ip_source.hits, zone_writes(sandbox)
     second = run_dyndns().output_for_node("update_mail_host_ips")
     assert ip_source.hits > hits
-    assert zone_writes(dns_sandbox) == before and (second["changed"], second["writes"]) == (0, 0)
+    assert zone_writes(sandbox) == before and (second["changed"], second["writes"]) == (0, 0)
 
     # The IP moves: one write, the A rrset only.
     ip_source.answer = "198.51.100.8"
     third = run_dyndns().output_for_node("update_mail_host_ips")
-    assert zone_writes(dns_sandbox) - before == 1 and (third["changed"], third["writes"]) == (1, 1)
-    host = mail_host(dns_sandbox)
+    assert zone_writes(sandbox) - before == 1 and (third["changed"], third["writes"]) == (1, 1)
+    host = mail_host(sandbox)
     assert host["A"].records == ("198.51.100.8",) and host["AAAA"].records == ("2001:db8::7",)
 
     # Only the two runs that changed something are in the audit log.
@@ -131,21 +120,21 @@ def test_dyndns_job_writes_only_when_the_public_ip_changes(
 
     # A source answering something that is not an address fails the run and writes nothing.
     ip_source.answer = "<html>rate limited</html>"
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     failed = run_dyndns(raise_on_error=False)
     assert not failed.success
-    assert zone_writes(dns_sandbox) == before
-    assert mail_host(dns_sandbox)["A"].records == ("198.51.100.8",)
+    assert zone_writes(sandbox) == before
+    assert mail_host(sandbox)["A"].records == ("198.51.100.8",)
 
 
-def test_fixed_addresses_and_the_shell_updater(dns_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fixed_addresses_and_the_shell_updater(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DYNDNS_FIXED_IPV4", "192.0.2.44")
     get_settings.cache_clear()
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     result = run_dyndns().output_for_node("update_mail_host_ips")
     assert (result["ipv4"], result["ipv6"], result["writes"]) == ("192.0.2.44", None, 1)
-    assert zone_writes(dns_sandbox) - before == 1
-    assert mail_host(dns_sandbox)["A"].records == ("192.0.2.44",) and "AAAA" not in mail_host(dns_sandbox)
+    assert zone_writes(sandbox) - before == 1
+    assert mail_host(sandbox)["A"].records == ("192.0.2.44",) and "AAAA" not in mail_host(sandbox)
 
     def updater(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -158,24 +147,24 @@ def test_fixed_addresses_and_the_shell_updater(dns_sandbox: Sandbox, monkeypatch
         )
 
     # infra/dyn_updater.py: one update from the shell, then nothing when run again.
-    before = zone_writes(dns_sandbox)
+    before = zone_writes(sandbox)
     moved = updater({"DYNDNS_FIXED_IPV4": "192.0.2.45", "DYNDNS_FIXED_IPV6": "2001:db8::45"})
     assert moved.returncode == 0, moved.stderr
     assert "A=192.0.2.45 AAAA=2001:db8::45; 2 rrset(s) changed" in moved.stdout
-    assert zone_writes(dns_sandbox) - before == 1
-    host = mail_host(dns_sandbox)
+    assert zone_writes(sandbox) - before == 1
+    host = mail_host(sandbox)
     assert host["A"].records == ("192.0.2.45",) and host["AAAA"].records == ("2001:db8::45",)
     same = updater({"DYNDNS_FIXED_IPV4": "192.0.2.45", "DYNDNS_FIXED_IPV6": "2001:0db8::0045"})
     assert same.returncode == 0, same.stderr
     assert "0 rrset(s) changed" in same.stdout
-    assert zone_writes(dns_sandbox) - before == 1
+    assert zone_writes(sandbox) - before == 1
 
     # Without any source configured the updater fails with a one-line error naming the settings.
     monkeypatch.delenv("DYNDNS_FIXED_IPV4")
     unconfigured = updater({})
     assert unconfigured.returncode != 0
     assert "DYNDNS_IP_SOURCE_URL" in unconfigured.stderr and "Traceback" not in unconfigured.stderr
-    assert zone_writes(dns_sandbox) - before == 1
+    assert zone_writes(sandbox) - before == 1
 
 
 def test_dyndns_schedule_runs_the_job_every_five_minutes_by_default_and_is_configurable() -> None:
