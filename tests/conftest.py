@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,27 +48,43 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     _reset_caches()
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh database on the real PostgreSQL at 127.0.0.1:5432, dropped at the end of the session."""
+@contextmanager
+def fresh_databases(*prefixes: str) -> Iterator[list[str]]:
+    """One fresh database per prefix on the real PostgreSQL at 127.0.0.1:5432, dropped afterwards; yields URLs."""
     import psycopg2
 
-    name = f"azt3knet_test_{uuid.uuid4().hex[:10]}"
+    names = [f"{prefix}_{uuid.uuid4().hex[:10]}" for prefix in prefixes]
     admin = psycopg2.connect(PG_ADMIN_URL)
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
+        for name in names:
+            cursor.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
+        yield [f"{base}/{name}" for name in names]
     finally:
         with admin.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            for name in names:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh database on the real PostgreSQL, shared by the session, dropped at its end."""
+    with fresh_databases("azt3knet_test") as (url,):
+        yield url
+
+
+@pytest.fixture
+def pg_databases() -> Callable[..., AbstractContextManager[list[str]]]:
+    """`with pg_databases("a", "b") as (url_a, url_b):` — fresh databases for one test."""
+    return fresh_databases
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

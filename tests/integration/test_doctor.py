@@ -15,11 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-import psycopg2
 import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
@@ -202,26 +201,9 @@ def test_doctor_names_mail_hostname_outside_the_zone(stand_ins: Sandbox, monkeyp
 
 
 @pytest.fixture
-def two_databases(pg_database: str) -> Iterator[tuple[str, str]]:
-    base = pg_database.rsplit("/", 1)[0]
-    names = [f"doctor_store_{uuid.uuid4().hex[:8]}", f"doctor_dagster_{uuid.uuid4().hex[:8]}"]
-    admin = psycopg2.connect(pg_database)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        for name in names:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{names[0]}", f"{base}/{names[1]}".replace("postgresql://", "postgresql+psycopg2://")
-    finally:
-        with admin.cursor() as cursor:
-            for name in names:
-                cursor.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (name,),
-                )
-                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+def two_databases(pg_databases: Callable[..., AbstractContextManager[list[str]]]) -> Iterator[tuple[str, str]]:
+    with pg_databases("doctor_store", "doctor_dagster") as (store_url, dagster_url):
+        yield store_url, dagster_url.replace("postgresql://", "postgresql+psycopg2://")
 
 
 @pytest.mark.postgres

@@ -16,8 +16,8 @@ import os
 import shlex
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import psycopg2
@@ -38,28 +38,10 @@ KEY = "pg-full"
 
 
 @pytest.fixture
-def pg_pair(pg_database: str) -> Iterator[tuple[str, str]]:
+def pg_pair(pg_databases: Callable[..., AbstractContextManager[list[str]]]) -> Iterator[tuple[str, str]]:
     """Two fresh databases on the real server: (project store URL, Dagster storage URL)."""
-    base = pg_database.rsplit("/", 1)[0]
-    suffix = uuid.uuid4().hex[:8]
-    names = (f"azt3knet_store_{suffix}", f"azt3knet_dagster_{suffix}")
-    admin = psycopg2.connect(pg_database)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        for name in names:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{names[0]}", f"{base}/{names[1]}"
-    finally:
-        with admin.cursor() as cursor:
-            for name in names:
-                cursor.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (name,),
-                )
-                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+    with pg_databases("azt3knet_store", "azt3knet_dagster") as (store_url, dagster_url):
+        yield store_url, dagster_url
 
 
 def cron_dagster_command(key: str) -> list[str]:
