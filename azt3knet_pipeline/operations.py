@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster import DagsterInstance
-
-from azt3knet_pipeline.dagster_home import get_instance
-from azt3knet_pipeline.defs.partitions import POPULATION_PARTITIONS_NAME
 from azt3knet_pipeline.domain.generation import GeneratedPopulation, generate_population
 from azt3knet_pipeline.domain.models import Population, PopulationSpec, validate_population_key
 from azt3knet_pipeline.settings import Settings, get_settings
 from azt3knet_pipeline.store.repository import Store
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+# Dagster (about 1.3 s to import) is imported inside the functions that run or read it, so commands that
+# never touch Dagster (`populations list`, `plan`, previews) do not pay for it.
 
 QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -62,6 +64,9 @@ def register_population(
 def ensure_partition(key: str, *, instance: DagsterInstance | None = None) -> None:
     """The population's Dagster partition exists (re-added for a registered population whose Dagster storage
     was lost or reset: the store is the record of which populations exist)."""
+    from azt3knet_pipeline.dagster_home import get_instance
+    from azt3knet_pipeline.defs.partitions import POPULATION_PARTITIONS_NAME
+
     instance = instance or get_instance(get_settings())
     if not instance.has_dynamic_partition(POPULATION_PARTITIONS_NAME, key):
         instance.add_dynamic_partitions(POPULATION_PARTITIONS_NAME, [key])
@@ -76,6 +81,7 @@ def materialize_population(
     tags: dict[str, str] | None = None,
 ) -> RunOutcome:
     """Run `job_name` for partition `key` in the persistent instance (the run shows in the Dagster UI)."""
+    from azt3knet_pipeline.dagster_home import get_instance
     from azt3knet_pipeline.definitions import defs
 
     instance = instance or get_instance(get_settings())
@@ -113,6 +119,7 @@ def describe_population(
     """Spec, status and the latest materialization (run id, metadata) of each asset of one population."""
     from dagster import AssetKey, AssetRecordsFilter
 
+    from azt3knet_pipeline.dagster_home import get_instance
     from azt3knet_pipeline.definitions import defs
 
     store = store or open_store()
@@ -305,6 +312,8 @@ def record_dns_reconciled(report: Any, *, keys: list[str], instance: DagsterInst
     """Record a reconcile done outside a run (CLI `dns reconcile`) as runless `dns_records` materializations, so
     the UI shows it and the drift sensor treats drift that comes back afterwards as new."""
     from dagster import AssetMaterialization
+
+    from azt3knet_pipeline.dagster_home import get_instance
 
     instance = instance or get_instance(get_settings())
     for key in keys:

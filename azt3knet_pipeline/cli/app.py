@@ -7,20 +7,21 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from azt3knet_pipeline.cli.progress import materialize_with_progress
-from azt3knet_pipeline.clients.http import ApiError
-from azt3knet_pipeline.domain.generation import GeneratedPopulation
 from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json, validate_population_key
 from azt3knet_pipeline.errors import describe_validation_error
-from azt3knet_pipeline.store.crypto import KeyConfigError
-from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound
+
+# Commands pay only for what they use: Dagster, pandas, SQLAlchemy, httpx and the generator are imported inside
+# the commands that need them, so `--help` and `populate --preview` start in a fraction of a second (issue 11;
+# tests/integration/test_cli_imports.py keeps it so).
+if TYPE_CHECKING:
+    from azt3knet_pipeline.cli.preview import ProfileSource
 
 app = typer.Typer(
     name="azt3knet",
@@ -37,7 +38,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-USAGE_ERRORS = (ValidationError, ValueError, PopulationConflict, KeyConfigError)
+
+def usage_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input (exit 2). Imported when an error is handled, not at startup."""
+    from azt3knet_pipeline.store.crypto import KeyConfigError
+    from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound
+
+    return (ValidationError, ValueError, PopulationNotFound, PopulationConflict, KeyConfigError)
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -54,12 +61,14 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ValidationError as exc:
             raise fail(describe_validation_error(exc), 2) from None
-        except PopulationNotFound as exc:
-            raise fail(str(exc), 2) from None
-        except USAGE_ERRORS as exc:
-            raise fail(str(exc), 2) from None
-        except ApiError as exc:
-            raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+        except Exception as exc:
+            from azt3knet_pipeline.clients.http import ApiError
+
+            if isinstance(exc, usage_errors()):
+                raise fail(str(exc), 2) from None
+            if isinstance(exc, ApiError):
+                raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -92,22 +101,14 @@ def build_spec(
     return PopulationSpec.model_validate(given)
 
 
-def render_population(generated: GeneratedPopulation, fmt: OutputFormat, limit: int | None = None) -> None:
-    """Print profiles to stdout in the chosen format (data only on stdout; messages go to stderr)."""
-    records = generated.records()
-    if limit is not None:
-        records = records[:limit]
-    if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    elif fmt is OutputFormat.jsonl:
-        sys.stdout.write("".join(canonical_json(row) + "\n" for row in records))
-    elif fmt is OutputFormat.csv:
-        frame = generated.frame.head(len(records)).copy()
-        for column in ("interests", "behavioral_biases"):
-            frame[column] = frame[column].map("|".join)
-        sys.stdout.write(frame.to_csv(index=False, lineterminator="\n"))
-    else:
-        table = Table(title=f"population {generated.population_key} (synthetic)", show_lines=False)
+def render_population(source: ProfileSource, fmt: OutputFormat, limit: int | None = None) -> None:
+    """Print profiles to stdout in the chosen format (data only on stdout; messages go to stderr). JSONL, CSV and
+    JSON stream chunk by chunk; the table also prints the content hash of the whole population."""
+    from azt3knet_pipeline.cli import preview
+
+    if fmt is OutputFormat.table:
+        records, content_hash = preview.records_and_hash(source, limit)
+        table = Table(title=f"population {source.population_key} (synthetic)", show_lines=False)
         for column in ("#", "name", "gender", "age", "city", "email local part", "username", "interests"):
             table.add_column(column)
         for row in records:
@@ -122,7 +123,14 @@ def render_population(generated: GeneratedPopulation, fmt: OutputFormat, limit: 
                 ", ".join(row["interests"]),
             )
         out.print(table)
-        err.print(f"content hash {generated.content_hash}", highlight=False)
+        err.print(f"content hash {content_hash}", highlight=False)
+        return
+    writer = {OutputFormat.json: preview.write_json, OutputFormat.jsonl: preview.write_jsonl}.get(
+        fmt, preview.write_csv
+    )
+    sys.stdout.flush()
+    writer(preview.limited(source, limit), sys.stdout.buffer)
+    sys.stdout.buffer.flush()
 
 
 @app.command()
@@ -147,8 +155,6 @@ def populate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; errors only (and --json output)."),
 ) -> None:
     """Generate a population: preview it, or register it and materialize its Dagster partition."""
-    from azt3knet_pipeline import operations
-
     spec = build_spec(
         count=count,
         seed=seed,
@@ -161,8 +167,13 @@ def populate(
     )
     key = validate_population_key(key) if key else spec.default_key()
     if preview:
-        render_population(operations.preview_population(spec, key), fmt, limit)
+        from azt3knet_pipeline.domain.generation import stream_population
+
+        render_population(stream_population(spec, key), fmt, limit)
         return
+    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.cli.progress import materialize_with_progress
+
     if create_mailboxes:
         operations.require_encryption_key()
     _, created = operations.register_population(spec, key)
@@ -422,6 +433,7 @@ def recreate(
 ) -> None:
     """Re-materialize a population's partition: converge mailboxes, DKIM and DNS (idempotent)."""
     from azt3knet_pipeline import operations
+    from azt3knet_pipeline.cli.progress import materialize_with_progress
 
     count = operations.open_store().require_population(key).spec.count
 

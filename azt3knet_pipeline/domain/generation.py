@@ -1,5 +1,8 @@
 """Deterministic, vectorised generation of agent profiles from a PopulationSpec.
 
+Generation v1: this exact algorithm must reproduce every registered population byte for byte, forever
+(tests/unit/test_golden_hashes.py). A different algorithm is a new version beside this one, never an edit of it.
+
 Derivation scheme (DESIGN.md): every random draw comes from a generator seeded by
 `sub_seed = sha256(seed, namespace, block, field)`, never Python's `hash()`. Rows are drawn in blocks of
 `BLOCK` agents so a whole field is sampled with one numpy call per block; the row's position inside its block
@@ -10,25 +13,21 @@ so growing a population keeps every existing agent (and its mailbox) unchanged.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from azt3knet_pipeline.domain.locale_data import load_locale, locale_for_country
-from azt3knet_pipeline.domain.models import (
-    AgentProfile,
-    PopulationSpec,
-    canonical_json,
-    sha256_hex,
-    validate_population_key,
-)
-from azt3knet_pipeline.domain.text import offline_bios
+from azt3knet_pipeline.domain import columns as col
+from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale, locale_for_country
+from azt3knet_pipeline.domain.models import AgentProfile, PopulationSpec, canonical_json, validate_population_key
+from azt3knet_pipeline.domain.text import columnar_bios
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NAMESPACE = "azt3knet/profiles/v1"
 BLOCK = 1024
@@ -93,12 +92,14 @@ BEHAVIORAL_BIASES: tuple[str, ...] = (
     "status_quo_bias",
     "sunk_cost_fallacy",
 )
-_MIXED_GENDERS = np.array(["female", "male", "non_binary"], dtype=object)
+_MIXED_GENDERS: tuple[str, ...] = ("female", "male", "non_binary")
 _MIXED_WEIGHTS = np.array([0.48, 0.48, 0.04])
 
 PROFILE_COLUMNS: tuple[str, ...] = tuple(AgentProfile.model_fields)
 _LOCAL_PART_MAX = 64
 _USERNAME_MAX = 30
+# Profiles are generated and streamed this many blocks at a time: memory stays flat whatever the count.
+CHUNK_BLOCKS = 16
 
 
 def derive_seed(seed: int | str, namespace: str, index: int, field: str) -> int:
@@ -108,13 +109,14 @@ def derive_seed(seed: int | str, namespace: str, index: int, field: str) -> int:
 
 
 def _draw(
-    seed: int | str, field: str, count: int, sample: Callable[[np.random.Generator, int], np.ndarray]
+    seed: int | str, field: str, start: int, stop: int, sample: Callable[[np.random.Generator, int], np.ndarray]
 ) -> np.ndarray:
-    """Concatenate `sample(rng, n)` over blocks, each block with its own derived generator."""
+    """Rows `start..stop-1` (`start` on a block boundary, `stop` a block boundary or the population's end) of
+    a field: `sample(rng, n)` per block, each block with its own derived generator."""
     parts = []
-    for block, start in enumerate(range(0, count, BLOCK)):
-        size = min(BLOCK, count - start)
-        rng = np.random.Generator(np.random.PCG64(derive_seed(seed, NAMESPACE, block, field)))
+    for row in range(start, stop, BLOCK):
+        size = min(BLOCK, stop - row)
+        rng = np.random.Generator(np.random.PCG64(derive_seed(seed, NAMESPACE, row // BLOCK, field)))
         parts.append(sample(rng, size))
     return np.concatenate(parts) if parts else np.empty(0)
 
@@ -127,238 +129,360 @@ def _smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
 
 
-def _subsets(seed: int | str, field: str, count: int, pool: Sequence[str], lo: int, hi: int) -> list[tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Subsets:
+    """Per row a subset of a pool: `rows[i, :sizes[i]]` are pool indices in pool order, padded with len(pool)."""
+
+    rows: np.ndarray
+    sizes: np.ndarray
+    column: col.Coded
+
+
+def _subsets(seed: int | str, field: str, start: int, stop: int, pool: Sequence[str], lo: int, hi: int) -> _Subsets:
     """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order."""
     if list(pool) != sorted(pool):
         raise ValueError(f"{field}: the pool must be sorted so index order is name order")
     hi = min(hi, len(pool))
     lo = min(lo, hi)
-    sizes = _draw(seed, f"{field}:size", count, lambda rng, n: rng.integers(lo, hi + 1, size=n))
-    chosen = _draw(seed, f"{field}:order", count, lambda rng, n: _smallest_keys(rng.random((n, len(pool))), hi))
+    sizes = _draw(seed, f"{field}:size", start, stop, lambda rng, n: rng.integers(lo, hi + 1, size=n))
+    chosen = _draw(seed, f"{field}:order", start, stop, lambda rng, n: _smallest_keys(rng.random((n, len(pool))), hi))
     # Sort each row's first `size` picks by index (= by name); unused slots sort last.
-    masked = np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool))
-    rows = np.sort(masked, axis=1).tolist()
-    cache: dict[tuple[int, ...], tuple[str, ...]] = {}
-    out = []
-    for row, size in zip(rows, sizes.tolist(), strict=True):
-        picked = tuple(row[:size])
-        names = cache.get(picked)
-        if names is None:
-            names = cache[picked] = tuple(pool[i] for i in picked)
-        out.append(names)
-    return out
+    rows = np.sort(np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool)), axis=1)
+    distinct, codes = np.unique(rows, axis=0, return_inverse=True)
+    values = [tuple(pool[i] for i in row if i < len(pool)) for row in distinct.tolist()]
+    return _Subsets(rows=rows, sizes=sizes, column=col.Coded(codes.reshape(-1), values))
 
 
-@dataclass(frozen=True)
 class GeneratedPopulation:
-    """A generated population: a column-oriented frame plus its canonical JSON and content hash."""
+    """A generated population held as column chunks, with its frame, records, canonical JSON and content hash.
 
-    population_key: str
-    spec: PopulationSpec
-    frame: pd.DataFrame
+    Built either by `generate_population` (columns) or from a frame (e.g. after LLM enrichment of the bios).
+    """
+
+    def __init__(
+        self,
+        population_key: str,
+        spec: PopulationSpec,
+        frame: pd.DataFrame | None = None,
+        *,
+        chunks: Sequence[col.ProfileChunk] | None = None,
+    ) -> None:
+        if (frame is None) == (chunks is None):
+            raise ValueError("a GeneratedPopulation needs either a frame or chunks")
+        self.population_key = population_key
+        self.spec = spec
+        self._chunks = list(chunks) if chunks is not None else None
+        if frame is not None:
+            self.__dict__["frame"] = frame
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """One row per agent, columns in `PROFILE_COLUMNS` order (pandas is imported only when asked for)."""
+        import pandas as pd
+
+        assert self._chunks is not None
+        data: dict[str, Any] = {}
+        for name in PROFILE_COLUMNS:
+            first = self._chunks[0].columns[name]
+            if isinstance(first, col.Const) and all(c.columns[name] == first for c in self._chunks):
+                data[name] = first.value
+            elif isinstance(first, col.Ints):
+                data[name] = np.concatenate([c.columns[name].values for c in self._chunks]).astype(np.int64)  # type: ignore[union-attr]
+            else:
+                data[name] = [v for c in self._chunks for v in c.values(name)]
+        return pd.DataFrame(data, columns=list(PROFILE_COLUMNS))
+
+    def chunks(self) -> list[col.ProfileChunk]:
+        """The profiles as column chunks, in index order."""
+        if self._chunks is not None:
+            return self._chunks
+        frame = self.frame
+        return [col.ProfileChunk(0, len(frame), {n: col.Values(frame[n].tolist()) for n in PROFILE_COLUMNS})]
 
     def records(self) -> list[dict[str, Any]]:
         """Profiles as JSON-ready dicts in index order (tuples become lists, numpy ints become ints)."""
-        columns = {name: self.frame[name].tolist() for name in PROFILE_COLUMNS}
-        columns["interests"] = [list(v) for v in columns["interests"]]
-        columns["behavioral_biases"] = [list(v) for v in columns["behavioral_biases"]]
-        names = list(columns)
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        return [record for chunk in self.chunks() for record in col.records(chunk)]
 
     @cached_property
     def canonical_json(self) -> str:
-        """`canonical_json(self.records())`, byte for byte, built column-wise (about 3x faster at 100k rows)."""
-        return _canonical_profiles_json(self.frame)
+        """`canonical_json(self.records())`, byte for byte, built from the column encoders."""
+        return "".join(col.canonical_content(self.chunks()))
 
     @cached_property
     def content_hash(self) -> str:
         """sha256 of the canonical JSON of every profile: equal hashes ⇔ byte-identical populations."""
-        return sha256_hex(self.canonical_json)
+        return col.content_hash(self.chunks())
 
     def profiles(self) -> list[AgentProfile]:
         return [AgentProfile.model_validate(row) for row in self.records()]
 
 
-def _json_encoder(cache_values: bool) -> Callable[[Any], str]:
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    if not cache_values:
-        return encode
-    cache: dict[Any, str] = {}
+@dataclass(frozen=True)
+class PopulationStream:
+    """A population generated chunk by chunk on demand (each `chunks()` call regenerates from the start)."""
 
-    def cached(value: Any) -> str:
-        found = cache.get(value)
-        if found is None:
-            found = cache[value] = encode(list(value) if isinstance(value, tuple) else value)
-        return found
+    spec: PopulationSpec
+    population_key: str
 
-    return cached
-
-
-def _canonical_profiles_json(frame: pd.DataFrame) -> str:
-    """The canonical JSON (sorted keys, compact, UTF-8) of every profile row. Low-cardinality columns are encoded
-    once per distinct value; a unit test pins the output to `canonical_json(records)` byte for byte."""
-    names = sorted(PROFILE_COLUMNS)
-    per_row = {"bio", "display_name"}
-    # uuids and the addresses are [a-z0-9._-] by construction: nothing in them needs JSON escaping.
-    plain = {"id", "username", "email_local_part"}
-    encoded = []
-    for name in names:
-        if name in plain:
-            encoded.append([f'"{v}"' for v in frame[name].tolist()])
-        elif name == "synthetic":
-            encoded.append(["true"] * len(frame))
-        elif name in {"age", "birth_year", "index"}:
-            encoded.append([str(int(v)) for v in frame[name].tolist()])
-        else:
-            encode = _json_encoder(cache_values=name not in per_row)
-            encoded.append([encode(v) for v in frame[name].tolist()])
-    template = "{" + ",".join(f'"{name}":%s' for name in names) + "}"
-    rows = [template % values for values in zip(*encoded, strict=True)]
-    return "[" + ",".join(rows) + "]"
+    def chunks(self, chunk_rows: int = BLOCK * CHUNK_BLOCKS) -> Iterator[col.ProfileChunk]:
+        return iter_chunks(self.spec, self.population_key, chunk_rows)
 
 
 def resolved_locale(spec: PopulationSpec) -> str:
     return spec.locale or locale_for_country(spec.country)
 
 
+def stream_population(spec: PopulationSpec, population_key: str | None = None) -> PopulationStream:
+    """`spec`'s population as a stream of chunks: for previews and files of any size in flat memory."""
+    return PopulationStream(spec, validate_population_key(population_key or spec.default_key()))
+
+
 def generate_population(spec: PopulationSpec, population_key: str | None = None) -> GeneratedPopulation:
     """Generate every profile of `spec`. Pure and deterministic: same spec and key ⇒ same bytes."""
-    key = validate_population_key(population_key or spec.default_key())
-    n = spec.count
-    seed = spec.seed
-    data = load_locale(resolved_locale(spec), spec.country)
+    stream = stream_population(spec, population_key)
+    return GeneratedPopulation(stream.population_key, spec, chunks=list(stream.chunks()))
 
-    if spec.gender is None:
-        genders = _draw(seed, "gender", n, lambda rng, k: rng.choice(_MIXED_GENDERS, size=k, p=_MIXED_WEIGHTS))
-    else:
-        genders = np.full(n, spec.gender, dtype=object)
-    ages = _draw(seed, "age", n, lambda rng, k: rng.integers(spec.age_range.lo, spec.age_range.hi + 1, size=k))
-    given_u = _draw(seed, "given_name", n, lambda rng, k: rng.random(k))
-    family_u = _draw(seed, "family_name", n, lambda rng, k: rng.random(k))
 
-    given = np.empty(n, dtype=object)
-    given_slug = np.empty(n, dtype=object)
-    for gender_value, table in (("female", data.female), ("male", data.male)):
-        mask = genders == gender_value
-        picks = table.pick(given_u[mask])
-        given[mask], given_slug[mask] = table.names[picks], table.slugs[picks]
-    other = ~((genders == "female") | (genders == "male"))
-    picks = data.any_gender.pick(given_u[other])
-    given[other], given_slug[other] = data.any_gender.names[picks], data.any_gender.slugs[picks]
-    family_picks = data.family.pick(family_u)
-    family, family_slug = data.family.names[family_picks], data.family.slugs[family_picks]
+@dataclass(frozen=True)
+class _Tables:
+    """Per-population lookup tables: every name of the locale once, with its address slug and initial."""
 
-    if spec.city:
-        cities = np.full(n, spec.city, dtype=object)
-    else:
-        city_arr = np.array(data.cities, dtype=object)
-        cities = city_arr[_draw(seed, "city", n, lambda rng, k: rng.integers(0, len(city_arr), size=k))]
-    timezones = [data.timezone_of(str(city)) for city in cities]
-    tones = np.array(TONES, dtype=object)[_draw(seed, "tone", n, lambda rng, k: rng.integers(0, len(TONES), size=k))]
-    cadences = np.array(POSTING_CADENCES, dtype=object)[
-        _draw(
-            seed,
-            "posting_cadence",
-            n,
-            lambda rng, k: rng.choice(len(POSTING_CADENCES), size=k, p=_CADENCE_WEIGHTS),
+    given: list[str]
+    given_slug: np.ndarray
+    given_initial: np.ndarray
+    offsets: tuple[int, int, int]
+    family: list[str]
+    family_slug: np.ndarray
+    family_initial: np.ndarray
+
+    @staticmethod
+    def of(data: LocaleData) -> _Tables:
+        given_tables = (data.female, data.male, data.any_gender)
+        given = [name for table in given_tables for name in table.names.tolist()]
+        given_slug = [slug or "agent" for table in given_tables for slug in table.slugs.tolist()]
+        family_slug = [slug or "synth" for slug in data.family.slugs.tolist()]
+        sizes = [len(table.names) for table in given_tables]
+        return _Tables(
+            given=given,
+            given_slug=np.array(given_slug, dtype=object),
+            given_initial=np.array([s[0] for s in given_slug], dtype=object),
+            offsets=(0, sizes[0], sizes[0] + sizes[1]),
+            family=data.family.names.tolist(),
+            family_slug=np.array(family_slug, dtype=object),
+            family_initial=np.array([s[0] for s in family_slug], dtype=object),
         )
-    ]
+
+
+class _AddressBook:
+    """Usernames and local parts taken so far: unique within the population, collisions resolved in index
+    order by the first free numeric suffix."""
+
+    def __init__(self) -> None:
+        self.users: set[str] = set()
+        self.locals: set[str] = set()
+        self.next_user: dict[str, int] = {}
+        self.next_local: dict[str, int] = {}
+
+    def take_users(self, bases: list[str]) -> list[str]:
+        return _unique_all(bases, self.users, self.next_user)
+
+    def take_locals(self, bases: list[str]) -> list[str]:
+        return _unique_all(bases, self.locals, self.next_local)
+
+
+def _unique_all(bases: list[str], taken: set[str], counters: dict[str, int]) -> list[str]:
+    out = []
+    append, add = out.append, taken.add
+    for base in bases:
+        if base in taken:
+            k = counters.get(base, 2)
+            while f"{base}{k}" in taken:
+                k += 1
+            counters[base] = k + 1
+            base = f"{base}{k}"
+        add(base)
+        append(base)
+    return out
+
+
+_TWO_DIGITS = np.array([f"{i:02d}" for i in range(100)], dtype=object)
+
+
+def iter_chunks(
+    spec: PopulationSpec, population_key: str, chunk_rows: int = BLOCK * CHUNK_BLOCKS
+) -> Iterator[col.ProfileChunk]:
+    """Every profile of `spec`, `chunk_rows` (a multiple of BLOCK) at a time, in index order."""
+    if chunk_rows <= 0 or chunk_rows % BLOCK:
+        raise ValueError(f"chunk_rows must be a positive multiple of {BLOCK}")
+    key = validate_population_key(population_key)
+    data = load_locale(resolved_locale(spec), spec.country)
+    tables = _Tables.of(data)
+    book = _AddressBook()
+    for start in range(0, spec.count, chunk_rows):
+        yield _chunk(spec, key, data, tables, book, start, min(spec.count, start + chunk_rows))
+
+
+def _chunk(
+    spec: PopulationSpec,
+    key: str,
+    data: LocaleData,
+    tables: _Tables,
+    book: _AddressBook,
+    start: int,
+    stop: int,
+) -> col.ProfileChunk:
+    """Profiles `start..stop-1`: every field drawn for the whole chunk at once."""
+    n = stop - start
+    seed = spec.seed
+
+    def draw(field: str, sample: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
+        return _draw(seed, field, start, stop, sample)
+
+    gender: col.Column
+    if spec.gender is None:
+        gender_codes = draw("gender", lambda rng, k: rng.choice(len(_MIXED_GENDERS), size=k, p=_MIXED_WEIGHTS))
+        gender = col.Coded(gender_codes, _MIXED_GENDERS)
+        table_at = gender_codes  # female → female names, male → male names, anything else → any-gender names
+    else:
+        gender = col.Const(spec.gender)
+        table_at = np.full(n, {"female": 0, "male": 1}.get(spec.gender, 2), dtype=np.int64)
+    ages = draw("age", lambda rng, k: rng.integers(spec.age_range.lo, spec.age_range.hi + 1, size=k))
+    given_u = draw("given_name", lambda rng, k: rng.random(k))
+    family_u = draw("family_name", lambda rng, k: rng.random(k))
+
+    given_codes = np.empty(n, dtype=np.int64)
+    for at, table in enumerate((data.female, data.male, data.any_gender)):
+        mask = table_at == at
+        given_codes[mask] = table.pick(given_u[mask]) + tables.offsets[at]
+    family_codes = data.family.pick(family_u)
+
+    city: col.Column
+    timezone: col.Column
+    if spec.city:
+        city, timezone = col.Const(spec.city), col.Const(data.timezone_of(spec.city))
+    else:
+        city_codes = draw("city", lambda rng, k: rng.integers(0, len(data.cities), size=k))
+        city = col.Coded(city_codes, data.cities)
+        timezone = col.Coded(city_codes, [data.timezone_of(str(c)) for c in data.cities])
+    tone_codes = draw("tone", lambda rng, k: rng.integers(0, len(TONES), size=k))
+    cadence_codes = draw(
+        "posting_cadence", lambda rng, k: rng.choice(len(POSTING_CADENCES), size=k, p=_CADENCE_WEIGHTS)
+    )
     interest_pool = spec.interests or INTEREST_CATALOGUE
-    interests = _subsets(seed, "interests", n, interest_pool, 1, 3)
-    biases = _subsets(seed, "behavioral_biases", n, BEHAVIORAL_BIASES, 1, 2)
-    bio_seeds = _draw(seed, "bio", n, lambda rng, k: rng.integers(0, 2**62, size=k))
-    styles = _draw(seed, "address_style", n, lambda rng, k: rng.integers(0, 4, size=k))
-    numbers = _draw(seed, "address_number", n, lambda rng, k: rng.integers(1, 100, size=k))
+    interests = _subsets(seed, "interests", start, stop, interest_pool, 1, 3)
+    biases = _subsets(seed, "behavioral_biases", start, stop, BEHAVIORAL_BIASES, 1, 2)
+    bio_seeds = draw("bio", lambda rng, k: rng.integers(0, 2**62, size=k))
+    styles = draw("address_style", lambda rng, k: rng.integers(0, 4, size=k))
+    numbers = draw("address_number", lambda rng, k: rng.integers(1, 100, size=k))
 
     birth_years = spec.reference_year - ages
-    locale = data.locale
-    usernames, local_parts = _addresses(given_slug, family_slug, birth_years, styles, numbers)
-    display = [f"{f} {g}" if data.family_name_first else f"{g} {f}" for g, f in zip(given, family, strict=True)]
-    bios = offline_bios(given, ages.tolist(), cities, interests, tones, bio_seeds)
-    frame = pd.DataFrame(
-        {
-            "id": agent_ids(key, n),
-            "population_key": key,
-            "index": np.arange(n, dtype=np.int64),
-            "given_name": given,
-            "family_name": family,
-            "display_name": display,
-            "username": usernames,
-            "email_local_part": local_parts,
-            "gender": genders,
-            "age": ages.astype(np.int64),
-            "birth_year": birth_years.astype(np.int64),
-            "country": spec.country,
-            "city": cities,
-            "locale": locale,
-            "timezone": timezones,
-            "interests": interests,
-            "bio": bios,
-            "posting_cadence": cadences,
-            "tone": tones,
-            "behavioral_biases": biases,
-            "synthetic": True,
-        },
-        columns=list(PROFILE_COLUMNS),
+    usernames, local_parts = _addresses(tables, given_codes, family_codes, birth_years, styles, numbers, book)
+    given_names = col.Coded(given_codes, tables.given)
+    family_names = col.Coded(family_codes, tables.family)
+    given_list, family_list = col.column_values(given_names, n), col.column_values(family_names, n)
+    if data.family_name_first:
+        display = [f"{f} {g}" for g, f in zip(given_list, family_list, strict=True)]
+    else:
+        display = [f"{g} {f}" for g, f in zip(given_list, family_list, strict=True)]
+    bios = columnar_bios(
+        given_list,
+        ages.tolist(),
+        col.column_values(city, n),
+        interest_pool,
+        interests.rows,
+        interests.sizes,
+        TONES,
+        tone_codes,
+        bio_seeds,
     )
-    return GeneratedPopulation(population_key=key, spec=spec, frame=frame)
+    columns: dict[str, col.Column] = {
+        "id": col.Strs(agent_ids(key, stop, start=start)),
+        "population_key": col.Const(key),
+        "index": col.Ints(np.arange(start, stop, dtype=np.int64)),
+        "given_name": given_names,
+        "family_name": family_names,
+        "display_name": col.Strs(display),
+        "username": col.Strs(usernames),
+        "email_local_part": col.Strs(local_parts),
+        "gender": gender,
+        "age": col.Ints(ages.astype(np.int64)),
+        "birth_year": col.Ints(birth_years.astype(np.int64)),
+        "country": col.Const(spec.country),
+        "city": city,
+        "locale": col.Const(data.locale),
+        "timezone": timezone,
+        "interests": interests.column,
+        "bio": col.Strs(bios),
+        "posting_cadence": col.Coded(cadence_codes, POSTING_CADENCES),
+        "tone": col.Coded(tone_codes, TONES),
+        "behavioral_biases": biases.column,
+        "synthetic": col.Const(True),
+    }
+    return col.ProfileChunk(start=start, size=n, columns={name: columns[name] for name in PROFILE_COLUMNS})
 
 
-def agent_ids(population_key: str, count: int) -> list[str]:
-    """`uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}")` for every index (same values as uuid.uuid5, computed inline)."""
-    prefix = AGENT_ID_NAMESPACE.bytes
-    ids = []
-    for index in range(count):
-        digest = bytearray(hashlib.sha1(prefix + f"{population_key}:{index}".encode()).digest()[:16])
-        digest[6] = (digest[6] & 0x0F) | 0x50
-        digest[8] = (digest[8] & 0x3F) | 0x80
-        h = digest.hex()
-        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return ids
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# Where the 32 hex digits go in the 36-character UUID text (the rest are dashes).
+_UUID_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+
+
+def agent_ids(population_key: str, count: int, *, start: int = 0) -> list[str]:
+    """`str(uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}"))` for every index in `start..count-1`: one sha1 a row,
+    the version bits and hex text for all rows at once."""
+    prefix = AGENT_ID_NAMESPACE.bytes + f"{population_key}:".encode()
+    sha1 = hashlib.sha1
+    digests = b"".join([sha1(prefix + b"%d" % index).digest() for index in range(start, count)])
+    n = max(count - start, 0)
+    raw = np.frombuffer(digests, dtype=np.uint8).reshape(n, 20)[:, :16].copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x50
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    nibbles = np.empty((n, 32), dtype=np.uint8)
+    nibbles[:, 0::2], nibbles[:, 1::2] = raw >> 4, raw & 0x0F
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    text[:, _UUID_DIGITS] = _HEX[nibbles]
+    joined = text.tobytes().decode("ascii")
+    return [joined[i : i + 36] for i in range(0, 36 * n, 36)]
 
 
 def _addresses(
-    given_slug: np.ndarray,
-    family_slug: np.ndarray,
+    tables: _Tables,
+    given_codes: np.ndarray,
+    family_codes: np.ndarray,
     birth_years: np.ndarray,
     styles: np.ndarray,
     numbers: np.ndarray,
+    book: _AddressBook,
 ) -> tuple[list[str], list[str]]:
     """Usernames and email local parts, unique within the population, collisions resolved in index order."""
-    usernames: list[str] = []
-    local_parts: list[str] = []
-    taken_user: set[str] = set()
-    taken_local: set[str] = set()
-    next_user: dict[str, int] = {}
-    next_local: dict[str, int] = {}
-    for i in range(len(given_slug)):
-        g = given_slug[i] or "agent"
-        f = family_slug[i] or "synth"
-        style, num, year = int(styles[i]), int(numbers[i]), int(birth_years[i])
-        if style == 0:
-            user, local = f"{g}{f}", f"{g}.{f}"
-        elif style == 1:
-            user, local = f"{g}_{f}{num}", f"{g}.{f}{num}"
-        elif style == 2:
-            user, local = f"{g[0]}{f}{year % 100:02d}", f"{g[0]}.{f}{year % 100:02d}"
-        else:
-            user, local = f"{g}{year}", f"{g}.{f[0]}{year}"
-        usernames.append(_unique(_clip(user, _USERNAME_MAX), taken_user, next_user))
-        local_parts.append(_unique(_clip(local, _LOCAL_PART_MAX - 6), taken_local, next_local))
-    return usernames, local_parts
+    n = len(given_codes)
+    g, gi = tables.given_slug[given_codes], tables.given_initial[given_codes]
+    f, fi = tables.family_slug[family_codes], tables.family_initial[family_codes]
+    year = np.array(birth_years.astype(np.int64).astype(str), dtype=object)
+    yy = _TWO_DIGITS[birth_years.astype(np.int64) % 100]
+    num = np.array(numbers.astype(np.int64).astype(str), dtype=object)
+    user = np.empty(n, dtype=object)
+    local = np.empty(n, dtype=object)
+    forms = (
+        lambda i: (g[i] + f[i], g[i] + "." + f[i]),
+        lambda i: (g[i] + "_" + f[i] + num[i], g[i] + "." + f[i] + num[i]),
+        lambda i: (gi[i] + f[i] + yy[i], gi[i] + "." + f[i] + yy[i]),
+        lambda i: (g[i] + year[i], g[i] + "." + fi[i] + year[i]),
+    )
+    for style, form in enumerate(forms):
+        where = np.flatnonzero(styles == style)
+        if len(where):
+            user[where], local[where] = form(where)
+    return (
+        book.take_users(_clipped(user.tolist(), _USERNAME_MAX)),
+        book.take_locals(_clipped(local.tolist(), _LOCAL_PART_MAX - 6)),
+    )
+
+
+def _clipped(values: list[str], limit: int) -> list[str]:
+    """`_clip` of every value. Unclipped values need no strip: slugs are [a-z0-9]+, so no form starts or ends
+    with a dot."""
+    return [v if len(v) <= limit else _clip(v, limit) for v in values]
 
 
 def _clip(value: str, limit: int) -> str:
     return value[:limit].strip(".")
-
-
-def _unique(base: str, taken: set[str], counters: dict[str, int]) -> str:
-    candidate = base
-    if candidate in taken:
-        k = counters.get(base, 2)
-        while f"{base}{k}" in taken:
-            k += 1
-        candidate = f"{base}{k}"
-        counters[base] = k + 1
-    taken.add(candidate)
-    return candidate

@@ -1,0 +1,91 @@
+"""Streaming preview output: profiles written chunk by chunk as JSONL, CSV or JSON, in flat memory.
+
+Each chunk is encoded by the column encoders of `domain.columns` (the same ones behind the content hash) and
+written as UTF-8 bytes straight to the binary stream, so 1,000,000 profiles need no more memory than 16,384.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any, BinaryIO, Protocol
+
+from azt3knet_pipeline.domain import columns as col
+from azt3knet_pipeline.domain.generation import PROFILE_COLUMNS
+
+
+class ProfileSource(Protocol):
+    """A generated population or a stream of one: anything that yields its profiles as column chunks."""
+
+    population_key: str
+
+    def chunks(self) -> Any: ...
+
+
+def limited(source: ProfileSource, limit: int | None) -> Iterator[col.ProfileChunk]:
+    """The source's chunks, cut after `limit` profiles (later chunks are never generated)."""
+    left = limit
+    for chunk in source.chunks():
+        if left is not None and left <= 0:
+            return
+        if left is not None and chunk.size > left:
+            chunk = _head(chunk, left)
+        yield chunk
+        if left is not None:
+            left -= chunk.size
+
+
+def _head(chunk: col.ProfileChunk, size: int) -> col.ProfileChunk:
+    columns: dict[str, col.Column] = {}
+    for name, column in chunk.columns.items():
+        if isinstance(column, col.Coded):
+            columns[name] = col.Coded(column.codes[:size], column.values)
+        elif isinstance(column, col.Ints):
+            columns[name] = col.Ints(column.values[:size])
+        elif isinstance(column, col.Strs | col.Values):
+            columns[name] = type(column)(column.values[:size])
+        else:
+            columns[name] = column
+    return col.ProfileChunk(chunk.start, size, columns)
+
+
+def write_jsonl(chunks: Iterator[col.ProfileChunk], out: BinaryIO) -> None:
+    for chunk in chunks:
+        out.write(col.jsonl(chunk).encode("utf-8"))
+
+
+def write_csv(chunks: Iterator[col.ProfileChunk], out: BinaryIO) -> None:
+    header = True
+    for chunk in chunks:
+        out.write(col.csv_text(chunk, PROFILE_COLUMNS, header=header).encode("utf-8"))
+        header = False
+
+
+def write_json(chunks: Iterator[col.ProfileChunk], out: BinaryIO) -> None:
+    """`json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True) + "\\n"`, one record at a time."""
+    opened = False
+    for chunk in chunks:
+        pieces = []
+        for record in col.records(chunk):
+            text = json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True).replace("\n", "\n  ")
+            pieces.append(("," if opened else "[") + "\n  " + text)
+            opened = True
+        out.write("".join(pieces).encode("utf-8"))
+    out.write(b"\n]\n" if opened else b"[]\n")
+
+
+def records_and_hash(source: ProfileSource, limit: int | None) -> tuple[list[dict[str, Any]], str]:
+    """The first `limit` records (all when None) and the content hash of the whole population, in one pass."""
+    kept: list[dict[str, Any]] = []
+    digest = hashlib.sha256()
+
+    def hashed() -> Iterator[col.ProfileChunk]:
+        for chunk in source.chunks():
+            if limit is None or len(kept) < limit:
+                kept.extend(col.records(chunk)[: None if limit is None else limit - len(kept)])
+            yield chunk
+
+    for piece in col.canonical_content(hashed()):
+        digest.update(piece.encode("utf-8"))
+    return kept, digest.hexdigest()

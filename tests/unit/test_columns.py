@@ -1,0 +1,72 @@
+"""Column encoders: every fast path gives the bytes of the stdlib definition (`canonical_json(records)`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from azt3knet_pipeline.domain import columns as col
+from azt3knet_pipeline.domain.generation import BLOCK, GeneratedPopulation, generate_population, stream_population
+from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json, sha256_hex
+
+
+def spec(**overrides: object) -> PopulationSpec:
+    return PopulationSpec.model_validate({"count": 2500, "seed": 42, "country": "ES", **overrides})
+
+
+def test_a_frame_read_back_after_enrichment_hashes_like_the_stdlib() -> None:
+    generated = generate_population(spec(count=300))
+    frame = generated.frame.copy()
+    frame.loc[0, "bio"] = 'Line one\nline "two"\t\\ naïve — 東京 \x01 (synthetic persona)'
+    frame.loc[1, "display_name"] = "50% sure"
+    enriched = GeneratedPopulation(generated.population_key, generated.spec, frame)
+    records = enriched.records()
+    assert records[0]["bio"].startswith("Line one\n")
+    assert enriched.canonical_json == canonical_json(records)
+    assert enriched.content_hash == sha256_hex(canonical_json(records))
+    assert enriched.content_hash != generated.content_hash
+
+
+@pytest.mark.parametrize("city", ['50% "Quote" \\ Ciudad', "Ñandú %s %d"])
+def test_constant_columns_with_percent_and_quotes_encode_exactly(city: str) -> None:
+    generated = generate_population(spec(count=40, city=city, interests=["jazz"]))
+    assert generated.canonical_json == canonical_json(generated.records())
+    assert {r["city"] for r in generated.records()} == {city}
+
+
+def test_chunk_size_changes_nothing() -> None:
+    stream = stream_population(spec())
+    small = list(stream.chunks(chunk_rows=BLOCK))
+    large = list(stream.chunks(chunk_rows=BLOCK * 4))
+    assert [c.size for c in small] == [1024, 1024, 452] and [c.size for c in large] == [2500]
+    assert col.content_hash(small) == col.content_hash(large) == generate_population(spec()).content_hash
+    assert [r for c in small for r in col.records(c)] == [r for c in large for r in col.records(c)]
+
+
+def test_stream_hash_equals_the_whole_canonical_json() -> None:
+    generated = generate_population(spec(country="GR"))
+    pieces = list(col.canonical_content(generated.chunks()))
+    assert "".join(pieces) == canonical_json(generated.records())
+
+
+def test_jsonl_and_csv_rows_match_their_stdlib_definitions() -> None:
+    generated = generate_population(spec(count=1100, country="JP"))
+    records = generated.records()
+    text = "".join(col.jsonl(c) for c in generated.chunks())
+    assert text.splitlines() == [canonical_json(r) for r in records]
+    assert [json.loads(line) for line in text.splitlines()] == records
+    names = list(records[0])
+    csv_out = "".join(col.csv_text(c, names, header=i == 0) for i, c in enumerate(generated.chunks()))
+    rows = list(csv.DictReader(io.StringIO(csv_out)))
+    assert len(rows) == 1100
+    assert rows[7]["bio"] == records[7]["bio"] and rows[7]["interests"] == "|".join(records[7]["interests"])
+    assert {row["synthetic"] for row in rows} == {"True"}
+
+
+def test_records_do_not_share_mutable_lists() -> None:
+    records = generate_population(spec(count=50, interests=["jazz"])).records()
+    records[0]["interests"].append("mutated")
+    assert records[1]["interests"] == ["jazz"]
