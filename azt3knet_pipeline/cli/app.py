@@ -10,18 +10,15 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json, validate_population_key
-from azt3knet_pipeline.errors import describe_validation_error
-
-# Commands pay only for what they use: Dagster, pandas, SQLAlchemy, httpx and the generator are imported inside
-# the commands that need them, so `--help` and `populate --preview` start in a fraction of a second (issue 11;
-# tests/integration/test_cli_imports.py keeps it so).
+# Commands pay only for what they use: Dagster, pandas, SQLAlchemy, httpx, pydantic and the generator are
+# imported inside the commands (and the error handler) that need them, so `--help` and `populate --preview`
+# start in a fraction of a second (issue 11; tests/integration/test_cli_imports.py keeps it so).
 if TYPE_CHECKING:
     from azt3knet_pipeline.cli.preview import ProfileSource
+    from azt3knet_pipeline.domain.models import PopulationSpec
 
 app = typer.Typer(
     name="azt3knet",
@@ -41,6 +38,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def usage_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean bad input (exit 2). Imported when an error is handled, not at startup."""
+    from pydantic import ValidationError
+
     from azt3knet_pipeline.store.crypto import KeyConfigError
     from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound
 
@@ -59,11 +58,16 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ValidationError as exc:
-            raise fail(describe_validation_error(exc), 2) from None
+        except typer.Exit:
+            raise
         except Exception as exc:
-            from azt3knet_pipeline.clients.http import ApiError
+            from pydantic import ValidationError
 
+            from azt3knet_pipeline.clients.http import ApiError
+            from azt3knet_pipeline.errors import describe_validation_error
+
+            if isinstance(exc, ValidationError):
+                raise fail(describe_validation_error(exc), 2) from None
             if isinstance(exc, usage_errors()):
                 raise fail(str(exc), 2) from None
             if isinstance(exc, ApiError):
@@ -92,6 +96,8 @@ def build_spec(
     locale: str | None,
 ) -> PopulationSpec:
     """A PopulationSpec from CLI options; missing required options are reported like invalid ones."""
+    from azt3knet_pipeline.domain.models import PopulationSpec
+
     given: dict[str, Any] = {"count": count, "seed": seed, "country": country}
     optional = {"gender": gender, "city": city, "age_range": age_range, "interests": interests, "locale": locale}
     given.update({name: value for name, value in optional.items() if value is not None})
@@ -155,6 +161,8 @@ def populate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; errors only (and --json output)."),
 ) -> None:
     """Generate a population: preview it, or register it and materialize its Dagster partition."""
+    from azt3knet_pipeline.domain.models import validate_population_key
+
     spec = build_spec(
         count=count,
         seed=seed,
@@ -212,6 +220,7 @@ def _scalar_metadata(meta: dict[str, Any]) -> dict[str, Any]:
 def populations_list(as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts.")) -> None:
     """List registered populations."""
     from azt3knet_pipeline import operations
+    from azt3knet_pipeline.domain.models import canonical_json
 
     rows = operations.open_store().list_populations()
     if as_json:

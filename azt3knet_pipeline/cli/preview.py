@@ -43,8 +43,10 @@ def _head(chunk: col.ProfileChunk, size: int) -> col.ProfileChunk:
             columns[name] = col.Coded(column.codes[:size], column.values)
         elif isinstance(column, col.Ints):
             columns[name] = col.Ints(column.values[:size])
-        elif isinstance(column, col.Strs | col.Values):
-            columns[name] = type(column)(column.values[:size])
+        elif isinstance(column, col.Strs):
+            columns[name] = col.Strs(column.values[:size], column.plain)
+        elif isinstance(column, col.Values):
+            columns[name] = col.Values(column.values[:size])
         else:
             columns[name] = column
     return col.ProfileChunk(chunk.start, size, columns)

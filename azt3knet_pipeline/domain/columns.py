@@ -49,9 +49,11 @@ class Ints:
 
 @dataclass(frozen=True)
 class Strs:
-    """Free text, one string a row."""
+    """Text, one string a row. `plain`: known by construction to be [A-Za-z0-9._-] only (ids, addresses), so
+    it never needs JSON escaping."""
 
     values: list[str]
+    plain: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def column_values(column: Column, size: int) -> list[Any]:
 def _take(values: Sequence[Any], codes: np.ndarray, encode: Callable[[Any], Any]) -> list[Any]:
     """`[encode(values[c]) for c in codes]`, encoding each distinct used value once."""
     table = np.empty(len(values), dtype=object)
-    for code in np.unique(codes).tolist():
+    for code in np.flatnonzero(np.bincount(codes, minlength=len(values))).tolist():
         table[code] = encode(values[code])
     return table[codes].tolist()
 
@@ -103,35 +105,56 @@ def _escaped(values: list[str]) -> list[str]:
 
 
 def _dumps(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False, separators=(",", ":"))`; strings and lists of strings go straight
+    to the C string encoder that json.dumps itself uses (the same bytes, without its per-call overhead)."""
+    if type(value) is str:
+        return _encode_basestring(value)
+    if type(value) in (tuple, list) and all(type(v) is str for v in value):
+        return "[" + ",".join(map(_encode_basestring, value)) + "]"
     return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False, separators=(",", ":"))
 
 
-def json_rows(chunk: ProfileChunk) -> list[str]:
-    """Each profile's canonical JSON (sorted keys, compact, UTF-8): `canonical_json(record)` byte for byte."""
-    parts: list[str] = []
-    args: list[list[Any]] = []
+def json_text(chunk: ProfileChunk, sep: str, *, last_sep: bool = True) -> str:
+    """Each profile's canonical JSON (sorted keys, compact, UTF-8: `canonical_json(record)` byte for byte),
+    each followed by `sep` (but the last one only when `last_sep`).
+
+    Rows are never formatted one by one: the literal text between values is laid out once, interleaved with
+    the encoded columns in one flat list, and joined in C.
+    """
+    literals: list[str] = []
+    encoded: list[list[str]] = []
+    pending = "{"
     for name in sorted(chunk.columns):
         column = chunk.columns[name]
-        key = _dumps(name) + ":"
+        pending += ("" if pending == "{" else ",") + _dumps(name) + ":"
         if isinstance(column, Const):
-            parts.append((key + _dumps(column.value)).replace("%", "%%"))
+            pending += _dumps(column.value)
             continue
         if isinstance(column, Strs):
-            parts.append(key + '"%s"')
-            args.append(_escaped(column.values))
+            literals.append(pending + '"')
+            encoded.append(column.values if column.plain else _escaped(column.values))
+            pending = '"'
             continue
-        parts.append(key + "%s")
+        literals.append(pending)
         if isinstance(column, Coded):
-            args.append(_take(column.values, column.codes, _dumps))
+            encoded.append(_take(column.values, column.codes, _dumps))
         elif isinstance(column, Ints):
-            args.append(list(map(str, column.values.tolist())))
+            encoded.append(list(map(str, column.values.tolist())))
         else:
             cache: dict[Any, str] = {}
-            args.append([cache.get(v) or cache.setdefault(v, _dumps(v)) for v in map(_hashable, column.values)])
-    template = "{" + ",".join(parts) + "}"
-    if not args:
-        return [template.replace("%%", "%")] * chunk.size
-    return [template % row for row in zip(*args, strict=True)]
+            encoded.append([cache.get(v) or cache.setdefault(v, _dumps(v)) for v in map(_hashable, column.values)])
+        pending = ""
+    n = chunk.size
+    if not n:
+        return ""
+    stride = 2 * len(encoded) + 1
+    flat: list[str] = [pending + "}" + sep] * (n * stride)
+    for j, (literal, values) in enumerate(zip(literals, encoded, strict=True)):
+        flat[2 * j :: stride] = [literal] * n
+        flat[2 * j + 1 :: stride] = values
+    if not last_sep:
+        flat[-1] = pending + "}"
+    return "".join(flat)
 
 
 def _hashable(value: Any) -> Any:
@@ -142,9 +165,8 @@ def canonical_content(chunks: Iterable[ProfileChunk]) -> Iterator[str]:
     """The canonical JSON of every profile (`[row,row,...]`) as consecutive pieces, one a chunk."""
     opened = False
     for chunk in chunks:
-        rows = json_rows(chunk)
-        if rows:
-            yield ("," if opened else "[") + ",".join(rows)
+        if chunk.size:
+            yield ("," if opened else "[") + json_text(chunk, ",", last_sep=False)
             opened = True
     yield "]" if opened else "[]"
 
@@ -159,8 +181,7 @@ def content_hash(chunks: Iterable[ProfileChunk]) -> str:
 
 def jsonl(chunk: ProfileChunk) -> str:
     """The chunk as JSON lines: one canonical row a line."""
-    rows = json_rows(chunk)
-    return "\n".join(rows) + "\n" if rows else ""
+    return json_text(chunk, "\n")
 
 
 def csv_text(chunk: ProfileChunk, columns: Sequence[str], *, header: bool) -> str:

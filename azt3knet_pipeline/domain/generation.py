@@ -148,8 +148,14 @@ def _subsets(seed: int | str, field: str, start: int, stop: int, pool: Sequence[
     chosen = _draw(seed, f"{field}:order", start, stop, lambda rng, n: _smallest_keys(rng.random((n, len(pool))), hi))
     # Sort each row's first `size` picks by index (= by name); unused slots sort last.
     rows = np.sort(np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool)), axis=1)
-    distinct, codes = np.unique(rows, axis=0, return_inverse=True)
-    values = [tuple(pool[i] for i in row if i < len(pool)) for row in distinct.tolist()]
+    radix = len(pool) + 1
+    if hi * np.log2(radix) < 62:  # one integer per row: much faster to deduplicate than rows
+        distinct, codes = np.unique(rows @ radix ** np.arange(hi, dtype=np.int64), return_inverse=True)
+        distinct_rows = [[(code // radix**j) % radix for j in range(hi)] for code in distinct.tolist()]
+    else:
+        unique_rows, codes = np.unique(rows, axis=0, return_inverse=True)
+        distinct_rows = unique_rows.tolist()
+    values = [tuple(pool[i] for i in row if i < len(pool)) for row in distinct_rows]
     return _Subsets(rows=rows, sizes=sizes, column=col.Coded(codes.reshape(-1), values))
 
 
@@ -254,6 +260,8 @@ class _Tables:
     family: list[str]
     family_slug: np.ndarray
     family_initial: np.ndarray
+    given_arr: np.ndarray
+    family_arr: np.ndarray
 
     @staticmethod
     def of(data: LocaleData) -> _Tables:
@@ -270,6 +278,8 @@ class _Tables:
             family=data.family.names.tolist(),
             family_slug=np.array(family_slug, dtype=object),
             family_initial=np.array([s[0] for s in family_slug], dtype=object),
+            given_arr=np.array(given, dtype=object),
+            family_arr=data.family.names,
         )
 
 
@@ -379,11 +389,9 @@ def _chunk(
     usernames, local_parts = _addresses(tables, given_codes, family_codes, birth_years, styles, numbers, book)
     given_names = col.Coded(given_codes, tables.given)
     family_names = col.Coded(family_codes, tables.family)
-    given_list, family_list = col.column_values(given_names, n), col.column_values(family_names, n)
-    if data.family_name_first:
-        display = [f"{f} {g}" for g, f in zip(given_list, family_list, strict=True)]
-    else:
-        display = [f"{g} {f}" for g, f in zip(given_list, family_list, strict=True)]
+    given_arr, family_arr = tables.given_arr[given_codes], tables.family_arr[family_codes]
+    display = (family_arr + " " + given_arr if data.family_name_first else given_arr + " " + family_arr).tolist()
+    given_list = given_arr.tolist()
     bios = columnar_bios(
         given_list,
         ages.tolist(),
@@ -396,14 +404,14 @@ def _chunk(
         bio_seeds,
     )
     columns: dict[str, col.Column] = {
-        "id": col.Strs(agent_ids(key, stop, start=start)),
+        "id": col.Strs(agent_ids(key, stop, start=start), plain=True),
         "population_key": col.Const(key),
         "index": col.Ints(np.arange(start, stop, dtype=np.int64)),
         "given_name": given_names,
         "family_name": family_names,
         "display_name": col.Strs(display),
-        "username": col.Strs(usernames),
-        "email_local_part": col.Strs(local_parts),
+        "username": col.Strs(usernames, plain=True),
+        "email_local_part": col.Strs(local_parts, plain=True),
         "gender": gender,
         "age": col.Ints(ages.astype(np.int64)),
         "birth_year": col.Ints(birth_years.astype(np.int64)),

@@ -97,26 +97,29 @@ def offline_bios(
     return columnar_bios(list(given_names), list(ages), list(cities), pool, rows, sizes, tone_names, tone_codes, seeds)
 
 
-def _percent_template(template: str) -> tuple[str, tuple[str, ...]]:
-    """A `str.format` template with named fields as a `%` template plus its field order (same output)."""
+def _opener_parts(template: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """An opener as 4 literals around its 3 fields, and which field (0 name, 1 age, 2 city) comes where."""
     import string
 
-    parts, order = [], []
+    literals, fields = [""], []
     for literal, field, _, _ in string.Formatter().parse(template):
-        parts.append(literal.replace("%", "%%"))
+        literals[-1] += literal
         if field is not None:
-            parts.append("%s")
-            order.append(field)
-    return "".join(parts), tuple(order)
+            fields.append(("name", "age", "city").index(field))
+            literals.append("")
+    if sorted(fields) != [0, 1, 2]:
+        raise ValueError(f"opener {template!r} must use name, age and city once each")
+    return tuple(literals), tuple(fields)
 
 
-_OPENER_TEMPLATES = tuple(_percent_template(t) for t in _OPENERS)
+_OPENER_PARTS = tuple(_opener_parts(t) for t in _OPENERS)
+_SEPARATOR = "\x00"
 
 
 def columnar_bios(
-    given_names: list[str],
-    ages: list[int],
-    cities: list[str],
+    given_names: Sequence[str],
+    ages: Sequence[int],
+    cities: Sequence[str],
     pool: Sequence[str],
     interest_rows: Any,
     sizes: Any,
@@ -125,13 +128,19 @@ def columnar_bios(
     seeds: Any,
 ) -> list[str]:
     """`offline_bio` for every row, from columns: row `i`'s interests are `pool[interest_rows[i, :sizes[i]]]`
-    and its tone `tone_names[tone_codes[i]]`. The template arithmetic is vectorised; the text after the opener
-    (interests, closer, mark) is built once per distinct combination; only the opener is formatted per row."""
+    and its tone `tone_names[tone_codes[i]]`.
+
+    The template arithmetic is vectorised, each distinct interest line is written once, and the rows are
+    assembled by one C-level join of all pieces (split back on a separator no input contains; checked).
+    """
     import numpy as np
 
     n = len(given_names)
+    if not n:
+        return []
     rest = np.abs(np.asarray(seeds, dtype=np.int64))
     sizes = np.asarray(sizes, dtype=np.int64)
+    tone_codes = np.asarray(tone_codes, dtype=np.int64)
     rest, opener_at = np.divmod(rest, len(_OPENERS))
     safe = np.maximum(sizes, 1)
     rest_multi, first = np.divmod(rest, safe)
@@ -140,44 +149,50 @@ def columnar_bios(
     rest_single, single_line = np.divmod(rest, len(_SINGLE_INTEREST_LINES))
     rest = np.where(sizes >= 2, rest_multi, np.where(sizes == 1, rest_single, rest))
     rows = np.arange(n)
-    a = interest_rows[rows, first]
-    b = interest_rows[rows, (first + 1 + offset) % safe]
-    closer_sets = [_TONE_LINES.get(t, _TONE_LINES["casual"]) for t in tone_names]
-    closer_len = np.array([len(c) for c in closer_sets], dtype=np.int64)[np.asarray(tone_codes, dtype=np.int64)]
-    closer_at = rest % closer_len
-    # One integer per distinct tail: (kind, a, b, line, tone, closer).
-    p = len(pool) + 1
     kind = np.where(sizes >= 2, 2, np.where(sizes == 1, 1, 0))
+    a = np.where(sizes >= 1, interest_rows[rows, first], 0)
+    b = np.where(sizes >= 2, interest_rows[rows, (first + 1 + offset) % safe], 0)
     line = np.where(sizes >= 2, pair_line, np.where(sizes == 1, single_line, 0))
-    b = np.where(sizes >= 2, b, 0)
-    a = np.where(sizes >= 1, a, 0)
-    tail_key = ((((kind * p + a) * p + b) * len(_INTEREST_LINES) + line) * len(tone_names) + tone_codes) * 3 + closer_at
-    keys, tail_codes = np.unique(tail_key, return_inverse=True)
-    tails = []
-    for key in keys.tolist():
-        key, closer = divmod(key, 3)
-        key, tone = divmod(key, len(tone_names))
+    p = len(pool) + 1
+    middle_keys, middle_at = np.unique(((kind * p + a) * p + b) * len(_INTEREST_LINES) + line, return_inverse=True)
+    middles = []
+    for key in middle_keys.tolist():
         key, line_at = divmod(key, len(_INTEREST_LINES))
         key, b_at = divmod(key, p)
         kind_at, a_at = divmod(key, p)
-        closer_text = closer_sets[tone][closer]
         if kind_at == 2:
             x, y = _pretty(pool[a_at]), _pretty(pool[b_at])
-            middle = _INTEREST_LINES[line_at].format(a=x, b=y, A=x[:1].upper() + x[1:])
+            middles.append(" " + _INTEREST_LINES[line_at].format(a=x, b=y, A=x[:1].upper() + x[1:]))
         elif kind_at == 1:
             x = _pretty(pool[a_at])
-            middle = _SINGLE_INTEREST_LINES[line_at].format(a=x, A=x[:1].upper() + x[1:])
+            middles.append(" " + _SINGLE_INTEREST_LINES[line_at].format(a=x, A=x[:1].upper() + x[1:]))
         else:
-            middle = ""
-        tails.append(" ".join(part for part in (middle, closer_text, SYNTHETIC_MARK) if part))
-    tail_table = np.array(tails, dtype=object)[tail_codes.reshape(-1)]
-    out = np.empty(n, dtype=object)
-    columns = {"name": given_names, "age": ages, "city": cities}
-    for at, (template, order) in enumerate(_OPENER_TEMPLATES):
-        where = np.flatnonzero(opener_at == at)
-        if not len(where):
-            continue
-        picked = [[column[i] for i in where.tolist()] for column in (columns[f] for f in order)]
-        template_tail = template + " %s"
-        out[where] = [template_tail % row for row in zip(*picked, tail_table[where].tolist(), strict=True)]
-    return out.tolist()
+            middles.append("")
+    closer_sets = [_TONE_LINES.get(t, _TONE_LINES["casual"]) for t in tone_names]
+    closer_at = rest % np.array([len(c) for c in closer_sets], dtype=np.int64)[tone_codes]
+    closers = np.array([f" {c} {SYNTHETIC_MARK}{_SEPARATOR}" for cs in closer_sets for c in cs], dtype=object)
+    closer_base = np.cumsum([0] + [len(c) for c in closer_sets])[:-1]
+
+    fields = np.empty((3, n), dtype=object)
+    fields[0], fields[1], fields[2] = list(given_names), [str(x) for x in ages], list(cities)
+    literal_table = np.array([parts[0] for parts in _OPENER_PARTS], dtype=object)
+    field_table = np.array([parts[1] for parts in _OPENER_PARTS], dtype=np.int64)
+    stride = 9
+    flat: list[str] = [""] * (n * stride)
+    for j in range(4):
+        flat[2 * j :: stride] = literal_table[opener_at, j].tolist()
+    for j in range(3):
+        flat[2 * j + 1 :: stride] = fields[field_table[opener_at, j], rows].tolist()
+    flat[7::stride] = np.array(middles, dtype=object)[middle_at.reshape(-1)].tolist()
+    flat[8::stride] = closers[closer_base[tone_codes] + closer_at].tolist()
+    bios = "".join(flat).split(_SEPARATOR)
+    if len(bios) != n + 1:  # a name or city contained the separator: format row by row instead
+        picked = zip(interest_rows.tolist(), sizes.tolist(), strict=True)
+        interests = [tuple(pool[i] for i in row[:size]) for row, size in picked]
+        tones = [tone_names[t] for t in tone_codes.tolist()]
+        return [
+            offline_bio(*row)
+            for row in zip(given_names, ages, cities, interests, tones, np.asarray(seeds).tolist(), strict=True)
+        ]
+    bios.pop()
+    return bios

@@ -9,7 +9,13 @@ import json
 import pytest
 
 from azt3knet_pipeline.domain import columns as col
-from azt3knet_pipeline.domain.generation import BLOCK, GeneratedPopulation, generate_population, stream_population
+from azt3knet_pipeline.domain.generation import (
+    BLOCK,
+    GeneratedPopulation,
+    _draw,
+    generate_population,
+    stream_population,
+)
 from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json, sha256_hex
 
 
@@ -70,3 +76,15 @@ def test_records_do_not_share_mutable_lists() -> None:
     records = generate_population(spec(count=50, interests=["jazz"])).records()
     records[0]["interests"].append("mutated")
     assert records[1]["interests"] == ["jazz"]
+
+
+def test_bios_fall_back_row_by_row_when_an_input_contains_the_join_separator() -> None:
+    from azt3knet_pipeline.domain.text import offline_bio
+
+    generated = generate_population(spec(count=30, city="Nul\x00Town"))
+    records = generated.records()
+    assert all("Nul\x00Town" in r["bio"] for r in records)
+    assert generated.canonical_json == canonical_json(records)
+    seeds = _draw(42, "bio", 0, 30, lambda rng, k: rng.integers(0, 2**62, size=k)).tolist()
+    for r, seed in zip(records, seeds, strict=True):
+        assert r["bio"] == offline_bio(r["given_name"], r["age"], r["city"], r["interests"], r["tone"], seed)
