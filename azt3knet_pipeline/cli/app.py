@@ -135,8 +135,9 @@ def render_population(source: ProfileSource, fmt: OutputFormat, limit: int | Non
         fmt, preview.write_csv
     )
     sys.stdout.flush()
-    writer(preview.limited(source, limit), sys.stdout.buffer)
-    sys.stdout.buffer.flush()
+    buffer = getattr(sys.stdout, "buffer", None)  # absent when stdout was replaced by a text-only stream
+    writer(preview.limited(source, limit), buffer.write if buffer else lambda data: sys.stdout.write(data.decode()))
+    sys.stdout.flush()
 
 
 @app.command()

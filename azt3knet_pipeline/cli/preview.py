@@ -1,18 +1,20 @@
 """Streaming preview output: profiles written chunk by chunk as JSONL, CSV or JSON, in flat memory.
 
 Each chunk is encoded by the column encoders of `domain.columns` (the same ones behind the content hash) and
-written as UTF-8 bytes straight to the binary stream, so 1,000,000 profiles need no more memory than 16,384.
+written as UTF-8 bytes straight to the binary stream (`write`), so 1,000,000 profiles need no more memory than 16,384.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from typing import Any, BinaryIO, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain.generation import PROFILE_COLUMNS
+
+Write = Callable[[bytes], object]
 
 
 class ProfileSource(Protocol):
@@ -52,19 +54,19 @@ def _head(chunk: col.ProfileChunk, size: int) -> col.ProfileChunk:
     return col.ProfileChunk(chunk.start, size, columns)
 
 
-def write_jsonl(chunks: Iterator[col.ProfileChunk], out: BinaryIO) -> None:
+def write_jsonl(chunks: Iterator[col.ProfileChunk], write: Write) -> None:
     for chunk in chunks:
-        out.write(col.jsonl(chunk).encode("utf-8"))
+        write(col.jsonl(chunk).encode("utf-8"))
 
 
-def write_csv(chunks: Iterator[col.ProfileChunk], out: BinaryIO) -> None:
+def write_csv(chunks: Iterator[col.ProfileChunk], write: Write) -> None:
     header = True
     for chunk in chunks:
-        out.write(col.csv_text(chunk, PROFILE_COLUMNS, header=header).encode("utf-8"))
+        write(col.csv_text(chunk, PROFILE_COLUMNS, header=header).encode("utf-8"))
         header = False
 
 
-def write_json(chunks: Iterator[col.ProfileChunk], out: BinaryIO) -> None:
+def write_json(chunks: Iterator[col.ProfileChunk], write: Write) -> None:
     """`json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True) + "\\n"`, one record at a time."""
     opened = False
     for chunk in chunks:
@@ -73,8 +75,8 @@ def write_json(chunks: Iterator[col.ProfileChunk], out: BinaryIO) -> None:
             text = json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True).replace("\n", "\n  ")
             pieces.append(("," if opened else "[") + "\n  " + text)
             opened = True
-        out.write("".join(pieces).encode("utf-8"))
-    out.write(b"\n]\n" if opened else b"[]\n")
+        write("".join(pieces).encode("utf-8"))
+    write(b"\n]\n" if opened else b"[]\n")
 
 
 def records_and_hash(source: ProfileSource, limit: int | None) -> tuple[list[dict[str, Any]], str]:

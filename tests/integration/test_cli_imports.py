@@ -1,0 +1,66 @@
+"""Commands pay only for what they use: `--help` and previews never import Dagster or the web stack.
+
+Each check runs the real Typer app in a fresh interpreter (so nothing imported by pytest leaks in) and reports
+which heavy packages ended up in `sys.modules`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("dagster", "dagster_webserver", "dagster_graphql", "fastapi", "uvicorn", "starlette", "sqlalchemy", "pandas")
+
+SCRIPT = """
+import contextlib, io, json, sys
+from azt3knet_pipeline.cli.app import app
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        app(sys.argv[1:], standalone_mode=False)
+    except SystemExit:
+        pass
+heavy = {heavy!r}
+print(json.dumps({{"loaded": sorted(m for m in heavy if m in sys.modules), "stdout": out.getvalue()}}))
+"""
+
+
+def _loaded(args: list[str], home: Path) -> dict:
+    env = {**os.environ, "AZT3KNET_HOME": str(home)}
+    script = SCRIPT.format(heavy=HEAVY)
+    done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_help_imports_no_dagster_web_stack_or_pandas(tmp_path: Path) -> None:
+    result = _loaded(["--help"], tmp_path / "home")
+    assert result["loaded"] == []
+
+
+def test_preview_imports_no_dagster_web_stack_or_pandas(tmp_path: Path) -> None:
+    result = _loaded(["populate", "--preview", "--count", "5", "--seed", "42", "--country", "ES"], tmp_path / "home")
+    assert result["loaded"] == []
+    assert "population seed-42 (synthetic)" in result["stdout"]
+    result = _loaded(
+        ["populate", "--preview", "--count", "5", "--seed", "42", "--country", "ES", "--format", "jsonl"],
+        tmp_path / "home",
+    )
+    assert result["loaded"] == []
+    assert [json.loads(line)["index"] for line in result["stdout"].splitlines()] == [0, 1, 2, 3, 4]
+    assert not (tmp_path / "home").exists()
+
+
+def test_populations_list_imports_no_dagster(tmp_path: Path) -> None:
+    result = _loaded(["populations", "list", "--json"], tmp_path / "home")
+    assert "dagster" not in result["loaded"]
+    assert "fastapi" not in result["loaded"]
+
+
+def test_plan_of_an_unknown_key_imports_no_dagster(tmp_path: Path) -> None:
+    result = _loaded(["plan", "no-such-population"], tmp_path / "home")
+    assert "dagster" not in result["loaded"]
+    assert "fastapi" not in result["loaded"]
