@@ -136,8 +136,15 @@ def render_population(source: ProfileSource, fmt: OutputFormat, limit: int | Non
     )
     sys.stdout.flush()
     buffer = getattr(sys.stdout, "buffer", None)  # absent when stdout was replaced by a text-only stream
-    writer(preview.limited(source, limit), buffer.write if buffer else lambda data: sys.stdout.write(data.decode()))
-    sys.stdout.flush()
+    try:
+        writer(preview.limited(source, limit), buffer.write if buffer else lambda data: sys.stdout.write(data.decode()))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        # The reader went away (`| head`): stop quietly, and keep Python from failing again on exit's flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
 
 
 @app.command()

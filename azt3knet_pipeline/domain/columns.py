@@ -11,6 +11,7 @@ content hash and every export come from the same bytes. Pure: no I/O here.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -114,6 +115,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False, separators=(",", ":"))
 
 
+# Coded values (names, cities, interest sets) recur chunk after chunk: encode each once per process.
+_dumps_cached = functools.lru_cache(maxsize=1 << 16)(_dumps)
+
+
 def json_text(chunk: ProfileChunk, sep: str, *, last_sep: bool = True) -> str:
     """Each profile's canonical JSON (sorted keys, compact, UTF-8: `canonical_json(record)` byte for byte),
     each followed by `sep` (but the last one only when `last_sep`).
@@ -137,7 +142,7 @@ def json_text(chunk: ProfileChunk, sep: str, *, last_sep: bool = True) -> str:
             continue
         literals.append(pending)
         if isinstance(column, Coded):
-            encoded.append(_take(column.values, column.codes, _dumps))
+            encoded.append(_take(column.values, column.codes, _dumps_cached))
         elif isinstance(column, Ints):
             encoded.append(list(map(str, column.values.tolist())))
         else:

@@ -12,6 +12,7 @@ so growing a population keeps every existing agent (and its mailbox) unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -138,7 +139,16 @@ class _Subsets:
     column: col.Coded
 
 
-def _subsets(seed: int | str, field: str, start: int, stop: int, pool: Sequence[str], lo: int, hi: int) -> _Subsets:
+def _subsets(
+    seed: int | str,
+    field: str,
+    start: int,
+    stop: int,
+    pool: Sequence[str],
+    lo: int,
+    hi: int,
+    memo: dict[int, tuple[str, ...]] | None = None,
+) -> _Subsets:
     """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order."""
     if list(pool) != sorted(pool):
         raise ValueError(f"{field}: the pool must be sorted so index order is name order")
@@ -151,11 +161,17 @@ def _subsets(seed: int | str, field: str, start: int, stop: int, pool: Sequence[
     radix = len(pool) + 1
     if hi * np.log2(radix) < 62:  # one integer per row: much faster to deduplicate than rows
         distinct, codes = np.unique(rows @ radix ** np.arange(hi, dtype=np.int64), return_inverse=True)
-        distinct_rows = [[(code // radix**j) % radix for j in range(hi)] for code in distinct.tolist()]
+        memo = {} if memo is None else memo  # code -> subset, kept across the chunks of one population
+        values = []
+        for code in distinct.tolist():
+            subset = memo.get(code)
+            if subset is None:
+                digits = ((code // radix**j) % radix for j in range(hi))
+                subset = memo[code] = tuple(pool[i] for i in digits if i < len(pool))
+            values.append(subset)
     else:
         unique_rows, codes = np.unique(rows, axis=0, return_inverse=True)
-        distinct_rows = unique_rows.tolist()
-    values = [tuple(pool[i] for i in row if i < len(pool)) for row in distinct_rows]
+        values = [tuple(pool[i] for i in row if i < len(pool)) for row in unique_rows.tolist()]
     return _Subsets(rows=rows, sizes=sizes, column=col.Coded(codes.reshape(-1), values))
 
 
@@ -262,6 +278,7 @@ class _Tables:
     family_initial: np.ndarray
     given_arr: np.ndarray
     family_arr: np.ndarray
+    memo: dict[str, dict[int, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
 
     @staticmethod
     def of(data: LocaleData) -> _Tables:
@@ -387,8 +404,10 @@ def _chunk(
         "posting_cadence", lambda rng, k: rng.choice(len(POSTING_CADENCES), size=k, p=_CADENCE_WEIGHTS)
     )
     interest_pool = spec.interests or INTEREST_CATALOGUE
-    interests = _subsets(seed, "interests", start, stop, interest_pool, 1, 3)
-    biases = _subsets(seed, "behavioral_biases", start, stop, BEHAVIORAL_BIASES, 1, 2)
+    interests = _subsets(seed, "interests", start, stop, interest_pool, 1, 3, tables.memo.setdefault("interests", {}))
+    biases = _subsets(
+        seed, "behavioral_biases", start, stop, BEHAVIORAL_BIASES, 1, 2, tables.memo.setdefault("biases", {})
+    )
     bio_seeds = draw("bio", lambda rng, k: rng.integers(0, 2**62, size=k))
     styles = draw("address_style", lambda rng, k: rng.integers(0, 4, size=k))
     numbers = draw("address_number", lambda rng, k: rng.integers(1, 100, size=k))

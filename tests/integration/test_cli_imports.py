@@ -64,3 +64,21 @@ def test_plan_of_an_unknown_key_imports_no_dagster(tmp_path: Path) -> None:
     result = _loaded(["plan", "no-such-population"], tmp_path / "home")
     assert "dagster" not in result["loaded"]
     assert "fastapi" not in result["loaded"]
+
+
+def test_preview_into_a_pipe_closed_early_stops_quietly(tmp_path: Path) -> None:
+    env = {**os.environ, "AZT3KNET_HOME": str(tmp_path / "home")}
+    args = ["populate", "--preview", "--count", "50000", "--seed", "1", "--country", "ES", "--format", "jsonl"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "azt3knet_pipeline.cli.app", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    assert json.loads(first)["index"] == 0
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
