@@ -27,6 +27,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"azt3knet {version('azt3knet-pipeline')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Deterministic synthetic populations with real mailboxes and DNS. Every profile is synthetic."""
+
+
 populations_app = typer.Typer(help="Inspect registered populations.", no_args_is_help=True)
 app.add_typer(populations_app, name="populations")
 

@@ -41,6 +41,12 @@ def test_help_imports_no_dagster_web_stack_or_pandas(tmp_path: Path) -> None:
     assert result["loaded"] == []
 
 
+def test_version_imports_no_dagster_web_stack_or_pandas(tmp_path: Path) -> None:
+    result = _loaded(["--version"], tmp_path / "home")
+    assert result["loaded"] == []
+    assert result["stdout"].startswith("azt3knet ")
+
+
 def test_preview_imports_no_dagster_web_stack_or_pandas(tmp_path: Path) -> None:
     result = _loaded(["populate", "--preview", "--count", "5", "--seed", "42", "--country", "ES"], tmp_path / "home")
     assert result["loaded"] == []
