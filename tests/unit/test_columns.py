@@ -88,3 +88,15 @@ def test_bios_fall_back_row_by_row_when_an_input_contains_the_join_separator() -
     seeds = _draw(42, "bio", 0, 30, lambda rng, k: rng.integers(0, 2**62, size=k)).tolist()
     for r, seed in zip(records, seeds, strict=True):
         assert r["bio"] == offline_bio(r["given_name"], r["age"], r["city"], r["interests"], r["tone"], seed)
+
+
+def test_ids_across_a_chunk_boundary_are_the_uuid5_of_their_index() -> None:
+    import uuid
+
+    from azt3knet_pipeline.domain.generation import AGENT_ID_NAMESPACE, CHUNK_BLOCKS
+
+    boundary = BLOCK * CHUNK_BLOCKS
+    records = generate_population(spec(count=boundary + 3), "k").records()
+    for index in (0, boundary - 1, boundary, boundary + 2):
+        assert records[index]["id"] == str(uuid.uuid5(AGENT_ID_NAMESPACE, f"k:{index}"))
+        assert records[index]["index"] == index
