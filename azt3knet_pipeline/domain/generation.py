@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -323,11 +324,18 @@ def _address_key(value: str) -> int:
     return int.from_bytes(b"\x01" + value.encode("utf-8"), "big")
 
 
+def _address_keys(values: list[str]) -> list[int]:
+    """`_address_key` of every value, encoded and split in C (values never contain a newline; checked)."""
+    parts = ("\x01" + "\n\x01".join(values)).encode("utf-8").split(b"\n") if values else []
+    if len(parts) != len(values):
+        return [_address_key(v) for v in values]
+    return list(map(int.from_bytes, parts, repeat("big")))
+
+
 def _unique_all(bases: list[str], taken: set[int], counters: dict[int, int]) -> list[str]:
     out = []
     append, add, key = out.append, taken.add, _address_key
-    for base in bases:
-        base_key = key(base)
+    for base, base_key in zip(bases, _address_keys(bases), strict=True):
         if base_key in taken:
             k = counters.get(base_key, 2)
             while key(f"{base}{k}") in taken:
