@@ -100,7 +100,7 @@ _MIXED_WEIGHTS = np.array([0.48, 0.48, 0.04])
 PROFILE_COLUMNS: tuple[str, ...] = tuple(AgentProfile.model_fields)
 _LOCAL_PART_MAX = 64
 _USERNAME_MAX = 30
-# Profiles are generated and streamed this many blocks at a time: memory stays flat whatever the count.
+# Profiles are generated and streamed this many blocks at a time: working memory does not grow with the count.
 CHUNK_BLOCKS = 8
 
 
