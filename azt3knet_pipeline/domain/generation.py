@@ -524,6 +524,8 @@ def _addresses(
 def _clipped(values: list[str], limit: int) -> list[str]:
     """`_clip` of every value. Unclipped values need no strip: slugs are [a-z0-9]+, so no form starts or ends
     with a dot."""
+    if not values or max(map(len, values)) <= limit:
+        return values
     return [v if len(v) <= limit else _clip(v, limit) for v in values]
 
 

@@ -7,6 +7,7 @@ adapter's offline backend calls it for `generate_field("bio", ...)`, so both alw
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 _OPENERS = (
@@ -116,6 +117,18 @@ _OPENER_PARTS = tuple(_opener_parts(t) for t in _OPENERS)
 _SEPARATOR = "\x00"
 
 
+@lru_cache(maxsize=1 << 16)
+def _middle(kind: int, a: str, b: str, line: int) -> str:
+    """The interests sentence of a bio with a leading space ('' without interests): kind 2 = a pair, 1 = one."""
+    if kind == 2:
+        x, y = _pretty(a), _pretty(b)
+        return " " + _INTEREST_LINES[line].format(a=x, b=y, A=x[:1].upper() + x[1:])
+    if kind == 1:
+        x = _pretty(a)
+        return " " + _SINGLE_INTEREST_LINES[line].format(a=x, A=x[:1].upper() + x[1:])
+    return ""
+
+
 def columnar_bios(
     given_names: Sequence[str],
     ages: Sequence[int],
@@ -160,14 +173,7 @@ def columnar_bios(
         key, line_at = divmod(key, len(_INTEREST_LINES))
         key, b_at = divmod(key, p)
         kind_at, a_at = divmod(key, p)
-        if kind_at == 2:
-            x, y = _pretty(pool[a_at]), _pretty(pool[b_at])
-            middles.append(" " + _INTEREST_LINES[line_at].format(a=x, b=y, A=x[:1].upper() + x[1:]))
-        elif kind_at == 1:
-            x = _pretty(pool[a_at])
-            middles.append(" " + _SINGLE_INTEREST_LINES[line_at].format(a=x, A=x[:1].upper() + x[1:]))
-        else:
-            middles.append("")
+        middles.append(_middle(kind_at, pool[a_at] if kind_at else "", pool[b_at] if kind_at == 2 else "", line_at))
     closer_sets = [_TONE_LINES.get(t, _TONE_LINES["casual"]) for t in tone_names]
     closer_at = rest % np.array([len(c) for c in closer_sets], dtype=np.int64)[tone_codes]
     closers = np.array([f" {c} {SYNTHETIC_MARK}{_SEPARATOR}" for cs in closer_sets for c in cs], dtype=object)
