@@ -136,3 +136,15 @@ def test_preview_limit_is_golden(tmp_path: Any) -> None:
     stdout = _preview(args, tmp_path)
     assert stdout.count(b"\n") == 7
     assert hashlib.sha256(stdout).hexdigest() == GOLDEN_PREVIEW_JP_LIMIT7_JSONL
+
+
+# The benchmark's output: `--count 100000 --seed 1 --country ES --format jsonl` (63 MB), hashed from the
+# pre-change code (a591adc) too: the streamed JSONL of a whole large preview is byte-identical.
+GOLDEN_PREVIEW_ES_100K_JSONL = "b0ed00549e8d86a1f84db539513c31383c59dfc87e39a3c74de3cb093b077d93"
+
+
+@pytest.mark.slow
+def test_hundred_thousand_profile_jsonl_preview_is_golden(tmp_path: Any) -> None:
+    stdout = _preview(["--count", "100000", "--seed", "1", "--country", "ES", "--format", "jsonl"], tmp_path)
+    assert stdout.count(b"\n") == 100_000
+    assert hashlib.sha256(stdout).hexdigest() == GOLDEN_PREVIEW_ES_100K_JSONL
