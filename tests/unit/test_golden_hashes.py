@@ -93,8 +93,12 @@ GOLDEN_PREVIEW: dict[tuple[str, str], str] = {
     ("jp1500f", "csv"): "1d7e9d10b8f47e99d5d636c6cf87064e706741e8557299e3f7ef5b74352afebb",
     ("jp1500f", "json"): "b330ce8f97034fea1b51611da0e3036408054e7592ff30255af8103f75a8b320",
 }
-# `--limit 7` on the mixed JP population (jp-string-seed above): its first 7 profiles.
-GOLDEN_PREVIEW_JP_LIMIT7_JSONL = "4d2815334e935a0616085d25dacfd43923282f12ba5852ba945e749c09a613fa"
+# `--limit 7` on the mixed JP population (jp-string-seed above): its first 7 profiles, in each streamed format.
+GOLDEN_PREVIEW_JP_LIMIT7 = {
+    "jsonl": "4d2815334e935a0616085d25dacfd43923282f12ba5852ba945e749c09a613fa",
+    "csv": "07de3dffe1c4754fb83792a0b7fd793b39218f4db11abd42968b64ff802221a2",
+    "json": "723ac3a105b5e4feffeecfd70a8a1784f7f037f1807fb369179d6a2210982e4a",
+}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -131,11 +135,11 @@ def test_preview_output_is_golden(name: str, fmt: str, tmp_path: Any) -> None:
     assert not (tmp_path / "home").exists()
 
 
-def test_preview_limit_is_golden(tmp_path: Any) -> None:
-    args = ["--count", "1500", "--seed", "tokyo-run", "--country", "JP", "--format", "jsonl", "--limit", "7"]
+@pytest.mark.parametrize("fmt", sorted(GOLDEN_PREVIEW_JP_LIMIT7))
+def test_preview_limit_is_golden(fmt: str, tmp_path: Any) -> None:
+    args = ["--count", "1500", "--seed", "tokyo-run", "--country", "JP", "--format", fmt, "--limit", "7"]
     stdout = _preview(args, tmp_path)
-    assert stdout.count(b"\n") == 7
-    assert hashlib.sha256(stdout).hexdigest() == GOLDEN_PREVIEW_JP_LIMIT7_JSONL
+    assert hashlib.sha256(stdout).hexdigest() == GOLDEN_PREVIEW_JP_LIMIT7[fmt]
 
 
 # The benchmark's output: `--count 100000 --seed 1 --country ES --format jsonl` (63 MB), hashed from the
