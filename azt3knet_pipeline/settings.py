@@ -1,22 +1,48 @@
-"""Every environment variable the pipeline reads, in one place (pydantic-settings)."""
+"""Every environment variable the pipeline reads, in one place (pydantic-settings).
+
+Only the documented names (`.env.example`) are read: a field is never filled from its own name (`HOME`,
+`DATABASE_URL`, `ADMIN_TOKEN`, ...), and `~` is expanded from the password database, not from `$HOME`.
+"""
 
 from __future__ import annotations
 
+import os
+import pwd
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def user_home() -> Path:
+    """The current user's home directory from the password database (`$HOME` is someone else's to set)."""
+    return Path(pwd.getpwuid(os.getuid()).pw_dir)
+
+
+def expand_user(path: Path) -> Path:
+    """`~` and `~user` expanded from the password database; any other path unchanged."""
+    text = str(path)
+    if not text.startswith("~"):
+        return path
+    name, _, rest = text[1:].partition("/")
+    try:
+        base = Path(pwd.getpwnam(name).pw_dir) if name else user_home()
+    except KeyError:
+        raise ValueError(f"unknown user in path {text!r}") from None
+    return base / rest if rest else base
+
+
 def _default_home() -> Path:
-    return Path.home() / ".azt3knet"
+    return user_home() / ".azt3knet"
 
 
 class Settings(BaseSettings):
     """Runtime configuration. Each field maps to one environment variable (see `.env.example`)."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+    # populate_by_name stays off: with it, pydantic-settings would also read each field's own name from the
+    # environment (HOME → home, DATABASE_URL → database_url), which belongs to other programs.
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=False)
 
     home: Path = Field(default_factory=_default_home, validation_alias="AZT3KNET_HOME")
     database_url: str | None = Field(default=None, validation_alias="AZT3KNET_DATABASE_URL")
@@ -57,10 +83,15 @@ class Settings(BaseSettings):
     dyndns_ttl: int = Field(default=60, ge=1, le=86400, validation_alias="DYNDNS_TTL")
     dyndns_cron: str = Field(default="*/5 * * * *", validation_alias="DYNDNS_CRON")
 
-    llm_backend: str = Field(default="offline", validation_alias=AliasChoices("AZT3KNET_LLM_BACKEND", "LLM_BACKEND"))
+    llm_backend: str = Field(default="offline", validation_alias="AZT3KNET_LLM_BACKEND")
     ollama_base_url: str = Field(default="http://127.0.0.1:11434", validation_alias="OLLAMA_BASE_URL")
     ollama_model: str = Field(default="llama3.2", validation_alias="OLLAMA_MODEL")
     ollama_timeout: float = Field(default=60.0, gt=0, validation_alias="OLLAMA_TIMEOUT")
+
+    @field_validator("home", "dagster_home")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return None if value is None else expand_user(value)
 
     @field_validator("llm_backend")
     @classmethod
