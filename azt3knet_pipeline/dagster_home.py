@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
+from azt3knet_pipeline.private_files import ensure_private_dir
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import normalise_postgres_url
 
@@ -35,7 +36,7 @@ def render_instance_yaml(settings: Settings) -> str:
 def ensure_dagster_home(settings: Settings) -> Path:
     """Create the instance directory and its dagster.yaml (unless hand-written), and export DAGSTER_HOME."""
     home = settings.resolved_dagster_home.expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(home)
     config = home / "dagster.yaml"
     wanted = render_instance_yaml(settings)
     if not config.exists() or (config.read_text().startswith(GENERATED_MARKER) and config.read_text() != wanted):

@@ -240,28 +240,19 @@ def teardown(key: str, *, actor: str = "cli") -> TeardownOutcome:
     return TeardownOutcome(key, report.removed, report.foreign_left, report.domain_removed, rrsets_removed)
 
 
-def export_credentials(key: str, out: str, *, plaintext: bool = False, actor: str = "cli") -> dict[str, Any]:
-    """Write the population's credentials to `out` (mode 0600): the Fernet-encrypted bundle, or plaintext JSON
-    only when `plaintext` is explicitly requested (audit-logged)."""
-    import json
-    from pathlib import Path
-
+def export_credentials(
+    key: str, out: str, *, plaintext: bool = False, force: bool = False, actor: str = "cli"
+) -> dict[str, Any]:
+    """Write the population's credentials to `out` (see services.credentials.export_credentials)."""
     from azt3knet_pipeline.clients.factory import secret_box
-    from azt3knet_pipeline.services.credentials import build_bundle, encrypted_bundle, write_private
+    from azt3knet_pipeline.services import credentials
 
     settings = get_settings()
     store = open_store(settings)
     store.require_population(key)
-    box = secret_box(settings)
-    if plaintext:
-        bundle = build_bundle(store, box, settings, key)
-        path = write_private(Path(out), (json.dumps(bundle, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-        count = len(bundle["mailboxes"])
-    else:
-        token, count = encrypted_bundle(store, box, settings, key)
-        path = write_private(Path(out), token)
-    store.audit(actor, "credentials.export", key, "ok", {"plaintext": plaintext, "mailboxes": count, "path": str(path)})
-    return {"key": key, "path": str(path), "mailboxes": count, "plaintext": plaintext}
+    return credentials.export_credentials(
+        store, secret_box(settings), settings, key, out, plaintext=plaintext, force=force, actor=actor
+    )
 
 
 def plan(key: str) -> dict[str, Any]:
@@ -294,18 +285,15 @@ def plan(key: str) -> dict[str, Any]:
     }
 
 
-def rotate_keys(*, actor: str = "cli") -> dict[str, int]:
-    """Re-encrypt every stored secret and export bundle under the first SECRET_KEY_FOR_KV_ENC key."""
+def rotate_keys(*, dry_run: bool = False, actor: str = "cli") -> dict[str, Any]:
+    """Re-encrypt every stored secret and export bundle under the first SECRET_KEY_FOR_KV_ENC key, all or
+    nothing (see services.keys); `dry_run` only reports what would be re-encrypted."""
     from azt3knet_pipeline.clients.factory import secret_box
-    from azt3knet_pipeline.services.credentials import rotate_bundles
+    from azt3knet_pipeline.services.keys import rotate_keys as rotate
 
     settings = get_settings()
-    store = open_store(settings)
-    box = secret_box(settings)
-    counts = store.rotate_encryption(box)
-    counts["bundles"] = rotate_bundles(box, settings)
-    store.audit(actor, "keys.rotate", "store", "ok", counts)
-    return counts
+    report = rotate(open_store(settings), secret_box(settings), settings.exports_dir, dry_run=dry_run, actor=actor)
+    return report.as_dict()
 
 
 def record_dns_reconciled(report: Any, *, keys: list[str], instance: DagsterInstance | None = None) -> None:

@@ -10,6 +10,7 @@ runs them in its thread pool, so the blocking store and Dagster calls never stal
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -47,6 +48,7 @@ from azt3knet_pipeline.api.security import AdminTokenError, admin_token
 from azt3knet_pipeline.clients.factory import ConfigurationError
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.domain.models import Population, max_population
+from azt3knet_pipeline.private_files import restrict_umask
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.crypto import DecryptionError, KeyConfigError
 from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound
@@ -364,12 +366,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except AdminTokenError as exc:
         log.error("%s", exc)
         raise
+    previous_umask = restrict_umask()  # the store, Dagster's files and exports the API makes: 0600 / 0700
     app.state.ctx = ApiContext(settings, token, executor_mode_from_env())
     try:
         yield
     finally:
         ctx, app.state.ctx = app.state.ctx, None
         await run_in_threadpool(ctx.close)
+        os.umask(previous_umask)
 
 
 def install_error_handlers(app: FastAPI) -> None:

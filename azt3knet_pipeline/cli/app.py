@@ -353,11 +353,12 @@ def _demo_key(path: Any) -> str:
     """The demo's own Fernet key, made once and kept (mode 0600) beside the demo store."""
     from cryptography.fernet import Fernet
 
-    from azt3knet_pipeline.services.credentials import write_private
+    from azt3knet_pipeline.private_files import ensure_private_dir, write_private
 
     if path.exists():
         return path.read_text().strip()
     key = Fernet.generate_key().decode()
+    ensure_private_dir(path.parent)
     write_private(path, key.encode())
     err.print(f"demo: SECRET_KEY_FOR_KV_ENC is not set; generated a demo-only key in {path}", markup=False)
     return key
@@ -538,13 +539,16 @@ def plan(
 @handle_errors
 def export_credentials(
     key: str = typer.Argument(..., help="Population key."),
-    out_path: str = typer.Option(..., "--out", help="File to write (mode 0600)."),
+    out_path: str = typer.Option(..., "--out", help="File to write (mode 0600); its folder must exist."),
     plaintext: bool = typer.Option(False, "--plaintext", help="Write plaintext JSON (audit-logged)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing regular file (atomically)."),
 ) -> None:
-    """Export a population's credentials: Fernet-encrypted by default, plaintext only with --plaintext."""
+    """Export a population's credentials: Fernet-encrypted by default, plaintext only with --plaintext.
+
+    Never writes through a symlink, over a special file or folder, or over an existing file without --force."""
     from azt3knet_pipeline import operations
 
-    result = operations.export_credentials(key, out_path, plaintext=plaintext)
+    result = operations.export_credentials(key, out_path, plaintext=plaintext, force=force)
     kind = "PLAINTEXT" if plaintext else "encrypted"
     out.print(f"wrote {result['mailboxes']} credentials ({kind}) to {result['path']} (mode 0600)", highlight=False)
 
@@ -579,12 +583,21 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("rotate")
 @handle_errors
-def keys_rotate() -> None:
-    """Re-encrypt every stored secret under the first key of SECRET_KEY_FOR_KV_ENC."""
+def keys_rotate(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every ciphertext and report; change nothing."),
+) -> None:
+    """Re-encrypt every stored secret and bundle under the first key of SECRET_KEY_FOR_KV_ENC, all or nothing.
+
+    Every ciphertext must decrypt first; on any failure nothing changes (exit 2, naming what failed)."""
     from azt3knet_pipeline import operations
 
-    counts = operations.rotate_keys()
-    out.print("re-encrypted " + ", ".join(f"{n} {k}" for k, n in counts.items()), highlight=False)
+    report = operations.rotate_keys(dry_run=dry_run)
+    counts = ", ".join(f"{report[kind]} {kind}" for kind in ("kv_secret", "agent_mailbox", "bundles"))
+    older = f"{report['under_older_keys']} still under an older key"
+    if dry_run:
+        out.print(f"would re-encrypt {counts} ({older}); nothing changed (dry run)", highlight=False)
+    else:
+        out.print(f"re-encrypted {counts} (were {older})", highlight=False)
 
 
 @keys_app.command("generate")
@@ -649,7 +662,10 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="One JSON object (
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Everything the CLI (and `api serve`) creates is private: 0600 / 0700."""
+    from azt3knet_pipeline.private_files import restrict_umask
+
+    restrict_umask()
     app()
 
 

@@ -5,12 +5,11 @@ Plaintext exists only in memory, or on disk when the operator explicitly asks (`
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from azt3knet_pipeline.domain.models import canonical_json
+from azt3knet_pipeline.private_files import UnsafePathError, check_target, ensure_private_dir, write_private
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.repository import Store
@@ -43,24 +42,6 @@ def build_bundle(store: Store, box: SecretBox, settings: Settings, population_ke
     }
 
 
-def write_private(path: Path, data: bytes) -> Path:
-    """Write `data` atomically to `path` with mode 0600 (the file is never readable by others, even briefly)."""
-    path = path.expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def encrypted_bundle(store: Store, box: SecretBox, settings: Settings, population_key: str) -> tuple[bytes, int]:
     """(Fernet token of the canonical bundle JSON, mailbox count)."""
     bundle = build_bundle(store, box, settings, population_key)
@@ -71,17 +52,53 @@ def bundle_path(settings: Settings, population_key: str) -> Path:
     return settings.exports_dir / f"{population_key}{BUNDLE_SUFFIX}"
 
 
+def save_bundle(settings: Settings, population_key: str, token: bytes) -> Path:
+    """Replace the population's bundle under the exports folder (0700) atomically, mode 0600."""
+    ensure_private_dir(settings.exports_dir, tighten_existing=True)
+    return write_private(bundle_path(settings, population_key), token, replace=True)
+
+
 def decrypt_bundle(box: SecretBox, token: bytes) -> dict[str, Any]:
     import json
 
     return json.loads(box.decrypt_bytes(token).decode("utf-8"))
 
 
-def rotate_bundles(box: SecretBox, settings: Settings) -> int:
-    """Re-encrypt every bundle under the first key (so the old key can be dropped)."""
-    count = 0
-    if settings.exports_dir.exists():
-        for path in sorted(settings.exports_dir.glob(f"*{BUNDLE_SUFFIX}")):
-            write_private(path, box.rotate(path.read_bytes().decode("ascii")).encode("ascii"))
-            count += 1
-    return count
+def export_credentials(
+    store: Store,
+    box: SecretBox,
+    settings: Settings,
+    population_key: str,
+    out: str,
+    *,
+    plaintext: bool = False,
+    force: bool = False,
+    actor: str = "cli",
+) -> dict[str, Any]:
+    """Write the population's credentials to `out` (mode 0600, atomically): the Fernet-encrypted bundle, or
+    plaintext JSON only when `plaintext` is asked for. Never through a link, never over a special file or a
+    folder, never over an existing file without `force`, never into a folder that does not exist; every
+    refusal is an UnsafePathError (one line) and is audit-logged."""
+    import json
+
+    store.require_population(population_key)
+    try:
+        check_target(Path(out), replace=force)  # before decrypting anything
+        if plaintext:
+            bundle = build_bundle(store, box, settings, population_key)
+            data = (json.dumps(bundle, indent=2, sort_keys=True) + "\n").encode("utf-8")
+            count = len(bundle["mailboxes"])
+        else:
+            data, count = encrypted_bundle(store, box, settings, population_key)
+        path = write_private(Path(out), data, replace=force)
+    except UnsafePathError as exc:
+        store.audit(actor, "credentials.export", population_key, "refused", {"plaintext": plaintext, "why": str(exc)})
+        raise
+    store.audit(
+        actor,
+        "credentials.export",
+        population_key,
+        "ok",
+        {"plaintext": plaintext, "mailboxes": count, "path": str(path)},
+    )
+    return {"key": population_key, "path": str(path), "mailboxes": count, "plaintext": plaintext}

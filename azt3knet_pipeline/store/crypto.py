@@ -36,6 +36,7 @@ class SecretBox:
                     "(32 url-safe base64-encoded bytes)"
                 ) from None
         self._multi = MultiFernet(fernets)
+        self._primary = fernets[0]
         self.key_count = len(fernets)
 
     @classmethod
@@ -70,3 +71,18 @@ class SecretBox:
             return self._multi.decrypt(token)
         except InvalidToken:
             raise DecryptionError("bundle does not decrypt with any key in SECRET_KEY_FOR_KV_ENC") from None
+
+    def rotate_bytes(self, token: bytes) -> bytes:
+        """`rotate` for a bundle file's bytes."""
+        try:
+            return self._multi.rotate(token)
+        except InvalidToken:
+            raise DecryptionError("bundle does not decrypt with any key in SECRET_KEY_FOR_KV_ENC") from None
+
+    def under_primary(self, token: bytes) -> bool:
+        """Whether the first (encrypting) key alone opens `token`: False means an older key is still needed."""
+        try:
+            self._primary.decrypt(token)
+        except InvalidToken:
+            return False
+        return True

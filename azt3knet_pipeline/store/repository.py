@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, false, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from azt3knet_pipeline.domain.models import Population, PopulationSpec, validate_population_key
-from azt3knet_pipeline.store.crypto import SecretBox
+from azt3knet_pipeline.private_files import ensure_private_file
+from azt3knet_pipeline.store.crypto import DecryptionError, SecretBox
 from azt3knet_pipeline.store.tables import (
     agent_mailbox,
     audit_log,
@@ -66,8 +67,27 @@ class AuditEntry:
     detail: str | None
 
 
+@dataclass
+class StoreRotation:
+    """What `rotate_encryption` found (and did): rows per table, items no key opens, rows under older keys."""
+
+    counts: dict[str, int]
+    undecryptable: list[str]
+    under_older_keys: int
+    applied: bool = False
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _lock_for_rotation(tx: Connection) -> None:
+    """Hold the write lock from the first read, so no secret is added or changed between verify and update."""
+    if tx.dialect.name == "postgresql":
+        tx.execute(text("LOCK TABLE kv_secret, agent_mailbox IN SHARE ROW EXCLUSIVE MODE"))
+    elif tx.dialect.name == "sqlite":
+        # A write statement (even one matching no row) takes SQLite's RESERVED lock for the transaction.
+        tx.execute(update(kv_secret).where(false()).values(name=kv_secret.c.name))
 
 
 def make_engine(url: str) -> Engine:
@@ -75,7 +95,8 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 (folder 0700) before SQLite opens it: its -wal/-shm files copy the database's mode.
+            ensure_private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -337,28 +358,71 @@ class Store:
         assert row is not None
         return bytes.fromhex(box.decrypt(row[0]))
 
-    def rotate_encryption(self, box: SecretBox) -> dict[str, int]:
-        """Re-encrypt every stored secret under the first configured key. Plaintext never changes."""
-        now = _now()
-        counts = {"kv_secret": 0, "agent_mailbox": 0}
+    def rotate_encryption(
+        self,
+        box: SecretBox,
+        *,
+        apply: bool = True,
+        before_commit: Callable[[], None] | None = None,
+        audit: tuple[str, dict[str, Any]] | None = None,
+    ) -> StoreRotation:
+        """Re-encrypt every stored secret under the first configured key, all or nothing, in ONE transaction.
+
+        Every ciphertext is decrypted first; when any does not decrypt (or `apply` is false) nothing is written
+        and the result lists them. Otherwise all rows are updated, `before_commit` runs (a failure there rolls
+        everything back), then the audit entry (`audit` = (actor, detail)) is written in the same transaction.
+        Concurrent writers wait: the tables are locked for the transaction. Plaintext never changes.
+        """
+        result = StoreRotation(counts={"kv_secret": 0, "agent_mailbox": 0}, undecryptable=[], under_older_keys=0)
         with self._tx() as tx:
-            for name, ciphertext in tx.execute(select(kv_secret.c.name, kv_secret.c.ciphertext)).all():
+            _lock_for_rotation(tx)
+            kv_rows = tx.execute(select(kv_secret.c.name, kv_secret.c.ciphertext).order_by(kv_secret.c.name)).all()
+            mailbox_rows = tx.execute(
+                select(agent_mailbox.c.address, agent_mailbox.c.password_ciphertext).order_by(agent_mailbox.c.address)
+            ).all()
+            kv_new, mailbox_new = [], []
+            for table, rows, out in (("kv_secret", kv_rows, kv_new), ("agent_mailbox", mailbox_rows, mailbox_new)):
+                for name, ciphertext in rows:
+                    try:
+                        out.append({"b_name": name, "b_ciphertext": box.rotate(ciphertext)})
+                    except (DecryptionError, UnicodeEncodeError):
+                        result.undecryptable.append(f"{table} {name}")
+                        continue
+                    result.under_older_keys += not box.under_primary(ciphertext.encode("ascii"))
+                result.counts[table] = len(rows)
+            if result.undecryptable or not apply:
+                return result
+            now = _now()
+            if kv_new:
                 tx.execute(
                     update(kv_secret)
-                    .where(kv_secret.c.name == name)
-                    .values(ciphertext=box.rotate(ciphertext), updated_at=now)
+                    .where(kv_secret.c.name == bindparam("b_name"))
+                    .values(ciphertext=bindparam("b_ciphertext"), updated_at=now),
+                    kv_new,
                 )
-                counts["kv_secret"] += 1
-            for address, ciphertext in tx.execute(
-                select(agent_mailbox.c.address, agent_mailbox.c.password_ciphertext)
-            ).all():
+            if mailbox_new:
                 tx.execute(
                     update(agent_mailbox)
-                    .where(agent_mailbox.c.address == address)
-                    .values(password_ciphertext=box.rotate(ciphertext))
+                    .where(agent_mailbox.c.address == bindparam("b_name"))
+                    .values(password_ciphertext=bindparam("b_ciphertext")),
+                    mailbox_new,
                 )
-                counts["agent_mailbox"] += 1
-        return counts
+            if before_commit is not None:
+                before_commit()
+            if audit is not None:
+                actor, detail = audit
+                tx.execute(
+                    insert(audit_log).values(
+                        at=now,
+                        actor=actor[:64],
+                        action="keys.rotate",
+                        target="store",
+                        outcome="ok",
+                        detail=json.dumps({**detail, **result.counts}, sort_keys=True),
+                    )
+                )
+        result.applied = True
+        return result
 
     # -- llm cache -------------------------------------------------------------------------------------
 

@@ -66,7 +66,10 @@ def test_export_credentials_encrypted_by_default_plaintext_only_on_request(sandb
     encrypted.parent.mkdir()
     encrypted.write_text("stale, world-readable")
     encrypted.chmod(0o644)
-    result = azt3knet("export-credentials", KEY, "--out", str(encrypted))
+    refused = azt3knet("export-credentials", KEY, "--out", str(encrypted))
+    assert_clean_error(refused, 2, "already exists", "--force")
+    assert encrypted.read_text() == "stale, world-readable"
+    result = azt3knet("export-credentials", KEY, "--out", str(encrypted), "--force")
     assert result.returncode == 0, result.stderr
     assert "encrypted" in result.stdout and "0600" in result.stdout
     assert stat.S_IMODE(encrypted.stat().st_mode) == 0o600
@@ -89,7 +92,8 @@ def test_export_credentials_encrypted_by_default_plaintext_only_on_request(sandb
     assert {e["address"]: e["password"] for e in json.loads(plaintext.read_text())["mailboxes"]} == passwords
 
     audit = [e for e in operations.open_store().audit_entries(target=KEY) if e.action == "credentials.export"]
-    by_actor = [json.loads(e.detail or "{}") for e in audit if e.actor == "cli"]
+    assert [e.outcome for e in audit if e.actor == "cli"].count("refused") == 1
+    by_actor = [json.loads(e.detail or "{}") for e in audit if e.actor == "cli" and e.outcome == "ok"]
     assert sorted(d["plaintext"] for d in by_actor) == [False, True]
     assert all(d["mailboxes"] == 8 for d in by_actor)
 

@@ -54,8 +54,8 @@ def test_derivation_secret_survives_key_rotation(store: Store) -> None:
     assert len(secret) == 32 and store.derivation_secret(box) == secret
     new_key = Fernet.generate_key().decode()
     rotated_box = SecretBox.from_setting(f"{new_key},{old_key}")
-    counts = store.rotate_encryption(rotated_box)
-    assert counts["kv_secret"] == 1
+    rotation = store.rotate_encryption(rotated_box)
+    assert rotation.applied and rotation.counts["kv_secret"] == 1 and rotation.under_older_keys == 1
     assert store.derivation_secret(SecretBox.from_setting(new_key)) == secret
     with pytest.raises(DecryptionError):
         store.derivation_secret(SecretBox.from_setting(old_key))

@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, Output, asset
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import StoreResource
-from azt3knet_pipeline.services.credentials import bundle_path, encrypted_bundle, write_private
+from azt3knet_pipeline.services.credentials import encrypted_bundle, save_bundle
 from azt3knet_pipeline.settings import get_settings
 
 
@@ -20,7 +20,7 @@ def credential_export(context: AssetExecutionContext, store: StoreResource) -> O
     key = context.partition_key
     repo = store.open()
     token, count = encrypted_bundle(repo, secret_box(settings), settings, key)
-    path = write_private(bundle_path(settings, key), token)
+    path = save_bundle(settings, key, token)
     repo.audit("dagster", "credentials.export", key, "ok", {"mailboxes": count, "encrypted": True})
     return Output(
         str(path), metadata={"mailboxes": count, "bundle_path": str(path), "bytes": len(token), "encrypted": True}
