@@ -44,7 +44,8 @@ from azt3knet_pipeline.api.models import (
     ValidationErrorBody,
 )
 from azt3knet_pipeline.api.runs import executor_mode_from_env, last_run, run_detail
-from azt3knet_pipeline.api.security import AdminTokenError, admin_token
+from azt3knet_pipeline.api.security import AdminTokenError, admin_token, token_in_query
+from azt3knet_pipeline.api.server import install_access_log_filter
 from azt3knet_pipeline.clients.factory import ConfigurationError
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.domain.models import Population, max_population
@@ -132,10 +133,10 @@ def presented_token(authorization: str | None) -> str | None:
     return credentials if scheme.lower() == "bearer" and credentials else None
 
 
-def reject(ctx: ApiContext, request: Request, presented: str | None) -> JSONResponse:
-    """Audit-log a failed authentication (never the presented token) and answer 401. Blocking: call it from a
-    worker thread."""
-    reason = "missing" if presented is None else "invalid"
+def reject(ctx: ApiContext, request: Request, presented: str | None, reason: str | None = None) -> JSONResponse:
+    """Audit-log a failed authentication (never the presented token, never the query string) and answer 401.
+    Blocking: call it from a worker thread."""
+    reason = reason or ("missing" if presented is None else "invalid")
     client = _client_ip(request)
     try:
         ctx.store().audit("api", "auth.failed", request.url.path, "denied", {"client": client, "reason": reason})
@@ -366,6 +367,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except AdminTokenError as exc:
         log.error("%s", exc)
         raise
+    install_access_log_filter()
     previous_umask = restrict_umask()  # the store, Dagster's files and exports the API makes: 0600 / 0700
     app.state.ctx = ApiContext(settings, token, executor_mode_from_env())
     try:
@@ -470,6 +472,9 @@ def create_app() -> FastAPI:
         if ctx is None:
             return _error(503, "misconfigured", "the API was started without its lifespan")
         presented = presented_token(request.headers.get("authorization"))
+        if token_in_query(request.query_params.multi_items(), ctx.tokens):
+            # Even with a valid header: a token in a URL has already leaked into logs and histories.
+            return await run_in_threadpool(reject, ctx, request, presented, "token_in_query")
         if ctx.tokens.matches(presented):
             return await call_next(request)
         return await run_in_threadpool(reject, ctx, request, presented)

@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from azt3knet_pipeline.domain.models import AgentProfile, PopulationSpec, validate_population_key
+from azt3knet_pipeline.domain.models import (
+    DEFAULT_REFERENCE_YEAR,
+    AgentProfile,
+    PopulationSpec,
+    validate_population_key,
+)
 
 POPULATION_KEY_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 RUN_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 class PopulateRequest(PopulationSpec):
-    """A PopulationSpec (same fields, same validation) plus what to do with it."""
+    """A PopulationSpec (same fields, same validation) plus what to do with it.
+
+    Strict JSON types: `count: true`, `count: "5"`, `count: 5.0` and `seed: 4.2` are 422, not coerced (the
+    spec's own validators still run). A seed string of digits stays the same seed as that integer, as on the CLI.
+    """
+
+    count: StrictInt = Field(ge=1, description="Number of agents, 1..AZT3KNET_MAX_POPULATION")
+    seed: Annotated[StrictInt | StrictStr, Field(description="An integer or a short string (letters, digits, _ . -)")]
+    reference_year: StrictInt = Field(default=DEFAULT_REFERENCE_YEAR, ge=1900, le=2200)
 
     key: str | None = Field(
         default=None,
         description="Population key, a DNS label (default: seed-<seed>)",
         json_schema_extra={"pattern": POPULATION_KEY_PATTERN, "maxLength": 63},
     )
-    create_mailboxes: bool = Field(
+    create_mailboxes: StrictBool = Field(
         default=False, description="Also provision mailboxes, DKIM, DNS and the credential export"
     )
-    preview: bool = Field(default=False, description="Return profiles only; register nothing, run nothing")
+    preview: StrictBool = Field(default=False, description="Return profiles only; register nothing, run nothing")
 
     @field_validator("key")
     @classmethod

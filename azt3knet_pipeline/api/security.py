@@ -7,6 +7,11 @@ import hmac
 from azt3knet_pipeline.settings import Settings
 
 MIN_TOKEN_LENGTH = 16
+# Query parameters that carry credentials in other APIs: never accepted here, since URLs end up in logs,
+# proxies and browser histories. The token goes only in the Authorization header.
+TOKEN_QUERY_PARAMETERS = frozenset(
+    {"token", "access_token", "auth", "authorization", "bearer", "api_key", "apikey", "admin_token", "key_token"}
+)
 
 
 class AdminTokenError(RuntimeError):
@@ -41,3 +46,9 @@ class TokenChecker:
         # compare_digest takes time independent of where the inputs differ (length differences leak only
         # the length, which the minimum-length rule makes useless).
         return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), self._token)
+
+
+def token_in_query(params: list[tuple[str, str]], tokens: TokenChecker) -> bool:
+    """Whether the query string carries a credential: a token-like parameter name, or the admin token itself
+    as any parameter's value."""
+    return any(name.lower() in TOKEN_QUERY_PARAMETERS or tokens.matches(value) for name, value in params)
