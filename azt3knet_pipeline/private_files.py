@@ -80,13 +80,13 @@ def tighten(path: Path) -> None:
         os.chmod(path, PRIVATE_FILE_MODE)
 
 
-def check_target(path: Path, *, replace: bool) -> Path:
+def check_target(path: str | Path, *, replace: bool) -> Path:
     """The absolute target for a private file write, or UnsafePathError (one line) saying why not.
 
     The folder must exist (never created silently); the target must be absent, or with `replace` a regular
     file. Links are not followed: a symlink target is refused, whatever it points at.
     """
-    text = str(path)
+    text = str(path)  # a str, not Path: Path("") would be "."
     if not text.strip():
         raise UnsafePathError("the output path is empty")
     path = Path(os.path.abspath(text))
@@ -112,7 +112,7 @@ def check_target(path: Path, *, replace: bool) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes, *, replace: bool = False) -> Path:
+def write_private(path: str | Path, data: bytes, *, replace: bool = False) -> Path:
     """Write `data` to `path` with mode 0600, atomically: a new temp file (O_EXCL|O_NOFOLLOW) in the same
     folder, fsync, then link (no overwrite) or rename (`replace`, regular files only) into place.
 

@@ -83,14 +83,14 @@ def export_credentials(
 
     store.require_population(population_key)
     try:
-        check_target(Path(out), replace=force)  # before decrypting anything
+        check_target(out, replace=force)  # before decrypting anything
         if plaintext:
             bundle = build_bundle(store, box, settings, population_key)
             data = (json.dumps(bundle, indent=2, sort_keys=True) + "\n").encode("utf-8")
             count = len(bundle["mailboxes"])
         else:
             data, count = encrypted_bundle(store, box, settings, population_key)
-        path = write_private(Path(out), data, replace=force)
+        path = write_private(out, data, replace=force)
     except UnsafePathError as exc:
         store.audit(actor, "credentials.export", population_key, "refused", {"plaintext": plaintext, "why": str(exc)})
         raise
