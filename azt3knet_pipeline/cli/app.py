@@ -295,7 +295,6 @@ def demo(
     """Run a demo population end to end: profiles, mailboxes, DNS and the encrypted credential bundle, on the
     embedded default (SQLite + a local Dagster instance) against local Mailcow/deSEC stand-ins it starts."""
     import os
-    from pathlib import Path
 
     from azt3knet_pipeline import operations
     from azt3knet_pipeline.sandbox.run import running_sandbox
@@ -305,7 +304,7 @@ def demo(
         count=count, seed=seed, country=country, gender=None, city=None, age_range=None, interests=None, locale=None
     )
     # The demo keeps its own home so it never mixes stand-in state with a real installation's store.
-    home = Path(os.environ.get("AZT3KNET_HOME", str(Path.home() / ".azt3knet"))).expanduser() / "demo"
+    home = get_settings().home / "demo"  # AZT3KNET_HOME, else ~/.azt3knet (never $HOME)
     os.environ["AZT3KNET_HOME"] = str(home)
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
     os.environ.pop("AZT3KNET_DATABASE_URL", None)
