@@ -46,9 +46,9 @@ def ensure_private_dir(path: Path, *, tighten_existing: bool = False) -> Path:
             pass  # made concurrently by another process: fine, it is a folder check below
         else:
             os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
-    info = os.lstat(path) if path.exists() else None
-    if info is None or not stat.S_ISDIR(os.stat(path).st_mode):
+    if not path.is_dir():
         raise UnsafePathError(f"{path} is not a folder")
+    info = os.lstat(path)
     if tighten_existing and not missing and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
         os.chmod(path, PRIVATE_DIR_MODE)
     return path
