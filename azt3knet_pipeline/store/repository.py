@@ -11,7 +11,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, delete, event, false, func, insert, select, text, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    false,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -401,12 +418,22 @@ class Store:
                     kv_new,
                 )
             if mailbox_new:
+                # Through a temporary table: one bulk insert and one joined UPDATE, not a round trip per row.
+                rotated = Table(
+                    "azt3knet_rotated_secret",
+                    MetaData(),
+                    Column("b_name", String(254), primary_key=True),
+                    Column("b_ciphertext", Text, nullable=False),
+                    prefixes=["TEMPORARY"],
+                )
+                rotated.create(tx)
+                tx.execute(insert(rotated), mailbox_new)
                 tx.execute(
                     update(agent_mailbox)
-                    .where(agent_mailbox.c.address == bindparam("b_name"))
-                    .values(password_ciphertext=bindparam("b_ciphertext")),
-                    mailbox_new,
+                    .where(agent_mailbox.c.address == rotated.c.b_name)
+                    .values(password_ciphertext=rotated.c.b_ciphertext)
                 )
+                rotated.drop(tx)
             if before_commit is not None:
                 before_commit()
             if audit is not None:

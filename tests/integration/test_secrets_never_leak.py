@@ -76,6 +76,7 @@ def test_no_plaintext_password_outside_the_plaintext_export(
     outputs["plan"] = json.dumps(operations.plan(KEY))
     outputs["describe"] = json.dumps(operations.describe_population(KEY), default=str)
     encrypted_out = tmp_path / "exports-elsewhere" / "bundle.fernet"
+    encrypted_out.parent.mkdir()  # exports never create folders
     operations.export_credentials(KEY, str(encrypted_out))
     # ... and through the CLI, as a user runs it.
     for name, args in {
@@ -87,6 +88,7 @@ def test_no_plaintext_password_outside_the_plaintext_export(
         assert result.returncode == 0, result.stderr
         outputs[name] = result.stdout + result.stderr
     plaintext_out = tmp_path / "plaintext" / "credentials.json"
+    plaintext_out.parent.mkdir()
     result = azt3knet("export-credentials", KEY, "--out", str(plaintext_out), "--plaintext")
     assert result.returncode == 0, result.stderr
     outputs["cli plaintext export"] = result.stdout + result.stderr
