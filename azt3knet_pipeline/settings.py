@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     """Runtime configuration. Each field maps to one environment variable (see `.env.example`)."""
 
     # populate_by_name stays off: with it, pydantic-settings would also read each field's own name from the
-    # environment (HOME → home, DATABASE_URL → database_url), which belongs to other programs.
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=False)
+    # environment (HOME → home, DATABASE_URL → database_url), which belongs to other programs. Names are
+    # case-sensitive, as on the command line: `azt3knet_home` is not `AZT3KNET_HOME`.
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=False, case_sensitive=True)
 
     home: Path = Field(default_factory=_default_home, validation_alias="AZT3KNET_HOME")
     database_url: str | None = Field(default=None, validation_alias="AZT3KNET_DATABASE_URL")
