@@ -10,7 +10,7 @@ MIN_TOKEN_LENGTH = 16
 # Query parameters that carry credentials in other APIs: never accepted here, since URLs end up in logs,
 # proxies and browser histories. The token goes only in the Authorization header.
 TOKEN_QUERY_PARAMETERS = frozenset(
-    {"token", "access_token", "auth", "authorization", "bearer", "api_key", "apikey", "admin_token", "key_token"}
+    {"token", "access_token", "auth", "authorization", "bearer", "api_key", "apikey", "admin_token"}
 )
 
 
