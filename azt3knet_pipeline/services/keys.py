@@ -73,9 +73,11 @@ def rotate_keys(
         result = store.rotate_encryption(
             box, apply=apply, before_commit=replace_bundles, audit=(actor, {"bundles": len(bundles)})
         )
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C during the bundle replacement too: never leave it half-applied
         restore_failed = _restore(replaced)
         _cleanup(bundles)
+        if not isinstance(exc, Exception):
+            raise
         reason = str(exc) if isinstance(exc, KeyRotationError) else f"{type(exc).__name__} while applying"
         if restore_failed:
             message = (
