@@ -3,9 +3,12 @@
 Built to `shared/contracts/mailcow.md`, not to our stand-in. The rules that matter:
 
 * HTTP != 200 is an error (401/403 -> `MailcowAuthError`, never retried: fail2ban bans IPs after repeated bad
-  keys). On 200 the body is normalised to a list (`{}` and an empty body mean "nothing"; a single object is a
-  one-element list) and the call FAILED if any entry has `type` `danger` or `error`. The error key is `msg`
-  when it is a string, else `msg[0]`.
+  keys). On 200 the body is normalised to a list (a single object is a one-element list) and the call FAILED if
+  any entry has `type` `danger` or `error`. The error key is `msg` when it is a string, else `msg[0]`.
+* A write SUCCEEDED only when the reply holds a success entry naming each object (contract §7: a handler that
+  throws answers HTTP 200 with an empty body and applies nothing). An empty body, `{}`, a generic
+  "Task completed" or a list without such an entry is ambiguous: the client reads the object back and decides
+  from what Mailcow lists (`MailcowAmbiguousReply` when the object is not in the expected state).
 * Business errors come back as HTTP 200: `object_exists`/`domain_exists` -> `MailcowConflict` (the caller
   adopts), `access_denied` on add/mailbox -> `MailcowDomainMissing`, other danger/error ->
   `MailcowRequestError`.
@@ -86,6 +89,11 @@ class MailcowDomainMissing(MailcowNotFound):
 
 class MailcowRequestError(MailcowError):
     """Any other failure entry (HTTP 200 danger/error) or a 400/404/405: `.key` is the msg key."""
+
+
+class MailcowAmbiguousReply(MailcowRequestError):
+    """A write answered without a success entry for its object (empty body, `{}`, "Task completed"), and the
+    read-back shows it was not applied. `.key` is `"ambiguous_reply"`."""
 
 
 class MailcowDkimExists(MailcowConflict, MailcowRequestError):
@@ -479,6 +487,8 @@ class MailcowResult:
 
     entries: list[dict[str, Any]] = field(default_factory=list)
     attempts: int = 1
+    # True when the reply was ambiguous and the outcome was confirmed by reading the object back.
+    verified_by_read: bool = False
 
     @property
     def keys(self) -> list[str]:
@@ -683,8 +693,31 @@ class MailcowClient:
             retried=reply.retried,
         )
 
-    def _result(self, reply: _Reply) -> MailcowResult:
-        return MailcowResult(entries=reply.entries, attempts=reply.attempts)
+    def _result(self, reply: _Reply, *, verified_by_read: bool = False) -> MailcowResult:
+        return MailcowResult(entries=reply.entries, attempts=reply.attempts, verified_by_read=verified_by_read)
+
+    @staticmethod
+    def _confirmed(reply: _Reply, keys: Iterable[str], name: str) -> bool:
+        """Whether the reply holds a success entry `[<one of keys>, <name>, ...]` for this object."""
+        wanted = frozenset(keys)
+        for entry in reply.entries:
+            if str(entry.get("type", "")).lower() != "success":
+                continue
+            key, args = _msg_key(entry)
+            if key in wanted and args and str(args[0]).strip().lower() == name:
+                return True
+        return False
+
+    @staticmethod
+    def _ambiguous(reply: _Reply, name: str, finding: str) -> MailcowAmbiguousReply:
+        seen = _describe(reply.entries) if reply.entries else "an empty body"
+        return MailcowAmbiguousReply(
+            f"{reply.what}: no success entry for {name} (Mailcow answered {seen}); {finding}",
+            status=reply.status,
+            key="ambiguous_reply",
+            entries=reply.entries,
+            retried=reply.retried,
+        )
 
     # -- domains
 
@@ -706,13 +739,31 @@ class MailcowClient:
         """Create a domain (Mailcow also generates its DKIM key). `domain_exists` -> MailcowConflict."""
         reply = self._call("add", "domain", body=spec.to_body())
         self._raise_for(reply)
-        return self._result(reply)
+        if self._confirmed(reply, ("domain_added",), spec.domain):
+            return self._result(reply)
+        existing = self.get_domain(spec.domain)  # outcome unknown: Mailcow's own list decides
+        if existing is None:
+            raise self._ambiguous(reply, spec.domain, "the domain does not exist: not created")
+        if not set(spec.tags) <= set(existing.tags):
+            raise MailcowConflict(
+                f"{reply.what}: {spec.domain} exists without the tags this request set", key="domain_exists"
+            )
+        return self._result(reply, verified_by_read=True)
 
     def edit_domain(self, name: str, attr: Mapping[str, Any]) -> MailcowResult:
         """Edit domain attributes (e.g. `mailboxes`, `quota`, `maxquota` in MiB). Missing -> DomainMissing."""
-        body = {"items": [name.strip().lower()], "attr": _normalise_attr(attr)}
+        name = name.strip().lower()
+        body = {"items": [name], "attr": _normalise_attr(attr)}
         reply = self._call("edit", "domain", body=body)
+        failures = self._failures(reply)
+        if failures and _msg_key(failures[0])[0] == "domain_invalid":  # §7: how the real code says "missing"
+            raise MailcowDomainMissing(
+                f"{reply.what}: {_describe(failures)}", status=reply.status, key="domain_invalid", entries=reply.entries
+            )
         self._raise_for(reply, access_denied=MailcowDomainMissing)
+        if not self._confirmed(reply, ("domain_modified",), name):
+            # An edit cannot be confirmed by a read (the next plan reads it again): unknown counts as failed.
+            raise self._ambiguous(reply, name, "counted as not applied")
         return self._result(reply)
 
     def delete_domain(self, name: str) -> str:
@@ -720,11 +771,14 @@ class MailcowClient:
 
         `domain_not_empty` (mailboxes left) raises MailcowRequestError with that key.
         """
-        reply = self._call("delete", "domain", body=[name.strip().lower()])
+        name = name.strip().lower()
+        reply = self._call("delete", "domain", body=[name])
         failures = self._failures(reply)
         if failures and all(_msg_key(e)[0] in ("access_denied", "domain_not_found") for e in failures):
             return "missing"
         self._raise_for(reply)
+        if not self._confirmed(reply, ("domain_removed",), name) and self.get_domain(name) is not None:
+            raise self._ambiguous(reply, name, "the domain still exists")
         return "removed"
 
     # -- DKIM
@@ -758,13 +812,22 @@ class MailcowClient:
                 retried=reply.retried,
             )
         self._raise_for(reply, access_denied=MailcowDomainMissing)
-        return self._result(reply)
+        if self._confirmed(reply, ("dkim_added",), domain):
+            return self._result(reply)
+        if self.get_dkim(domain) is None:
+            raise self._ambiguous(reply, domain, "no DKIM key exists: not created")
+        return self._result(reply, verified_by_read=True)
 
     def delete_dkim(self, domain: str) -> MailcowResult:
         """Remove a domain's DKIM key (idempotent on the server)."""
-        reply = self._call("delete", "dkim", body=[domain.strip().lower()])
+        domain = domain.strip().lower()
+        reply = self._call("delete", "dkim", body=[domain])
         self._raise_for(reply)
-        return self._result(reply)
+        if self._confirmed(reply, ("dkim_removed",), domain):
+            return self._result(reply)
+        if self.get_dkim(domain) is not None:
+            raise self._ambiguous(reply, domain, "the DKIM key still exists")
+        return self._result(reply, verified_by_read=True)
 
     # -- mailboxes
 
@@ -796,7 +859,20 @@ class MailcowClient:
         earlier attempt); `access_denied` -> MailcowDomainMissing."""
         reply = self._call("add", "mailbox", body=spec.to_body())
         self._raise_for(reply, access_denied=MailcowDomainMissing)
-        return self._result(reply)
+        if self._confirmed(reply, ("mailbox_added",), spec.address):
+            return self._result(reply)
+        existing = self.get_mailbox(spec.address)  # outcome unknown: Mailcow's own list decides
+        if existing is None:
+            raise self._ambiguous(reply, spec.address, "the mailbox does not exist: not created")
+        if not set(spec.tags) <= set(existing.tags):
+            # Not the mailbox this request would have made: someone else's (the caller decides).
+            raise MailcowConflict(
+                f"{reply.what}: {spec.address} exists without the tags this request set",
+                key="object_exists",
+                entries=reply.entries,
+                retried=True,
+            )
+        return self._result(reply, verified_by_read=True)
 
     def edit_mailbox(self, addresses: Sequence[str], attr: Mapping[str, Any]) -> MailcowResult:
         """Edit mailboxes: `quota` in MiB, `tags` are ADDED (never cleared), `password` + `password2`,
@@ -811,6 +887,10 @@ class MailcowClient:
         for batch in _batches(items, self.batch_size):
             reply = self._call("edit", "mailbox", body={"items": batch, "attr": attr})
             self._raise_for(reply, access_denied=MailcowNotFound)
+            unconfirmed = [a for a in batch if not self._confirmed(reply, ("mailbox_modified",), a)]
+            if unconfirmed:
+                # An edit cannot be confirmed by a read (passwords are not readable): unknown counts as failed.
+                raise self._ambiguous(reply, ", ".join(unconfirmed[:3]), "counted as not applied")
             result.entries.extend(reply.entries)
             result.attempts += reply.attempts
         return result
@@ -865,8 +945,11 @@ class MailcowClient:
                 entries=reply.entries,
                 retried=reply.retried,
             )
-        for a in items:  # no per-address entry (e.g. a generic "Task completed"): the server reported success
-            outcome.setdefault(a, "removed")
+        for a in items:  # no entry for this address (empty body, "Task completed"): Mailcow's list decides
+            if a not in outcome:
+                if self.get_mailbox(a) is not None:
+                    raise self._ambiguous(reply, a, "the mailbox still exists")
+                outcome[a] = "removed"
         return outcome
 
     # -- policy
@@ -917,6 +1000,7 @@ __all__ = [
     "DkimKey",
     "DomainSpec",
     "MailboxSpec",
+    "MailcowAmbiguousReply",
     "MailcowAuthError",
     "MailcowClient",
     "MailcowConflict",

@@ -64,6 +64,7 @@ FAULT_KINDS = frozenset(
         "timeout_after_apply",
         "drop",
         "drop_after_apply",
+        "empty_200",
     }
 )
 DKIM_KEY_SIZES = frozenset({1024, 2048, 3072, 4096})
@@ -149,6 +150,18 @@ class FaultSettings(BaseModel):
     fault_actions: list[str] = Field(default_factory=lambda: ["add", "edit", "delete", "get"])
     fault_queue: list[str] = Field(default_factory=list)
     fault_seed: int | None = None
+    # A crashed PHP handler (contract §7): HTTP 200, empty body, nothing applied. Drawn like the other rates.
+    empty_200_rate: float = Field(0.0, ge=0, le=1)
+    # Someone else creates these addresses (untagged, their own password) just before our add/mailbox reaches
+    # the server: the "between list and create" race. One-shot per address.
+    foreign_race_addresses: list[str] = Field(default_factory=list)
+    # Contract §7 behaviours of the real code, each switchable (True = as the real code does).
+    quirk_mailbox_all_missing_domain_lists_all: bool = True
+    quirk_rl_saved_entry: bool = True
+    quirk_int_fields: bool = True
+    quirk_untagged_domain_has_no_tags_key: bool = True
+    quirk_delete_domain_keeps_dkim: bool = True
+    quirk_edit_missing_domain_invalid: bool = True
 
     @field_validator("fault_queue")
     @classmethod
@@ -170,6 +183,11 @@ class MailcowSandboxConfig(FaultSettings):
       retry_after_seconds`). `fault_queue` scripts the next faults (one per request of `fault_actions`),
       before the random rates; `fault_seed` makes the rates reproducible.
     - `state_file`: persist the state as JSON after every write (and load it at start).
+    - `empty_200_rate` / fault kind `empty_200`: a crashed handler (HTTP 200, empty body, nothing applied); an
+      add/mailbox whose `name` is longer than 255 characters crashes the same way (a database error).
+    - `foreign_race_addresses`: someone else creates the mailbox just before our add/mailbox arrives.
+    - `quirk_*`: contract §7 behaviours of the real code, on by default; switch one off to see a client
+      depend on it. Every write received is recorded (`writes_received()`, `GET /_sandbox/writes`).
     - `ban_after_failures`: emulate fail2ban (bad keys from one IP within `ban_window_seconds` -> that IP's
       connections are dropped for `ban_seconds`); None = off.
     """
@@ -375,6 +393,7 @@ class MailcowSandbox:
         self.config = config
         self._lock = threading.RLock()
         self.counters: dict[str, int] = {"reads": 0, "writes": 0}
+        self.write_log: list[dict[str, Any]] = []
         self.fault_counts: dict[str, int] = {}
         self.mutations = 0
         self._rng = random.Random(config.fault_seed)
@@ -410,6 +429,7 @@ class MailcowSandbox:
     def reset_counters(self) -> None:
         with self._lock:
             self.counters = {"reads": 0, "writes": 0}
+            self.write_log = []
             self.fault_counts = {}
             self.mutations = 0
             self.auth_failure_count = 0
@@ -430,6 +450,31 @@ class MailcowSandbox:
             if "fault_seed" in changes:
                 self._rng = random.Random(checked.fault_seed)
             return self.faults()
+
+    def record_write(self, method: str, route: str, body: Any) -> None:
+        """Remember a write request as received (passwords masked), before any fault is injected."""
+        with self._lock:
+            self.write_log.append({"method": method, "route": route, "body": mask_data(body)})
+
+    def writes_received(self) -> list[dict[str, Any]]:
+        """Every add/edit/delete request received since the last counter reset: method, route, masked body."""
+        with self._lock:
+            return [dict(w) for w in self.write_log]
+
+    def race_foreign_mailbox(self, data: Any) -> None:
+        """If this add/mailbox targets a `foreign_race_addresses` entry, someone else creates it first."""
+        if not isinstance(data, dict):
+            return
+        address = f"{str(data.get('local_part') or '').strip().lower()}@{idn_to_ascii(str(data.get('domain') or ''))}"
+        with self._lock:
+            if address not in self.config.foreign_race_addresses:
+                return
+            self.config.foreign_race_addresses = [a for a in self.config.foreign_race_addresses if a != address]
+            local, _, domain = address.partition("@")
+            self.add_mailbox(
+                {"local_part": local, "domain": domain, "password": "Someone-elses-1", "password2": "Someone-elses-1"},
+                True,
+            )
 
     def snapshot(self) -> dict[str, Any]:
         """Domains, mailboxes (without passwords), aliases and DKIM public data."""
@@ -513,6 +558,7 @@ class MailcowSandbox:
                     (cfg.timeout_rate, "timeout"),
                     (cfg.drop_rate, "drop"),
                     (cfg.error_after_apply_rate, "error_after_apply"),
+                    (cfg.empty_200_rate, "empty_200"),
                 ):
                     edge += rate
                     if r < edge:
@@ -688,7 +734,7 @@ class MailcowSandbox:
         selector = DOMAIN_DEFAULTS["dkim_selector"] if selector is None else selector
         if not php_empty(key_size) and not php_empty(selector):
             if domain in self.dkim:
-                entries.append(self._entry("info", log, ["domain_add_dkim_available"]))
+                entries.append(self._entry("success", log, ["domain_add_dkim_available", domain]))
             else:
                 entries.extend(self._add_dkim([domain], str(selector), key_size, log_fn="dkim"))
         rl_value = data.get("rl_value")
@@ -818,6 +864,8 @@ class MailcowSandbox:
         }
         self._index_add(self.mailboxes[username])
         self.aliases[username] = {"address": username, "goto": username, "domain": domain, "active": 1}
+        if self.config.quirk_rl_saved_entry:  # the real code appends it first, even without a rate limit
+            entries.append(self._entry("success", log, ["rl_saved", username]))
         entries.append(self._entry("success", log, ["mailbox_added", username]))
         self._mutated()
         return entries
@@ -902,6 +950,9 @@ class MailcowSandbox:
                 entries.append(self._entry("danger", log, "domain_invalid"))
                 continue
             dom = self.domains.get(domain)
+            if admin and dom is None and self.config.quirk_edit_missing_domain_invalid:
+                entries.append(self._entry("danger", log, ["domain_invalid", domain]))
+                continue
             if not admin or dom is None:
                 entries.append(self._entry("danger", log, "access_denied"))
                 continue
@@ -999,7 +1050,8 @@ class MailcowSandbox:
             # Like Mailcow, deleting a domain that does not exist still reports domain_removed (derived).
             if self.domains.pop(domain, None) is not None:
                 changed = True
-            self.dkim.pop(domain, None)
+            if not self.config.quirk_delete_domain_keeps_dkim:
+                self.dkim.pop(domain, None)  # the real code leaves the key in Redis (contract §7)
             for address, alias in list(self.aliases.items()):
                 if alias["domain"] == domain:
                     del self.aliases[address]
@@ -1034,7 +1086,7 @@ class MailcowSandbox:
         aliases_in = self._alias_count(domain)
         left_mib = max(0, d["quota"] - quota_all)
         used_bytes = 0  # no mail is ever delivered here
-        return {
+        details: dict[str, Any] = {
             "max_new_mailbox_quota": min(d["maxquota"], left_mib) * MIB,
             "def_new_mailbox_quota": min(d["defquota"], left_mib) * MIB,
             "quota_used_in_domain": str(quota_all * MIB),
@@ -1069,6 +1121,9 @@ class MailcowSandbox:
             "created": d["created"],
             "modified": d["modified"],
         }
+        if not d["tags"] and self.config.quirk_untagged_domain_has_no_tags_key:
+            del details["tags"]
+        return details
 
     def mailbox_details(self, username: str, reduced: bool = False) -> dict[str, Any]:
         m = self.mailboxes[username]
@@ -1076,12 +1131,12 @@ class MailcowSandbox:
         _count, quota_all = self._domain_usage(m["domain"])
         details: dict[str, Any] = {
             "username": username,
-            "active": str(m["active"]),
+            "active": m["active"] if self.config.quirk_int_fields else str(m["active"]),
             "active_int": m["active"],
             "domain": m["domain"],
             "name": m["name"],
             "local_part": m["local_part"],
-            "quota": str(m["quota_mib"] * MIB),
+            "quota": m["quota_mib"] * MIB if self.config.quirk_int_fields else str(m["quota_mib"] * MIB),
             "quota_used": 0,
             "messages": 0,
             "percent_in_use": "- " if m["quota_mib"] == 0 else 0,
@@ -1130,6 +1185,8 @@ class MailcowSandbox:
         if obj in ("all", "reduced"):
             reduced = obj == "reduced"
             domains = [idn_to_ascii(d) for d in extra.split(",") if d.strip()] if extra else sorted(self.domains)
+            if self.config.quirk_mailbox_all_missing_domain_lists_all and any(d not in self.domains for d in domains):
+                domains = sorted(self.domains)  # the real code then answers every mailbox on the server
             out = []
             for domain in domains:
                 if not is_valid_domain_name(domain):
@@ -1342,6 +1399,9 @@ async def _process(request: Request, sb: MailcowSandbox, action: str, category: 
             if category == "domain":
                 return _envelope(sb.add_domain(data, admin), action)
             if category == "mailbox":
+                if len(str(data.get("name") or "")) > 255:
+                    return Response(b"", status_code=200)  # a database error: the handler throws (contract §7)
+                sb.race_foreign_mailbox(data)
                 return _envelope(sb.add_mailbox(data, admin), action)
             if category == "dkim":
                 if not isinstance(data.get("domains", ""), str):
@@ -1379,7 +1439,17 @@ async def api_endpoint(request: Request) -> Response:
     if sb.config.latency_ms:
         await asyncio.sleep(sb.config.latency_ms / 1000)
 
+    if action in WRITE_ACTIONS and request.method.upper() == "POST":
+        raw = await request.body()
+        try:
+            received: Any = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            received = {"undecodable": len(raw)}
+        sb.record_write(request.method.upper(), f"{action}/{category}", received)
+
     fault = sb.draw_fault(action)
+    if fault == "empty_200":
+        return Response(b"", status_code=200)  # a crashed handler: nothing applied, empty body
     if fault == "429":
         return Response(
             "429 Too Many Requests\n",
@@ -1433,6 +1503,10 @@ async def debug_faults(request: Request) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
 
+async def debug_writes(request: Request) -> Response:
+    return JSONResponse(request.app.state.sandbox.writes_received())
+
+
 async def debug_state(request: Request) -> Response:
     return JSONResponse(request.app.state.sandbox.snapshot())
 
@@ -1460,6 +1534,7 @@ def create_mailcow_app(config: MailcowSandboxConfig | None = None) -> Starlette:
         Route("/_sandbox/counters/reset", debug_counters_reset, methods=["POST"]),
         Route("/_sandbox/faults", debug_faults, methods=["GET", "POST"]),
         Route("/_sandbox/state", debug_state, methods=["GET"]),
+        Route("/_sandbox/writes", debug_writes, methods=["GET"]),
         Route("/_sandbox/reset", debug_reset, methods=["POST"]),
         Route("/api/v1/{query:path}", api_endpoint, methods=all_methods),
         Route("/api/v1", api_endpoint, methods=all_methods),

@@ -297,7 +297,7 @@ def test_delete_domain_refuses_while_it_has_mailboxes(client: MailcowClient) -> 
     assert client.delete_mailboxes([f"alice@{DOMAIN}"]) == {f"alice@{DOMAIN}": "removed"}
     assert client.delete_domain(DOMAIN) == "removed"
     assert client.get_domain(DOMAIN) is None
-    assert client.get_dkim(DOMAIN) is None  # the domain's key went with it
+    assert client.get_dkim(DOMAIN) is not None  # §7: the real code leaves the domain's key in Redis
 
 
 # --------------------------------------------------------------------------------------------- DKIM
@@ -341,12 +341,12 @@ def test_add_and_get_mailbox(client: MailcowClient, raw: httpx.Client, sandbox: 
     result = client.add_mailbox(
         box("Alice.Smith", name="Alice Smith", quota=250, tags=["azt3knet-synthetic", "seed-42"])
     )
-    assert result.keys == ["mailbox_added"]
+    assert result.keys == ["rl_saved", "mailbox_added"]  # §7: rl_saved comes first
     address = f"alice.smith@{DOMAIN}"
 
     wire = raw.get(f"get/mailbox/{address}").json()
     assert isinstance(wire, dict)  # a single object, not a list
-    assert wire["quota"] == str(250 * MIB)  # bytes, as a string
+    assert wire["quota"] == 250 * MIB  # §7: an int  # bytes, as a string
     assert PASSWORD not in json.dumps(wire)
 
     mailbox = client.get_mailbox(address)
@@ -434,7 +434,7 @@ def test_edit_mailbox_adds_tags_and_sets_quota(client: MailcowClient, raw: httpx
     assert alice is not None
     assert alice.tags == ["one", "two", "three"]  # added, never replaced
     assert (alice.quota_mib, alice.active, alice.name) == (400, False, "Renamed")
-    assert raw.get(f"get/mailbox/{addresses[1]}").json()["quota"] == str(400 * MIB)
+    assert raw.get(f"get/mailbox/{addresses[1]}").json()["quota"] == 400 * MIB  # §7: an int
     assert client.get_mailbox(addresses[1]).tags == ["one", "three"]  # type: ignore[union-attr]
     assert client.edit_mailbox([], {"active": True}).entries == []
 
@@ -606,9 +606,32 @@ def test_wire_format_of_requests() -> None:
     """What the client puts on the wire, independent of any server: paths, key header, JSON bodies, MiB."""
     seen: list[httpx.Request] = []
 
+    success = {
+        "add/domain": "domain_added",
+        "add/dkim": "dkim_added",
+        "add/mailbox": "mailbox_added",
+        "edit/mailbox": "mailbox_modified",
+        "edit/domain": "domain_modified",
+        "delete/mailbox": "mailbox_removed",
+        "delete/dkim": "dkim_removed",
+        "delete/domain": "domain_removed",
+    }
+
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"type": "success", "msg": "Task completed"})
+        route = request.url.path.removeprefix("/api/v1/")
+        if route not in success:
+            return httpx.Response(200, json={})
+        body = json.loads(request.content)
+        if isinstance(body, list):
+            names = body
+        elif "items" in body:
+            names = body["items"]
+        elif "local_part" in body:
+            names = [f"{body['local_part']}@{body['domain']}"]
+        else:
+            names = [body.get("domain") or body.get("domains")]
+        return httpx.Response(200, json=[{"type": "success", "msg": [success[route], n]} for n in names])
 
     with MailcowClient("https://mail.example.org/", RW, transport=httpx.MockTransport(handler)) as c:
         c.add_domain(DomainSpec(domain="Pop.Example.org", quota=4096, maxquota=2048, defquota=1024))
