@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+def adopt_domain_run_config(adopt_domain: bool) -> dict[str, Any] | None:
+    """Run config that lets the mailboxes asset adopt (tag) an existing mail domain azt3knet did not create."""
+    return {"ops": {"mailboxes": {"config": {"adopt_domain": True}}}} if adopt_domain else None
+
+
 @dataclass
 class RunOutcome:
     """What one materialization of a partition did: run id, success, per-asset metadata (no secrets)."""
@@ -163,25 +168,40 @@ def require_encryption_key(*, store: Store | None = None) -> None:
 
 
 def populate(
-    spec: PopulationSpec, key: str | None = None, *, create_mailboxes: bool = False, actor: str = "cli"
+    spec: PopulationSpec,
+    key: str | None = None,
+    *,
+    create_mailboxes: bool = False,
+    actor: str = "cli",
+    adopt_domain: bool = False,
 ) -> RunOutcome:
-    """Register and materialize: profiles only, or the whole graph with `create_mailboxes`."""
+    """Register and materialize: profiles only, or the whole graph with `create_mailboxes` (`adopt_domain`: see
+    `adopt_domain_run_config`)."""
     if create_mailboxes:
         require_encryption_key()
     population, _ = register_population(spec, key, actor=actor)
-    return materialize_population(population.key, job_name="populate_job" if create_mailboxes else "profiles_job")
+    if not create_mailboxes:
+        return materialize_population(population.key, job_name="profiles_job")
+    return materialize_population(
+        population.key, job_name="populate_job", run_config=adopt_domain_run_config(adopt_domain)
+    )
 
 
-def recreate(key: str, *, actor: str = "cli", runner: Callable[..., RunOutcome] | None = None) -> RunOutcome:
+def recreate(
+    key: str, *, actor: str = "cli", runner: Callable[..., RunOutcome] | None = None, adopt_domain: bool = False
+) -> RunOutcome:
     """Re-materialize the whole graph of a registered population: converges mailboxes, DKIM and DNS.
 
-    `runner(key, job_name=...)` runs the job (default `materialize_population`; the CLI passes one with progress).
+    `runner(key, job_name=..., run_config=...)` runs the job (default `materialize_population`; the CLI passes one
+    with progress).
     """
     store = open_store()
     store.require_population(key)
     require_encryption_key(store=store)
     ensure_partition(key)
-    outcome = (runner or materialize_population)(key, job_name="populate_job")
+    outcome = (runner or materialize_population)(
+        key, job_name="populate_job", run_config=adopt_domain_run_config(adopt_domain)
+    )
     store.audit(actor, "population.recreate", key, "ok" if outcome.success else "failed", {"run_id": outcome.run_id})
     return outcome
 
@@ -202,25 +222,47 @@ class TeardownOutcome:
     foreign_mailboxes_left: int
     domain_removed: bool
     rrsets_removed: int
+    plan: dict[str, Any] = field(default_factory=dict)
 
 
-def teardown(key: str, *, actor: str = "cli") -> TeardownOutcome:
-    """Remove the population's mailboxes, DKIM key, mail domain and DNS records; mark it torn down.
+def teardown_plan(key: str) -> Any:  # -> services.teardown.TeardownPlan
+    """Read Mailcow and deSEC and return what `teardown` would do; writes nothing (a failed read raises)."""
+    from contextlib import ExitStack
 
-    The population stays registered (keys are append-only): `recreate` brings it back identically.
-    """
-    from azt3knet_pipeline.clients.factory import mailcow_client
-    from azt3knet_pipeline.services.dns import teardown_dns
-    from azt3knet_pipeline.services.mailboxes import teardown_mailboxes
+    from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
+    from azt3knet_pipeline.services.dns import dns_configured
+    from azt3knet_pipeline.services.teardown import read_teardown_plan
 
     settings = get_settings()
     store = open_store(settings)
     store.require_population(key)
-    mail_domain = settings.mail_domain_for(key)
+    with ExitStack() as stack:
+        mailcow = stack.enter_context(mailcow_client(settings))
+        desec = stack.enter_context(desec_client(settings)) if dns_configured(settings) else None
+        return read_teardown_plan(mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key)
+
+
+def teardown(key: str, *, actor: str = "cli") -> TeardownOutcome:
+    """Plan (read both APIs; a failed read raises before any write), then apply: the agents' mailboxes, then the
+    DKIM key and the domain (only when azt3knet owns it and no foreign mailbox remains), then the DNS records.
+
+    The population stays registered (keys are append-only): `recreate` brings it back identically.
+    """
+    from contextlib import ExitStack
+
+    from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
+    from azt3knet_pipeline.services.dns import dns_configured
+    from azt3knet_pipeline.services.teardown import apply_teardown, read_teardown_plan
+
+    settings = get_settings()
+    store = open_store(settings)
+    store.require_population(key)
     try:
-        rrsets_removed = teardown_dns(settings, key, store)
-        with mailcow_client(settings) as client:
-            report = teardown_mailboxes(client=client, store=store, population_key=key, mail_domain=mail_domain)
+        with ExitStack() as stack:
+            mailcow = stack.enter_context(mailcow_client(settings))
+            desec = stack.enter_context(desec_client(settings)) if dns_configured(settings) else None
+            plan = read_teardown_plan(mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key)
+            report = apply_teardown(plan, mailcow=mailcow, desec=desec, store=store)
     except Exception as exc:
         store.audit(actor, "population.teardown", key, "failed", {"error": type(exc).__name__})
         raise
@@ -231,13 +273,21 @@ def teardown(key: str, *, actor: str = "cli") -> TeardownOutcome:
         key,
         "ok",
         {
-            "mailboxes_removed": report.removed,
+            "mailboxes_removed": report.mailboxes_removed,
             "foreign_left": report.foreign_left,
+            "dkim_removed": report.dkim_removed,
             "domain_removed": report.domain_removed,
-            "rrsets_removed": rrsets_removed,
+            "rrsets_removed": report.rrsets_removed,
         },
     )
-    return TeardownOutcome(key, report.removed, report.foreign_left, report.domain_removed, rrsets_removed)
+    return TeardownOutcome(
+        key,
+        report.mailboxes_removed,
+        report.foreign_left,
+        report.domain_removed,
+        report.rrsets_removed,
+        plan.to_dict(),
+    )
 
 
 def export_credentials(
@@ -255,34 +305,24 @@ def export_credentials(
     )
 
 
-def plan(key: str) -> dict[str, Any]:
-    """What a recreate would change, computed by the same planning code the assets use; writes nothing."""
-    from azt3knet_pipeline.clients.factory import mailcow_client
-    from azt3knet_pipeline.domain.mailbox_plan import desired_mailboxes
-    from azt3knet_pipeline.services.dns import plan_dns
-    from azt3knet_pipeline.services.mailboxes import read_plan
+def plan(key: str, *, adopt_domain: bool = False) -> dict[str, Any]:
+    """Every write a recreate (with `adopt_domain` as given) would make, by the same planning code the assets
+    use; reads only."""
+    from contextlib import ExitStack
+
+    from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
+    from azt3knet_pipeline.services.dns import dns_configured
+    from azt3knet_pipeline.services.plan import plan_recreate
 
     settings = get_settings()
     store = open_store(settings)
-    population = store.require_population(key)
-    frame = generate_population(population.spec, key).frame
-    mail_domain = settings.mail_domain_for(key)
-    desired = desired_mailboxes(frame, key, mail_domain, settings.mailbox_quota_mib)
-    with mailcow_client(settings) as client:
-        mailbox_plan = read_plan(client, desired, key, mail_domain)
-        dns = plan_dns(settings, key, client)
-    return {
-        "key": key,
-        "mail_domain": mail_domain,
-        "mailboxes": {
-            **mailbox_plan.summary(),
-            "to_create": [m.address for m in mailbox_plan.create],
-            "to_update": [{"address": u.address, "changes": sorted(u.changes)} for u in mailbox_plan.update],
-            "conflicts": mailbox_plan.conflicts,
-            "to_remove": mailbox_plan.remove,
-        },
-        "dns": dns,
-    }
+    store.require_population(key)
+    with ExitStack() as stack:
+        mailcow = stack.enter_context(mailcow_client(settings))
+        desec = stack.enter_context(desec_client(settings)) if dns_configured(settings) else None
+        return plan_recreate(
+            mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key, adopt_domain=adopt_domain
+        )
 
 
 def rotate_keys(*, dry_run: bool = False, actor: str = "cli") -> dict[str, Any]:

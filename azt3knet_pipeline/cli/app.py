@@ -186,6 +186,9 @@ def populate(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON (for scripts)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; errors only (and --json output)."),
+    adopt_domain: bool = typer.Option(
+        False, "--adopt-domain", help="Provision into an existing mail domain azt3knet did not create (tags it)."
+    ),
 ) -> None:
     """Generate a population: preview it, or register it and materialize its Dagster partition."""
     from azt3knet_pipeline.domain.models import validate_population_key
@@ -214,7 +217,12 @@ def populate(
     _, created = operations.register_population(spec, key)
     job_name = "populate_job" if create_mailboxes else "profiles_job"
     outcome = materialize_with_progress(
-        key, job_name=job_name, mailboxes=spec.count, console=err, quiet=quiet or as_json or not err.is_terminal
+        key,
+        job_name=job_name,
+        mailboxes=spec.count,
+        console=err,
+        quiet=quiet or as_json or not err.is_terminal,
+        run_config=operations.adopt_domain_run_config(adopt_domain and create_mailboxes),
     )
     summary = {
         "key": key,
@@ -466,6 +474,9 @@ def recreate(
     key: str = typer.Argument(..., help="Population key."),
     as_json: bool = typer.Option(False, "--json"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    adopt_domain: bool = typer.Option(
+        False, "--adopt-domain", help="Provision into an existing mail domain azt3knet did not create (tags it)."
+    ),
 ) -> None:
     """Re-materialize a population's partition: converge mailboxes, DKIM and DNS (idempotent)."""
     from azt3knet_pipeline import operations
@@ -473,12 +484,17 @@ def recreate(
 
     count = operations.open_store().require_population(key).spec.count
 
-    def runner(run_key: str, *, job_name: str) -> operations.RunOutcome:
+    def runner(run_key: str, *, job_name: str, run_config: dict[str, Any] | None = None) -> operations.RunOutcome:
         return materialize_with_progress(
-            run_key, job_name=job_name, mailboxes=count, console=err, quiet=quiet or as_json or not err.is_terminal
+            run_key,
+            job_name=job_name,
+            mailboxes=count,
+            console=err,
+            quiet=quiet or as_json or not err.is_terminal,
+            run_config=run_config,
         )
 
-    outcome = operations.recreate(key, runner=runner)
+    outcome = operations.recreate(key, runner=runner, adopt_domain=adopt_domain)
     _print_outcome(outcome, as_json)
 
 
@@ -506,30 +522,41 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
 def plan(
     key: str = typer.Argument(..., help="Population key."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable plan."),
+    adopt_domain: bool = typer.Option(False, "--adopt-domain", help="Plan a recreate with --adopt-domain."),
 ) -> None:
-    """Show what a recreate would change (mailboxes, DNS), without writing anything."""
+    """Show every write a recreate would make (Mailcow domain, DKIM, mailboxes; DNS), without writing anything."""
     from azt3knet_pipeline import operations
 
-    result = operations.plan(key)
+    result = operations.plan(key, adopt_domain=adopt_domain)
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
         return
     mb = result["mailboxes"]
     out.print(f"plan for [bold]{key}[/] ({result['mail_domain']})", highlight=False)
+    if result["blocked"]:
+        out.print(f"  [red]recreate would stop before any write: {result['blocked']}[/]", highlight=False)
+    for write in result["writes"]["mailcow"]:
+        if write["route"] in ("add/domain", "edit/domain", "add/dkim"):
+            attrs = f" ({', '.join(write['attrs'])})" if write["attrs"] else ""
+            out.print(f"  [yellow]{write['route']} {write['object']}{attrs}[/]", highlight=False)
     for address in mb["to_create"]:
         out.print(f"  [green]+ mailbox {address}[/]", highlight=False)
     for change in mb["to_update"]:
         out.print(f"  [yellow]~ mailbox {change['address']} ({', '.join(change['changes'])})[/]", highlight=False)
     for address in mb["to_remove"]:
         out.print(f"  [red]- mailbox {address}[/]", highlight=False)
+    for address in mb["conflicts"]:
+        out.print(f"  [red]! {address} is taken by a mailbox azt3knet did not create (left alone)[/]", highlight=False)
     dns = result.get("dns") or {}
     for rrset in dns.get("to_upsert", []):
         out.print(f"  [yellow]~ rrset {rrset['subname'] or '@'} {rrset['type']}[/]", highlight=False)
     for rrset in dns.get("to_delete", []):
         out.print(f"  [red]- rrset {rrset['subname'] or '@'} {rrset['type']}[/]", highlight=False)
+    domain_routes = ("add/domain", "edit/domain", "add/dkim")
+    domain_writes = sum(1 for w in result["writes"]["mailcow"] if w["route"] in domain_routes)
     out.print(
-        f"Plan: {len(mb['to_create'])} to create, {len(mb['to_update'])} to update, "
-        f"{len(mb['to_remove'])} to remove, {mb['unchanged']} unchanged mailboxes; "
+        f"Plan: {domain_writes} domain/DKIM write(s); {len(mb['to_create'])} to create, {len(mb['to_update'])} to "
+        f"update, {len(mb['to_remove'])} to remove, {mb['unchanged']} unchanged mailboxes; "
         f"{len(dns.get('to_upsert', []))} rrsets to write, {len(dns.get('to_delete', []))} to delete."
     )
 
@@ -556,24 +583,39 @@ def export_credentials(
 @handle_errors
 def teardown(
     key: str = typer.Argument(..., help="Population key."),
-    yes: bool = typer.Option(False, "--yes", help="Confirm: delete mailboxes, DKIM, domain and DNS."),
+    yes: bool = typer.Option(False, "--yes", help="Apply the plan: delete mailboxes, DKIM, domain and DNS."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan (and with --yes the outcome) as JSON."),
 ) -> None:
-    """Remove a population's mailboxes, DKIM key, mail domain and DNS records (it stays recreatable)."""
+    """Plan the removal of a population's mailboxes, DKIM key, mail domain and DNS records; apply it with --yes.
+
+    Both APIs are read first: if either read fails, nothing is written anywhere (exit 1). The population stays
+    registered and recreatable.
+    """
     from azt3knet_pipeline import operations
 
     if not yes:
-        raise fail("teardown deletes mailboxes and their mail; pass --yes to confirm", 2)
+        plan = operations.teardown_plan(key)
+        if as_json:
+            sys.stdout.write(json.dumps(plan.to_dict(), sort_keys=True) + "\n")
+            return
+        out.print(f"teardown plan for [bold]{key}[/] ({plan.mail_domain}):", highlight=False)
+        for line in plan.writes() or ["nothing to remove"]:
+            out.print(f"  {line}", highlight=False, markup=False)
+        for note in plan.notes:
+            out.print(f"  note: {note}", highlight=False, markup=False)
+        out.print("Nothing was changed; pass --yes to apply.", highlight=False)
+        return
     result = operations.teardown(key)
-    out.print(
-        f"tore down {key}: {result.mailboxes_removed} mailboxes removed, domain "
-        f"{'removed' if result.domain_removed else 'kept'}, {result.rrsets_removed} rrsets removed",
-        highlight=False,
-    )
-    if result.foreign_mailboxes_left:
-        err.print(
-            f"warning: {result.foreign_mailboxes_left} mailbox(es) not created by azt3knet remain; the domain was kept",
-            markup=False,
+    if as_json:
+        sys.stdout.write(json.dumps(vars(result), sort_keys=True, default=str) + "\n")
+    else:
+        out.print(
+            f"tore down {key}: {result.mailboxes_removed} mailboxes removed, domain "
+            f"{'removed' if result.domain_removed else 'kept'}, {result.rrsets_removed} rrsets removed",
+            highlight=False,
         )
+    for note in result.plan.get("notes", []):
+        err.print(f"note: {note}", markup=False, highlight=False)
 
 
 keys_app = typer.Typer(help="Encryption keys (SECRET_KEY_FOR_KV_ENC).", no_args_is_help=True)

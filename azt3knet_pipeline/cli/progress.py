@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from dagster import DagsterEventType, RunsFilter
 from rich.console import Console
@@ -23,11 +24,17 @@ JOB_ASSETS = {"populate_job": 5, "profiles_job": 2, "dns_reconcile_job": 1}
 
 
 def materialize_with_progress(
-    key: str, *, job_name: str, mailboxes: int, console: Console, quiet: bool = False
+    key: str,
+    *,
+    job_name: str,
+    mailboxes: int,
+    console: Console,
+    quiet: bool = False,
+    run_config: dict[str, Any] | None = None,
 ) -> operations.RunOutcome:
     """Run `job_name` for `key`, showing progress bars unless `quiet` (or the console is not a terminal)."""
     if quiet:
-        return operations.materialize_population(key, job_name=job_name)
+        return operations.materialize_population(key, job_name=job_name, run_config=run_config)
     settings = get_settings()
     instance = get_instance(settings)
     store = operations.open_store(settings)
@@ -42,6 +49,7 @@ def materialize_with_progress(
             key,
             job_name=job_name,
             instance=instance,
+            run_config=run_config,
             tags={"azt3knet/invocation": invocation},
         )
         assets_task = progress.add_task(f"{key}: assets", total=JOB_ASSETS.get(job_name, 1))

@@ -134,3 +134,120 @@ def plan_mailboxes(
         if key not in wanted and is_owned_by(mailbox, population_key)
     )
     return plan
+
+
+# -- the mail domain ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActualDomain:
+    """What the domain plan needs to know of an existing Mailcow domain (quotas in MiB)."""
+
+    name: str
+    max_mailboxes: int
+    max_aliases: int
+    maxquota_mib: int
+    quota_mib: int
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DomainLimits:
+    """Limits of a new domain (MiB); Mailcow requires defquota <= maxquota <= quota."""
+
+    mailboxes: int
+    aliases: int
+    defquota: int
+    maxquota: int
+    quota: int
+
+
+@dataclass
+class DomainPlan:
+    """The Mailcow writes for a population's domain: at most one add/domain (which also generates the DKIM key),
+    one edit/domain (limits raised and/or our tags added) and one add/dkim.
+
+    `not_owned`: the domain exists without our tags and adoption was not requested; nothing may be written.
+    """
+
+    name: str
+    exists: bool
+    owned: bool
+    create: DomainLimits | None = None
+    edit: dict[str, Any] = field(default_factory=dict)
+    add_dkim: bool = False
+    dkim_reused: bool = False  # a key left by an earlier delete/domain: add/domain reuses it (contract §7)
+    adopt: bool = False
+    not_owned: bool = False
+
+    def writes(self) -> list[dict[str, Any]]:
+        """The planned writes as `{route, object, attrs}` (what the stand-in records, in apply order)."""
+        out: list[dict[str, Any]] = []
+        if self.create is not None:
+            out.append({"route": "add/domain", "object": self.name, "attrs": []})
+        if self.edit:
+            out.append({"route": "edit/domain", "object": self.name, "attrs": sorted(self.edit)})
+        if self.add_dkim:
+            out.append({"route": "add/dkim", "object": self.name, "attrs": []})
+        return out
+
+
+def domain_owned_by(tags: Iterable[str], population_key: str) -> bool:
+    """The project owns a Mailcow domain only when it carries our synthetic tag and the population key."""
+    tags = set(tags)
+    return SYNTHETIC_TAG in tags and population_key in tags
+
+
+def plan_domain(
+    existing: ActualDomain | None,
+    *,
+    name: str,
+    population_key: str,
+    mailbox_quota_mib: int,
+    needed_mailboxes: int,
+    needed_quota_mib: int,
+    dkim_present: bool,
+    adopt: bool = False,
+) -> DomainPlan:
+    """Create the domain with limits that fit, or raise the limits of ours; a domain without our tags is
+    adopted (tagged) only when `adopt` says so, otherwise the plan is `not_owned` and holds no write."""
+    if existing is None:
+        limits = DomainLimits(
+            mailboxes=needed_mailboxes,
+            aliases=needed_mailboxes,
+            defquota=mailbox_quota_mib,
+            maxquota=mailbox_quota_mib,
+            quota=max(needed_quota_mib, mailbox_quota_mib),
+        )
+        return DomainPlan(name=name, exists=False, owned=True, create=limits, dkim_reused=dkim_present)
+    owned = domain_owned_by(existing.tags, population_key)
+    plan = DomainPlan(name=name, exists=True, owned=owned)
+    if not owned and not adopt:
+        plan.not_owned = True
+        return plan
+    if not owned:
+        plan.adopt = True
+        plan.edit["tags"] = [t for t in population_tags(population_key) if t not in existing.tags]
+    if (
+        existing.max_mailboxes < needed_mailboxes
+        or existing.quota_mib < needed_quota_mib
+        or existing.maxquota_mib < mailbox_quota_mib
+    ):
+        plan.edit.update(
+            {
+                "mailboxes": max(existing.max_mailboxes, needed_mailboxes),
+                "aliases": max(existing.max_aliases, needed_mailboxes),
+                "maxquota": max(existing.maxquota_mib, mailbox_quota_mib),
+                "quota": max(existing.quota_mib, needed_quota_mib),
+            }
+        )
+    plan.add_dkim = not dkim_present
+    return plan
+
+
+def mailbox_writes(plan: MailboxPlan) -> list[dict[str, Any]]:
+    """The planned mailbox writes as `{route, object, attrs}`, one per mailbox (edits may share a request)."""
+    out = [{"route": "add/mailbox", "object": m.address, "attrs": []} for m in plan.create]
+    out += [{"route": "edit/mailbox", "object": u.address, "attrs": sorted(u.changes)} for u in plan.update]
+    out += [{"route": "delete/mailbox", "object": address, "attrs": []} for address in plan.remove]
+    return out

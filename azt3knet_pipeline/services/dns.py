@@ -161,6 +161,12 @@ def teardown_dns(settings: Settings, population_key: str, store: Store | None = 
     return len(diff.deletes)
 
 
+def population_teardown_diff(desec: DesecClient, settings: Settings, population_key: str) -> RRsetDiff:
+    """Read only: the deletes that remove the population's rrsets (one paginated read of the zone)."""
+    actual = [r for r in desec.list_rrsets(settings.desec_domain) if in_subtree(r, population_key)]
+    return diff_rrsets([], actual, managed=population_scope(population_key, settings.dkim_selector))
+
+
 def plan_dns(settings: Settings, population_key: str, mailcow: MailcowClient) -> dict[str, Any]:
     """The rrsets a recreate would write or delete (reads only)."""
     if not dns_configured(settings):

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.clients.mailcow import (
+    DkimKey,
     DomainSpec,
     MailboxSpec,
     MailcowClient,
     MailcowConflict,
+    MailcowDomain,
     MailcowMailbox,
     MailcowRequestError,
 )
 from azt3knet_pipeline.domain.mailbox_plan import (
+    SYNTHETIC_TAG,
+    ActualDomain,
     ActualMailbox,
     DesiredMailbox,
+    DomainPlan,
     MailboxPlan,
     desired_mailboxes,
+    domain_owned_by,
     is_owned_by,
+    mailbox_writes,
+    plan_domain,
     plan_mailboxes,
     population_tags,
 )
@@ -50,6 +60,7 @@ class MailboxReport:
     unchanged: int = 0
     removed: int = 0
     domain_created: bool = False
+    domain_adopted: bool = False
     dkim_created: bool = False
     requests: int = 0
     writes: int = 0
@@ -65,6 +76,7 @@ class MailboxReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "domain_created": self.domain_created,
+            "domain_adopted": self.domain_adopted,
             "dkim_created": self.dkim_created,
             "request_count": self.requests,
             "write_count": self.writes,
@@ -99,49 +111,128 @@ def domain_spec_for(
     )
 
 
-def ensure_domain(client: MailcowClient, spec: DomainSpec, report: MailboxReport) -> None:
-    """Create the mail domain if missing; raise its limits if the population needs more."""
-    existing = client.get_domain(spec.domain)
-    if existing is None:
+class DomainNotOwned(MailboxReconcileError):
+    """The population's mail domain exists on Mailcow but azt3knet did not create it: nothing was written."""
+
+
+@dataclass
+class MailcowPlan:
+    """Everything a reconcile would write to Mailcow for one population, from one read of the actual state."""
+
+    domain: DomainPlan
+    mailboxes: MailboxPlan
+    actual: list[ActualMailbox]
+    dkim: DkimKey | None = None
+    legacy_owned: bool = False
+
+    def writes(self) -> list[dict[str, Any]]:
+        """Planned writes as `{route, object, attrs}` in apply order (what the stand-in records)."""
+        return [*self.domain.writes(), *mailbox_writes(self.mailboxes)]
+
+
+def to_actual_domain(domain: MailcowDomain) -> ActualDomain:
+    return ActualDomain(
+        name=domain.name,
+        max_mailboxes=domain.max_mailboxes,
+        max_aliases=domain.max_aliases,
+        maxquota_mib=domain.maxquota_mib,
+        quota_mib=domain.quota_mib,
+        tags=tuple(domain.tags),
+    )
+
+
+def store_created_domain(store: Store, population_key: str) -> bool:
+    """Whether an earlier reconcile of this population recorded creating its mail domain (audit log)."""
+    for entry in store.audit_entries(target=population_key, limit=10_000):
+        if entry.action == "mailboxes.reconcile" and entry.outcome == "ok" and entry.detail:
+            try:
+                detail = json.loads(entry.detail)
+            except ValueError:
+                continue
+            if isinstance(detail, dict) and detail.get("domain_created") is True:
+                return True
+    return False
+
+
+def is_legacy_owned(store: Store, population_key: str, mailboxes: list[ActualMailbox]) -> bool:
+    """A domain made by a version of azt3knet that did not tag domains yet: ours when the store recorded
+    creating it and every mailbox in it carries this population's tags."""
+    return all(is_owned_by(m, population_key) for m in mailboxes) and store_created_domain(store, population_key)
+
+
+def plan_mailcow(
+    client: MailcowClient,
+    store: Store,
+    desired: list[DesiredMailbox],
+    population_key: str,
+    mail_domain: str,
+    quota_mib: int,
+    *,
+    adopt_domain: bool = False,
+) -> MailcowPlan:
+    """Read the domain, its DKIM key and its mailboxes (three reads), then plan every write (pure)."""
+    existing = client.get_domain(mail_domain)
+    # Without the domain, `get/mailbox/all/<domain>` answers every mailbox on the server (contract §7).
+    actual = [to_actual(m) for m in client.list_mailboxes(mail_domain)] if existing is not None else []
+    dkim = client.get_dkim(mail_domain)
+    mailbox_plan = plan_mailboxes(desired, actual, population_key)
+    legacy = False
+    if existing is not None and not domain_owned_by(existing.tags, population_key):
+        legacy = is_legacy_owned(store, population_key, actual)
+    # Creates run before removes, so the domain must hold every mailbox there now plus the new ones.
+    current = {m.address.lower(): m.quota_mib for m in actual}
+    growth = sum(
+        max(0, int(u.changes["quota"]) - current.get(u.address.lower(), 0))
+        for u in mailbox_plan.update
+        if "quota" in u.changes
+    )
+    needed_quota = sum(current.values()) + sum(m.quota_mib for m in mailbox_plan.create) + growth
+    domain_plan = plan_domain(
+        None if existing is None else to_actual_domain(existing),
+        name=mail_domain,
+        population_key=population_key,
+        mailbox_quota_mib=quota_mib,
+        needed_mailboxes=max(len(desired), len(actual) + len(mailbox_plan.create)),
+        needed_quota_mib=max(quota_mib * len(desired), needed_quota),
+        dkim_present=dkim is not None,
+        adopt=adopt_domain or legacy,
+    )
+    return MailcowPlan(domain=domain_plan, mailboxes=mailbox_plan, actual=actual, dkim=dkim, legacy_owned=legacy)
+
+
+def not_owned_message(mail_domain: str, population_key: str) -> str:
+    return (
+        f"mail domain {mail_domain} exists on Mailcow but azt3knet did not create it (it lacks the tags "
+        f"{SYNTHETIC_TAG} and {population_key}); nothing was written. To provision into it anyway, re-run with "
+        "--adopt-domain (API: adopt_domain: true; run config ops.mailboxes.config.adopt_domain)"
+    )
+
+
+def apply_domain_plan(
+    client: MailcowClient, plan: DomainPlan, spec: DomainSpec, population_key: str, report: MailboxReport
+) -> None:
+    """Create or edit the domain and add its DKIM key, as planned."""
+    if plan.create is not None:
         try:
-            client.add_domain(spec)
+            result = client.add_domain(spec)
             report.domain_created = True
+            # add/domain generates the key (`dkim_added`), or reuses one left by an earlier delete.
+            report.dkim_created = result.has("dkim_added")
         except MailcowConflict:
-            existing = client.get_domain(spec.domain)
-    if existing is not None and (
-        existing.max_mailboxes < spec.mailboxes
-        or existing.quota_mib < spec.quota
-        or existing.maxquota_mib < spec.maxquota
-    ):
-        client.edit_domain(
-            spec.domain,
-            {
-                "mailboxes": max(existing.max_mailboxes, spec.mailboxes),
-                "aliases": max(existing.max_aliases, spec.aliases),
-                "maxquota": max(existing.maxquota_mib, spec.maxquota),
-                "quota": max(existing.quota_mib, spec.quota),
-            },
-        )
-
-
-def ensure_dkim(client: MailcowClient, domain: str, selector: str, key_size: int, report: MailboxReport) -> None:
-    if client.get_dkim(domain) is not None:
-        return
-    try:
-        client.add_dkim(domain, selector=selector, key_size=key_size)
-        report.dkim_created = True
-    except MailcowRequestError as exc:
-        # "dkim_domain_or_sel_invalid" also means "a key already exists" (e.g. a concurrent run made it).
-        if exc.key != "dkim_domain_or_sel_invalid" or client.get_dkim(domain) is None:
-            raise
-
-
-def read_plan(
-    client: MailcowClient, desired: list[DesiredMailbox], population_key: str, mail_domain: str
-) -> MailboxPlan:
-    """One list request, then the pure diff. A missing domain means every mailbox is to be created."""
-    actual = [to_actual(m) for m in client.list_mailboxes(mail_domain)] if client.get_domain(mail_domain) else []
-    return plan_mailboxes(desired, actual, population_key)
+            existing = client.get_domain(spec.domain)  # our own earlier create whose reply was lost?
+            if existing is None or not domain_owned_by(existing.tags, population_key):
+                raise DomainNotOwned(not_owned_message(spec.domain, population_key)) from None
+    if plan.edit:
+        client.edit_domain(spec.domain, plan.edit)
+        report.domain_adopted = plan.adopt
+    if plan.add_dkim:
+        try:
+            client.add_dkim(spec.domain, selector=spec.dkim_selector or "dkim", key_size=spec.key_size or 2048)
+            report.dkim_created = True
+        except MailcowRequestError as exc:
+            # "dkim_domain_or_sel_invalid" also means "a key already exists" (e.g. a concurrent run made it).
+            if exc.key != "dkim_domain_or_sel_invalid" or client.get_dkim(spec.domain) is None:
+                raise
 
 
 def reconcile_mailboxes(
@@ -156,49 +247,43 @@ def reconcile_mailboxes(
     concurrency: int = 8,
     dkim_selector: str = "dkim",
     dkim_key_size: int = 2048,
+    adopt_domain: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> MailboxReport:
-    """Converge Mailcow to the desired mailboxes. Idempotent: an unchanged population makes one list request
-    (plus the domain/DKIM reads) and zero writes. Intent rows are written before any mailbox is created."""
+    """Converge Mailcow to the desired mailboxes. Idempotent: an unchanged population makes three reads (domain,
+    DKIM, one mailbox list) and zero writes. Intent rows are written before any mailbox is created. A domain
+    azt3knet did not create stops the run before any Mailcow write unless `adopt_domain`."""
     start_requests, start_writes = client.request_count, client.write_count
     report = MailboxReport(mail_domain=mail_domain)
     desired = desired_mailboxes(profiles, population_key, mail_domain, quota_mib)
     report.desired = len(desired)
+    plan = plan_mailcow(client, store, desired, population_key, mail_domain, quota_mib, adopt_domain=adopt_domain)
+    if plan.domain.not_owned:
+        raise DomainNotOwned(not_owned_message(mail_domain, population_key))
+    if plan.legacy_owned:
+        log.warning("%s: created by an earlier azt3knet without domain tags; tagging it now", mail_domain)
+
     secret = store.derivation_secret(box)
     passwords = {m.address: derive_password(secret, population_key, m.address) for m in desired}
-
     # Write-ahead: the credential of record exists before the mailbox does.
     store.record_mailbox_intents(
         population_key, ((m.address, m.agent_id, box.encrypt(passwords[m.address])) for m in desired)
     )
-    ensure_domain(
-        client,
-        domain_spec_for(mail_domain, population_key, len(desired), quota_mib, dkim_selector, dkim_key_size),
-        report,
-    )
-    ensure_dkim(client, mail_domain, dkim_selector, dkim_key_size, report)
-    actual = [to_actual(m) for m in client.list_mailboxes(mail_domain)]
-    plan = plan_mailboxes(desired, actual, population_key)
-    report.unchanged = plan.unchanged
-    report.failures += [
-        f"{address}: taken by a mailbox azt3knet did not create (left alone)" for address in plan.conflicts
-    ]
-    store.set_mailbox_states(plan.conflicts, "conflict")  # its credential of record would not work: not exported
-    wanted = {m.address.lower() for m in desired}
-    others = [m for m in actual if m.address.lower() not in wanted]
-    if plan.create and others:
-        # Mailboxes we do not own (or are about to remove) count against the domain's limits too: make room
-        # for the whole population next to them, or the last creates fail on every run.
-        spec = domain_spec_for(
-            mail_domain, population_key, len(desired) + len(others), quota_mib, dkim_selector, dkim_key_size
-        )
-        ensure_domain(
-            client,
-            spec.model_copy(update={"quota": quota_mib * len(desired) + sum(m.quota_mib for m in others)}),
-            report,
-        )
+    limits = plan.domain.create
+    spec = domain_spec_for(mail_domain, population_key, len(desired), quota_mib, dkim_selector, dkim_key_size)
+    if limits is not None:
+        spec = spec.model_copy(update={"mailboxes": limits.mailboxes, "aliases": limits.aliases, "quota": limits.quota})
+    apply_domain_plan(client, plan.domain, spec, population_key, report)
 
+    mailbox_plan = plan.mailboxes
+    actual = plan.actual
+    report.unchanged = mailbox_plan.unchanged
+    report.failures += [
+        f"{address}: taken by a mailbox azt3knet did not create (left alone)" for address in mailbox_plan.conflicts
+    ]
+    store.set_mailbox_states(mailbox_plan.conflicts, "conflict")  # its credential would not work: not exported
     done = 0
+    raced: list[str] = []
 
     def create(mailbox: DesiredMailbox) -> tuple[str, str]:
         spec = MailboxSpec(
@@ -214,7 +299,12 @@ def reconcile_mailboxes(
             client.add_mailbox(spec)
             return mailbox.address, "created"
         except MailcowConflict:
-            # Created by an earlier attempt whose answer was lost: adopt it and re-assert the password of record.
+            # It appeared between our list and this create. Ours only if it carries this population's tags (our
+            # own earlier create whose reply was lost): then re-assert the password of record. Anyone else's is
+            # left exactly as it is.
+            found = client.get_mailbox(mailbox.address)
+            if found is None or not is_owned_by(to_actual(found), population_key):
+                return mailbox.address, "conflict"
             password = passwords[mailbox.address]
             client.edit_mailbox(
                 [mailbox.address], {"password": password, "password2": password, "tags": list(mailbox.tags)}
@@ -225,7 +315,7 @@ def reconcile_mailboxes(
 
     converged: list[str] = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="mailcow") as pool:
-        for address, outcome in pool.map(create, plan.create):
+        for address, outcome in pool.map(create, mailbox_plan.create):
             done += 1
             if outcome == "created":
                 report.created += 1
@@ -233,16 +323,20 @@ def reconcile_mailboxes(
             elif outcome == "adopted":
                 report.adopted += 1
                 converged.append(address)
+            elif outcome == "conflict":
+                raced.append(address)
+                report.failures.append(f"{address}: taken by a mailbox azt3knet did not create (left alone)")
             else:
                 report.failures.append(f"{address}: {outcome}")
             if progress is not None:
-                progress(done, len(plan.create))
+                progress(done, len(mailbox_plan.create))
             if len(converged) >= 500:
                 store.set_mailbox_states(converged, "active")
                 converged = []
     store.set_mailbox_states(converged, "active")
+    store.set_mailbox_states(raced, "conflict")
 
-    for update in _group_updates(plan):
+    for update in _group_updates(mailbox_plan):
         addresses, changes = update
         try:
             client.edit_mailbox(addresses, changes)
@@ -252,9 +346,9 @@ def reconcile_mailboxes(
                 f"{len(addresses)} mailbox(es) edit {sorted(changes)}: {type(exc).__name__} {exc.key or ''}"
             )
 
-    if plan.remove:
-        store.set_mailbox_states(plan.remove, "removing")
-        results = client.delete_mailboxes(plan.remove)
+    if mailbox_plan.remove:
+        store.set_mailbox_states(mailbox_plan.remove, "removing")
+        results = client.delete_mailboxes(mailbox_plan.remove)
         gone = [address for address, result in results.items() if result in {"removed", "missing"}]
         store.set_mailbox_states(gone, "removed")
         report.removed = len(gone)
@@ -262,7 +356,7 @@ def reconcile_mailboxes(
     # Rows not yet "active" whose mailbox already existed (e.g. a crash after create, before the state write).
     existing = {m.address.lower() for m in actual}
     stale = {row.address for row in store.list_mailboxes(population_key) if row.state != "active"}
-    stale -= set(plan.conflicts)
+    stale -= set(mailbox_plan.conflicts)
     store.set_mailbox_states(
         [m.address for m in desired if m.address in stale and m.address.lower() in existing], "active"
     )
@@ -284,33 +378,3 @@ def _group_updates(plan: MailboxPlan) -> list[tuple[list[str], dict]]:
         signature = repr(sorted((k, repr(v)) for k, v in update.changes.items()))
         groups.setdefault(signature, ([], dict(update.changes)))[0].append(update.address)
     return list(groups.values())
-
-
-@dataclass
-class TeardownReport:
-    mail_domain: str
-    removed: int = 0
-    foreign_left: int = 0
-    dkim_removed: bool = False
-    domain_removed: bool = False
-
-
-def teardown_mailboxes(*, client: MailcowClient, store: Store, population_key: str, mail_domain: str) -> TeardownReport:
-    """Remove the population's tagged mailboxes, its DKIM key and its domain. Untagged mailboxes are never
-    touched; if any remain, the domain stays and the report says so."""
-    report = TeardownReport(mail_domain=mail_domain)
-    if client.get_domain(mail_domain) is not None:
-        mailboxes = [to_actual(m) for m in client.list_mailboxes(mail_domain)]
-        owned = [m.address for m in mailboxes if is_owned_by(m, population_key)]
-        report.foreign_left = len(mailboxes) - len(owned)
-        if owned:
-            store.set_mailbox_states(owned, "removing")
-            results = client.delete_mailboxes(owned)
-            report.removed = sum(1 for r in results.values() if r in {"removed", "missing"})
-        client.delete_dkim(mail_domain)
-        report.dkim_removed = True
-        if report.foreign_left == 0:
-            client.delete_domain(mail_domain)
-            report.domain_removed = True
-    store.set_mailbox_states([row.address for row in store.list_mailboxes(population_key)], "removed")
-    return report

@@ -143,15 +143,16 @@ def test_drift_is_corrected_and_only_owned_mailboxes_are_removed(sandbox: Sandbo
     # Converged: nothing more to do.
     assert operations.plan(key)["mailboxes"]["to_update"] == []
 
-    # Teardown removes the population's mailboxes and DKIM key but keeps the domain (it is not empty) and
-    # says so; the hand-made and the neighbour's mailboxes survive.
+    # Teardown removes the population's mailboxes but keeps the domain (it is not empty), its DKIM key and its
+    # DNS (the remaining mailboxes still receive and sign mail), and says so; the foreign mailboxes survive.
     report = operations.teardown(key)
     assert report.mailboxes_removed == 12 and report.foreign_mailboxes_left == 2
     assert not report.domain_removed
     assert domain_record(sandbox, domain) is not None
     assert set(domain_mailboxes(sandbox, domain)) == {handmade, neighbour}
     assert {address: domain_mailboxes(sandbox, domain)[address] for address in kept_before} == kept_before
-    assert not has_dkim(sandbox, domain)
+    assert has_dkim(sandbox, domain) and not report.plan["mailcow"]["remove_dkim"]
+    assert any("not created by azt3knet remain" in note for note in report.plan["notes"])
     store = operations.open_store()
     assert store.require_population(key).status == "torn_down"
     assert {row.state for row in store.list_mailboxes(key)} == {"removed"}
@@ -214,20 +215,45 @@ def test_a_hand_made_mailbox_at_a_desired_address_is_left_alone_and_reported(san
     assert target not in sandbox_tmp(key).read_text()
 
 
-def test_population_on_a_domain_an_operator_made_with_default_limits(sandbox: Sandbox, tmp_path: Path) -> None:
-    """A pre-existing domain (Mailcow's default template: 10 mailboxes, 10 GiB) is raised to fit."""
+def test_a_domain_azt3knet_did_not_create_stops_the_run_until_adopted(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A pre-existing domain (made by hand with Mailcow's default template: 10 mailboxes, 10 GiB, no tags) is not
+    ours: populate fails naming it and the way out, with zero Mailcow writes. Adopting it tags it, raises its
+    limits to fit, and converges; from then on it is ours (a recreate is a no-op)."""
     spec, key = PopulationSpec(count=14, seed=14, country="IT"), "premade"
     domain = mail_domain(key)
     with api_client(sandbox) as client:
         from azt3knet_pipeline.clients.mailcow import DomainSpec
 
         client.add_domain(DomainSpec(domain=domain))
-    outcome = operations.populate(spec, key, create_mailboxes=True)
+    assert "tags" not in domain_record_api(sandbox, domain)  # contract §7: no tags key on an untagged domain
+    reset_counters(sandbox)
+    refused = operations.populate(spec, key, create_mailboxes=True)
+    assert not refused.success
+    assert domain in (refused.error or "") and "--adopt-domain" in (refused.error or "")
+    assert mailcow_counters(sandbox)["writes"] == 0 and mailcow(sandbox).writes_received() == []
+    assert domain_mailboxes(sandbox, domain) == {}
+    assert domain_record(sandbox, domain)["tags"] == []  # type: ignore[index]
+
+    outcome = operations.populate(spec, key, create_mailboxes=True, adopt_domain=True)
     assert outcome.success, outcome.error
-    assert not outcome.metadata["mailboxes"]["domain_created"]
+    meta = outcome.metadata["mailboxes"]
+    assert not meta["domain_created"] and meta["domain_adopted"]
     assert_converged(sandbox, spec, key)
     record = domain_record(sandbox, domain)
     assert record is not None and record["mailboxes"] >= 14 and record["quota"] >= 14 * 1024
+    assert {SYNTHETIC_TAG, key} <= set(record["tags"])
+    reset_counters(sandbox)
+    assert operations.recreate(key).success
+    assert mailcow_counters(sandbox)["writes"] == 0
+
+
+def domain_record_api(sandbox: Sandbox, domain: str) -> dict:
+    import httpx
+
+    from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY
+
+    answer = httpx.get(f"{sandbox.mailcow.url}/api/v1/get/domain/{domain}", headers={"X-API-Key": SANDBOX_MAILCOW_KEY})
+    return answer.json()
 
 
 def test_recreate_re_adds_a_partition_lost_with_dagster_storage(sandbox: Sandbox) -> None:

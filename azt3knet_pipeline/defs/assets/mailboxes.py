@@ -1,7 +1,8 @@
 """Stage 3: the population's Mailcow domain, DKIM key and mailboxes, reconciled (this is also recreate)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, Output, asset
+from dagster import AssetExecutionContext, Config, Failure, Output, asset
+from pydantic import Field
 
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.http import ApiError
@@ -11,6 +12,15 @@ from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, reconcil
 from azt3knet_pipeline.settings import get_settings
 
 
+class MailboxesConfig(Config):
+    """Run config of the mailboxes asset (`ops.mailboxes.config`)."""
+
+    adopt_domain: bool = Field(
+        default=False,
+        description="Provision into an existing mail domain azt3knet did not create, tagging it as this population's",
+    )
+
+
 @asset(
     partitions_def=population_partitions,
     group_name="population",
@@ -18,7 +28,11 @@ from azt3knet_pipeline.settings import get_settings
     description="One Mailcow mailbox per agent on <key>.<DESEC_DOMAIN>, tagged azt3knet-synthetic + key.",
 )
 def mailboxes(
-    context: AssetExecutionContext, agent_profiles: pd.DataFrame, store: StoreResource, mailcow: MailcowResource
+    context: AssetExecutionContext,
+    config: MailboxesConfig,
+    agent_profiles: pd.DataFrame,
+    store: StoreResource,
+    mailcow: MailcowResource,
 ) -> Output[pd.DataFrame]:
     settings = get_settings()
     key = context.partition_key
@@ -38,6 +52,7 @@ def mailboxes(
                 concurrency=settings.mailcow_concurrency,
                 dkim_selector=settings.dkim_selector,
                 dkim_key_size=settings.dkim_key_size,
+                adopt_domain=config.adopt_domain,
             )
         except MailboxReconcileError as exc:
             repo.audit("dagster", "mailboxes.reconcile", key, "failed", {"error": str(exc)})
