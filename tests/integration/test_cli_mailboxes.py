@@ -134,7 +134,10 @@ def test_plan_shows_create_update_remove_and_writes_nothing(sandbox: Sandbox) ->
     assert all(f"+ mailbox {address}" in text for address in deleted)
     assert f"~ mailbox {renamed} (name)" in text and f"- mailbox {ghost}" in text
     assert f"~ rrset {KEY} MX" in text
-    assert "Plan: 2 to create, 1 to update, 1 to remove, 5 unchanged mailboxes; 1 rrsets to write" in text
+    # Creates run before removes: 7 mailboxes + 2 new exceed the domain's limit of 8, so the limit is raised first.
+    assert f"edit/domain {domain} (aliases, mailboxes, maxquota, quota)" in text
+    assert "Plan: 1 domain/DKIM write(s); 2 to create, 1 to update, 1 to remove, 5 unchanged mailboxes; " in text
+    assert "1 rrsets to write" in text
 
     # Nothing was written anywhere: no Mailcow or deSEC write, the stand-in's state and the store unchanged.
     assert mailcow_counters(sandbox)["writes"] == 0
@@ -158,9 +161,17 @@ def test_teardown_needs_yes_then_removes_everything_and_recreate_restores(sandbo
     assert (KEY, "MX") in rrsets and len(rrsets) == 6
 
     reset_counters(sandbox)
-    refused = azt3knet("teardown", KEY)
-    assert_clean_error(refused, 2, "--yes")
+    shown = azt3knet("teardown", KEY)  # without --yes: the plan, nothing written
+    assert shown.returncode == 0, shown.stderr
+    assert f"delete domain {domain}" in shown.stdout and "delete 6 rrset(s)" in shown.stdout
+    assert "pass --yes to apply" in shown.stdout
+    as_json = azt3knet("teardown", KEY, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    planned = json.loads(as_json.stdout)
+    assert len(planned["mailcow"]["remove_mailboxes"]) == 8 and planned["mailcow"]["remove_domain"]
+    assert len(planned["dns"]["remove_rrsets"]) == 6
     assert mailcow_counters(sandbox)["writes"] == 0 and len(domain_mailboxes(sandbox, domain)) == 8
+    assert desec_counters(sandbox)["writes"] == 0
 
     result = azt3knet("teardown", KEY, "--yes")
     assert result.returncode == 0, result.stderr
