@@ -211,7 +211,8 @@ def populate(body: PopulateRequest, ctx: Ctx) -> Any:
 
     _, created = operations.register_population(spec, key, store=ctx.store(), instance=ctx.instance(), actor="api")
     job = "populate_job" if body.create_mailboxes else "profiles_job"
-    submitted = ctx.runs.submit(key, job, actor="api")
+    run_config = operations.adopt_domain_run_config(body.adopt_domain and body.create_mailboxes)
+    submitted = ctx.runs.submit(key, job, actor="api", run_config=run_config)
     ctx.store().audit(
         "api", "run.submit", key, "ok", {"run_id": submitted.run_id, "job": job, "executor": submitted.executor}
     )

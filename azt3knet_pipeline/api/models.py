@@ -37,6 +37,11 @@ class PopulateRequest(PopulationSpec):
         default=False, description="Also provision mailboxes, DKIM, DNS and the credential export"
     )
     preview: StrictBool = Field(default=False, description="Return profiles only; register nothing, run nothing")
+    adopt_domain: StrictBool = Field(
+        default=False,
+        description="With create_mailboxes: provision into an existing mail domain azt3knet did not create, tagging "
+        "it as this population's (without it such a domain fails the run before any Mailcow write)",
+    )
 
     @field_validator("key")
     @classmethod
@@ -45,7 +50,9 @@ class PopulateRequest(PopulationSpec):
 
     def spec(self) -> PopulationSpec:
         """The PopulationSpec part of the request (validated again, so it is exactly what the CLI would build)."""
-        return PopulationSpec.model_validate(self.model_dump(exclude={"key", "create_mailboxes", "preview"}))
+        return PopulationSpec.model_validate(
+            self.model_dump(exclude={"key", "create_mailboxes", "preview", "adopt_domain"})
+        )
 
 
 class ErrorBody(BaseModel):

@@ -123,14 +123,17 @@ class RunExecutor:
             return "daemon"
         return "embedded"
 
-    def submit(self, key: str, job_name: str, *, actor: str = "api") -> SubmittedRun:
-        """Create a run of `job_name` for partition `key` and submit it; returns once the run exists."""
+    def submit(
+        self, key: str, job_name: str, *, actor: str = "api", run_config: dict[str, Any] | None = None
+    ) -> SubmittedRun:
+        """Create a run of `job_name` for partition `key` (extra `run_config` merged in) and submit it; returns once
+        the run exists."""
         instance = self._instance()
         ensure_partition(instance, key)
         executor = self.choose(instance)
         recon_job = reconstructable_job(job_name)
         job_def = recon_job.get_definition()
-        run_config: dict[str, Any] = dict(QUIET_RUN_CONFIG)
+        run_config = {**QUIET_RUN_CONFIG, **(run_config or {})}
         if executor == "embedded":
             run_config["execution"] = IN_PROCESS_EXECUTION
         tags = merge_run_tags(

@@ -624,3 +624,33 @@ def test_runs_still_waiting_when_the_api_stops_are_marked_canceled(isolated_env:
 
     canceled = DagsterInstance.get().get_run_by_id(submitted.run_id)
     assert canceled is not None and canceled.status == DagsterRunStatus.CANCELED
+
+
+def test_a_foreign_mail_domain_fails_the_run_until_adopt_domain(
+    start_api: Callable[..., Api], sandbox: Sandbox
+) -> None:
+    """A mail domain azt3knet did not create: the run fails naming it, with no Mailcow write; `adopt_domain: true`
+    in the populate body tags it and converges."""
+    from azt3knet_pipeline.clients.mailcow import DomainSpec, MailcowClient
+    from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY
+
+    api = start_api()
+    mailcow = sandbox.mailcow_app.state.sandbox  # type: ignore[attr-defined]
+    domain = get_settings().mail_domain_for("seed-79")
+    with MailcowClient(sandbox.mailcow.url, SANDBOX_MAILCOW_KEY) as client:
+        client.add_domain(DomainSpec(domain=domain, key_size=1024))
+    mailcow.reset_counters()
+    refused = api.client.post("/api/populate", json=spec_body(count=3, seed=79, create_mailboxes=True))
+    assert refused.status_code == 202, refused.text
+    run = wait_run(api, refused.json()["run_url"])
+    assert not run["success"] and mailcow.writes_received() == []
+    assert domain in json.dumps(run) and "adopt_domain" in json.dumps(run)
+    adopted = api.client.post(
+        "/api/populate", json=spec_body(count=3, seed=79, create_mailboxes=True, adopt_domain=True)
+    )
+    assert adopted.status_code == 202, adopted.text
+    run = wait_run(api, adopted.json()["run_url"])
+    assert run["success"] and run["assets"]["mailboxes"]["domain_adopted"] is True
+    record = next(d for d in mailcow.snapshot()["domains"] if d["domain_name"] == domain)
+    assert {"azt3knet-synthetic", "seed-79"} <= set(record["tags"])
+    assert len([m for m in mailcow.snapshot()["mailboxes"] if m["domain"] == domain]) == 3
