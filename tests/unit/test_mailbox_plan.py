@@ -187,3 +187,53 @@ def test_a_foreign_mailbox_at_a_desired_address_is_a_conflict_never_adopted() ->
     assert plan.conflicts == ["ana@k.example.test"]
     assert not plan.create and not plan.update and not plan.remove and plan.unchanged == 0
     assert plan.summary()["conflicts"] == 1
+
+
+def _domain(**kw: object) -> object:
+    from azt3knet_pipeline.domain.mailbox_plan import ActualDomain
+
+    fields = {"name": DOMAIN, "max_mailboxes": 5, "max_aliases": 5, "maxquota_mib": 1024, "quota_mib": 5120}
+    return ActualDomain(**{**fields, "tags": TAGS, **kw})  # type: ignore[arg-type]
+
+
+def _plan_domain(existing: object, **kw: object) -> object:
+    from azt3knet_pipeline.domain.mailbox_plan import plan_domain
+
+    args = {"name": DOMAIN, "population_key": KEY, "mailbox_quota_mib": 1024, "needed_mailboxes": 5}
+    args.update({"needed_quota_mib": 5120, "dkim_present": True, **kw})
+    return plan_domain(existing, **args)  # type: ignore[arg-type]
+
+
+def test_domain_plan_creates_a_missing_domain_with_limits_that_fit() -> None:
+    plan = _plan_domain(None, needed_mailboxes=7, needed_quota_mib=7168, dkim_present=False)
+    assert plan.create is not None and (plan.create.mailboxes, plan.create.quota, plan.create.maxquota) == (
+        7,
+        7168,
+        1024,
+    )
+    assert not plan.edit and not plan.add_dkim and not plan.dkim_reused  # add/domain generates the key
+    assert [w["route"] for w in plan.writes()] == ["add/domain"]
+    assert _plan_domain(None, dkim_present=True).dkim_reused  # a key left by delete/domain is reused
+
+
+def test_domain_plan_of_our_domain_writes_only_what_differs() -> None:
+    assert _plan_domain(_domain()).writes() == []
+    low = _plan_domain(_domain(), needed_mailboxes=6, needed_quota_mib=6144)
+    assert low.edit == {"mailboxes": 6, "aliases": 6, "maxquota": 1024, "quota": 6144}
+    assert _plan_domain(_domain(), dkim_present=False).writes() == [
+        {"route": "add/dkim", "object": DOMAIN, "attrs": []}
+    ]
+    # Limits are only ever raised, never lowered below what is there.
+    assert not _plan_domain(_domain(max_mailboxes=50, quota_mib=99999), needed_mailboxes=6).edit
+
+
+def test_a_domain_without_our_tags_is_not_ours_unless_adopted() -> None:
+    foreign = _domain(tags=("someone",))
+    refused = _plan_domain(foreign, needed_mailboxes=9, dkim_present=False)
+    assert refused.not_owned and refused.writes() == []  # not even the DKIM key or the limits
+    half = _plan_domain(_domain(tags=(KEY,)))  # the key alone is not enough
+    assert half.not_owned
+    adopted = _plan_domain(foreign, adopt=True, needed_mailboxes=9)
+    assert adopted.adopt and not adopted.not_owned
+    assert adopted.edit["tags"] == [SYNTHETIC_TAG, KEY] and adopted.edit["mailboxes"] == 9
+    assert [w["attrs"] for w in adopted.writes()] == [["aliases", "mailboxes", "maxquota", "quota", "tags"]]
