@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -225,20 +226,26 @@ class TeardownOutcome:
     plan: dict[str, Any] = field(default_factory=dict)
 
 
-def teardown_plan(key: str) -> Any:  # -> services.teardown.TeardownPlan
-    """Read Mailcow and deSEC and return what `teardown` would do; writes nothing (a failed read raises)."""
-    from contextlib import ExitStack
-
+@contextmanager
+def _api_clients(settings: Settings) -> Iterator[tuple[Any, Any]]:
+    """(Mailcow client, deSEC client or None when DESEC_TOKEN is not set), closed on exit."""
     from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
     from azt3knet_pipeline.services.dns import dns_configured
+
+    with ExitStack() as stack:
+        mailcow = stack.enter_context(mailcow_client(settings))
+        desec = stack.enter_context(desec_client(settings)) if dns_configured(settings) else None
+        yield mailcow, desec
+
+
+def teardown_plan(key: str) -> Any:  # -> services.teardown.TeardownPlan
+    """Read Mailcow and deSEC and return what `teardown` would do; writes nothing (a failed read raises)."""
     from azt3knet_pipeline.services.teardown import read_teardown_plan
 
     settings = get_settings()
     store = open_store(settings)
     store.require_population(key)
-    with ExitStack() as stack:
-        mailcow = stack.enter_context(mailcow_client(settings))
-        desec = stack.enter_context(desec_client(settings)) if dns_configured(settings) else None
+    with _api_clients(settings) as (mailcow, desec):
         return read_teardown_plan(mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key)
 
 
@@ -248,19 +255,13 @@ def teardown(key: str, *, actor: str = "cli") -> TeardownOutcome:
 
     The population stays registered (keys are append-only): `recreate` brings it back identically.
     """
-    from contextlib import ExitStack
-
-    from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
-    from azt3knet_pipeline.services.dns import dns_configured
     from azt3knet_pipeline.services.teardown import apply_teardown, read_teardown_plan
 
     settings = get_settings()
     store = open_store(settings)
     store.require_population(key)
     try:
-        with ExitStack() as stack:
-            mailcow = stack.enter_context(mailcow_client(settings))
-            desec = stack.enter_context(desec_client(settings)) if dns_configured(settings) else None
+        with _api_clients(settings) as (mailcow, desec):
             plan = read_teardown_plan(mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key)
             report = apply_teardown(plan, mailcow=mailcow, desec=desec, store=store)
     except Exception as exc:
@@ -308,18 +309,12 @@ def export_credentials(
 def plan(key: str, *, adopt_domain: bool = False) -> dict[str, Any]:
     """Every write a recreate (with `adopt_domain` as given) would make, by the same planning code the assets
     use; reads only."""
-    from contextlib import ExitStack
-
-    from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
-    from azt3knet_pipeline.services.dns import dns_configured
     from azt3knet_pipeline.services.plan import plan_recreate
 
     settings = get_settings()
     store = open_store(settings)
     store.require_population(key)
-    with ExitStack() as stack:
-        mailcow = stack.enter_context(mailcow_client(settings))
-        desec = stack.enter_context(desec_client(settings)) if dns_configured(settings) else None
+    with _api_clients(settings) as (mailcow, desec):
         return plan_recreate(
             mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key, adopt_domain=adopt_domain
         )

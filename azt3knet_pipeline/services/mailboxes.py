@@ -346,12 +346,7 @@ def reconcile_mailboxes(
                 f"{len(addresses)} mailbox(es) edit {sorted(changes)}: {type(exc).__name__} {exc.key or ''}"
             )
 
-    if mailbox_plan.remove:
-        store.set_mailbox_states(mailbox_plan.remove, "removing")
-        results = client.delete_mailboxes(mailbox_plan.remove)
-        gone = [address for address, result in results.items() if result in {"removed", "missing"}]
-        store.set_mailbox_states(gone, "removed")
-        report.removed = len(gone)
+    report.removed = remove_mailboxes(client, store, mailbox_plan.remove)
 
     # Rows not yet "active" whose mailbox already existed (e.g. a crash after create, before the state write).
     existing = {m.address.lower() for m in actual}
@@ -369,6 +364,18 @@ def reconcile_mailboxes(
             "re-run to converge"
         )
     return report
+
+
+def remove_mailboxes(client: MailcowClient, store: Store, addresses: list[str]) -> int:
+    """Delete mailboxes the population owns, recording `removing` first and `removed` after; returns how many
+    are gone (an already-missing one counts: Mailcow's delete is not idempotent)."""
+    if not addresses:
+        return 0
+    store.set_mailbox_states(addresses, "removing")
+    results = client.delete_mailboxes(addresses)
+    gone = [address for address, result in results.items() if result in {"removed", "missing"}]
+    store.set_mailbox_states(gone, "removed")
+    return len(gone)
 
 
 def _group_updates(plan: MailboxPlan) -> list[tuple[list[str], dict]]:

@@ -17,7 +17,7 @@ from azt3knet_pipeline.clients.mailcow import MailcowClient
 from azt3knet_pipeline.domain.dns_plan import RRsetDiff
 from azt3knet_pipeline.domain.mailbox_plan import domain_owned_by, is_owned_by
 from azt3knet_pipeline.services.dns import population_teardown_diff
-from azt3knet_pipeline.services.mailboxes import is_legacy_owned, to_actual
+from azt3knet_pipeline.services.mailboxes import is_legacy_owned, remove_mailboxes, to_actual
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
 
@@ -140,12 +140,7 @@ def apply_teardown(
 ) -> TeardownReport:
     """Apply a teardown plan: agents' mailboxes, then DKIM and domain, then DNS (one bulk request)."""
     report = TeardownReport(foreign_left=len(plan.foreign_mailboxes))
-    if plan.agent_mailboxes:
-        store.set_mailbox_states(plan.agent_mailboxes, "removing")
-        results = mailcow.delete_mailboxes(plan.agent_mailboxes)
-        gone = [a for a, r in results.items() if r in {"removed", "missing"}]
-        store.set_mailbox_states(gone, "removed")
-        report.mailboxes_removed = len(gone)
+    report.mailboxes_removed = remove_mailboxes(mailcow, store, plan.agent_mailboxes)
     if plan.remove_dkim:
         mailcow.delete_dkim(plan.mail_domain)
         report.dkim_removed = True
