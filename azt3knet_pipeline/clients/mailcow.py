@@ -857,7 +857,17 @@ class MailcowClient:
     def add_mailbox(self, spec: MailboxSpec) -> MailcowResult:
         """Create a mailbox. `object_exists` -> MailcowConflict (`.retried` tells whether it may be our own
         earlier attempt); `access_denied` -> MailcowDomainMissing."""
-        reply = self._call("add", "mailbox", body=spec.to_body())
+        try:
+            reply = self._call("add", "mailbox", body=spec.to_body())
+        except MailcowError as exc:
+            if type(exc) not in (MailcowError, MailcowUnavailable):
+                raise
+            # No reply at all (connection lost, retries spent): the create may have been applied. Ours if
+            # Mailcow now lists it with the tags this request set; anything else stays a failure.
+            found = self.get_mailbox(spec.address)
+            if found is None or not set(spec.tags) <= set(found.tags):
+                raise
+            return MailcowResult(entries=[], attempts=0, verified_by_read=True)
         self._raise_for(reply, access_denied=MailcowDomainMissing)
         if self._confirmed(reply, ("mailbox_added",), spec.address):
             return self._result(reply)

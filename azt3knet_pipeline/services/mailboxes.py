@@ -296,20 +296,21 @@ def reconcile_mailboxes(
             tags=list(mailbox.tags),
         )
         try:
-            client.add_mailbox(spec)
-            return mailbox.address, "created"
-        except MailcowConflict:
-            # It appeared between our list and this create. Ours only if it carries this population's tags (our
-            # own earlier create whose reply was lost): then re-assert the password of record. Anyone else's is
-            # left exactly as it is.
-            found = client.get_mailbox(mailbox.address)
-            if found is None or not is_owned_by(to_actual(found), population_key):
-                return mailbox.address, "conflict"
-            password = passwords[mailbox.address]
-            client.edit_mailbox(
-                [mailbox.address], {"password": password, "password2": password, "tags": list(mailbox.tags)}
-            )
-            return mailbox.address, "adopted"
+            try:
+                client.add_mailbox(spec)
+                return mailbox.address, "created"
+            except MailcowConflict:
+                # It appeared between our list and this create. Ours only if it carries this population's tags
+                # (our own earlier create whose reply was lost): then re-assert the password of record. Anyone
+                # else's is left exactly as it is.
+                found = client.get_mailbox(mailbox.address)
+                if found is None or not is_owned_by(to_actual(found), population_key):
+                    return mailbox.address, "conflict"
+                password = passwords[mailbox.address]
+                client.edit_mailbox(
+                    [mailbox.address], {"password": password, "password2": password, "tags": list(mailbox.tags)}
+                )
+                return mailbox.address, "adopted"
         except ApiError as exc:
             return mailbox.address, f"failed: {type(exc).__name__} {exc.key or ''}".strip()
 

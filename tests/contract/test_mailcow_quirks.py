@@ -19,6 +19,7 @@ from azt3knet_pipeline.clients.mailcow import (
     MailcowAmbiguousReply,
     MailcowClient,
     MailcowConflict,
+    MailcowError,
 )
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox, MailcowSandboxConfig, create_mailcow_app
 from azt3knet_pipeline.sandbox.server import RunningServer, serve_in_thread
@@ -128,6 +129,20 @@ def test_a_lost_reply_is_decided_by_reading_the_object_back(server: Any, sandbox
         sandbox.add_mailbox({"local_part": "bob", "domain": DOMAIN, "password": "x" * 8, "password2": "x" * 8}, True)
         with pytest.raises(MailcowConflict):
             client.add_mailbox(box("bob", tags=["azt3knet-synthetic", "pop"]))
+
+
+def test_a_create_whose_reply_never_came_is_decided_by_reading_it_back(
+    server: Any, sandbox: MailcowSandbox, client: MailcowClient
+) -> None:
+    client.add_domain(domain())
+    sandbox.update_faults(fault_actions=["add"], fault_queue=["drop_after_apply", "drop"])
+    once = RetryPolicy(max_attempts=1, base_delay=0.001, max_delay=0.005, seed=1)
+    with MailcowClient(server[0].url, RW, policy=once, timeout=5.0) as single:
+        applied = single.add_mailbox(box("alice", tags=["azt3knet-synthetic"]))
+        assert applied.verified_by_read and client.get_mailbox(f"alice@{DOMAIN}") is not None
+        with pytest.raises(MailcowError):  # dropped before it was applied: nothing there, still a failure
+            single.add_mailbox(box("bob", tags=["azt3knet-synthetic"]))
+    assert client.get_mailbox(f"bob@{DOMAIN}") is None
 
 
 def test_listing_a_missing_domain_never_returns_other_domains_mailboxes(
