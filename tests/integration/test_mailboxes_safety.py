@@ -222,6 +222,10 @@ def test_a_domain_made_before_domains_were_tagged_is_recognised_as_ours(sandbox:
         client.add_mailbox(MailboxSpec(local_part="owner", domain=domain, password="Hand-Made-Pass-1", quota=64))
     assert operations.plan(key)["blocked"]
     assert not operations.recreate(key).success
+    adopted = azt3knet("recreate", key, "--adopt-domain", "--json")
+    assert adopted.returncode == 0, adopted.stderr
+    assert json.loads(adopted.stdout)["assets"]["mailboxes"]["domain_adopted"] is True
+    assert {SYNTHETIC_TAG, key} <= set(domain_record(sandbox, domain)["tags"])  # type: ignore[index]
 
 
 def test_plan_lists_exactly_the_writes_recreate_makes(sandbox: Sandbox) -> None:
