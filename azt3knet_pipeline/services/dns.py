@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from azt3knet_pipeline.clients.desec import DesecClient, DesecNotFound
-from azt3knet_pipeline.clients.factory import ConfigurationError, desec_client
+from azt3knet_pipeline.clients.factory import ConfigurationError
 from azt3knet_pipeline.clients.http import ApiError, RetryPolicy, send_with_retry
 from azt3knet_pipeline.clients.mailcow import MailcowClient
 from azt3knet_pipeline.domain.dns_plan import (
@@ -145,43 +145,10 @@ def dns_configured(settings: Settings) -> bool:
     return settings.desec_token is not None and bool(settings.desec_token.get_secret_value())
 
 
-def teardown_dns(settings: Settings, population_key: str, store: Store | None = None) -> int:
-    """Delete the population's rrsets in one bulk write; returns how many were deleted (0 when deSEC is not
-    configured: there is nothing of ours to remove)."""
-    if not dns_configured(settings):
-        log.warning("DESEC_TOKEN is not set: skipping DNS teardown of %s", population_key)
-        return 0
-    zone = settings.desec_domain
-    with desec_client(settings) as desec:
-        actual = [r for r in desec.list_rrsets(zone) if in_subtree(r, population_key)]
-        diff = diff_rrsets([], actual, managed=population_scope(population_key, settings.dkim_selector))
-        desec.put_rrsets_diff(zone, diff)
-    if store is not None:
-        store.clear_desired_dns(population_key)
-    return len(diff.deletes)
-
-
 def population_teardown_diff(desec: DesecClient, settings: Settings, population_key: str) -> RRsetDiff:
     """Read only: the deletes that remove the population's rrsets (one paginated read of the zone)."""
     actual = [r for r in desec.list_rrsets(settings.desec_domain) if in_subtree(r, population_key)]
     return diff_rrsets([], actual, managed=population_scope(population_key, settings.dkim_selector))
-
-
-def plan_dns(settings: Settings, population_key: str, mailcow: MailcowClient) -> dict[str, Any]:
-    """The rrsets a recreate would write or delete (reads only)."""
-    if not dns_configured(settings):
-        return {"configured": False, "to_upsert": [], "to_delete": []}
-    dkim = read_dkim(mailcow, settings.mail_domain_for(population_key))
-    with desec_client(settings) as desec:
-        desired, diff = population_diff(desec, settings, population_key, dkim)
-    return {
-        "configured": True,
-        "zone": settings.desec_domain,
-        "desired": len(desired),
-        "unchanged": diff.unchanged,
-        "to_upsert": [r.to_payload() for r in diff.upserts],
-        "to_delete": [{"subname": r.subname, "type": r.type} for r in diff.deletes],
-    }
 
 
 # -- base records and the mail host's addresses -------------------------------------------------------------

@@ -93,7 +93,8 @@ def test_exhausted_retries_fail_the_run_and_the_next_run_converges(
 ) -> None:
     """Service level, with a stingy retry policy so that giving up is certain: a mailbox whose every attempt
     failed before applying, one whose create was applied but whose every answer was lost (decided by reading
-    it back), and one whose first answer was lost (adopted on retry). The run reports failures; re-runs converge under ongoing faults."""
+    it back), and one whose first answer was lost (adopted on retry). The run reports failures; re-runs converge
+    under ongoing faults."""
     sandbox = sandbox_factory(mailcow_config=faulty_config(**NO_FAULTS))
     settings = get_settings()
     spec, key = PopulationSpec(count=20, seed=22, country="PT"), "stingy"
