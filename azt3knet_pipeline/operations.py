@@ -86,15 +86,25 @@ def materialize_population(
     run_config: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
 ) -> RunOutcome:
-    """Run `job_name` for partition `key` in the persistent instance (the run shows in the Dagster UI)."""
+    """Run `job_name` for partition `key` in the persistent instance (the run shows in the Dagster UI).
+
+    Runs of this instance whose process died (kill -9, crash) are marked failed and their pool slots freed
+    first, so they never block this one; this run is tagged with this process as its owner for the same reason.
+    """
     from azt3knet_pipeline.dagster_home import get_instance
     from azt3knet_pipeline.definitions import defs
+    from azt3knet_pipeline.services.dead_runs import owner_tags, reap_dead_runs
 
     instance = instance or get_instance(get_settings())
+    reap_dead_runs(instance)
     job = defs.resolve_job_def(job_name)
     config = {**QUIET_RUN_CONFIG, **(run_config or {})}
     result = job.execute_in_process(
-        instance=instance, partition_key=key, run_config=config, raise_on_error=False, tags=tags
+        instance=instance,
+        partition_key=key,
+        run_config=config,
+        raise_on_error=False,
+        tags={**owner_tags(), **(tags or {})},
     )
     metadata: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():

@@ -46,6 +46,7 @@ from azt3knet_pipeline.store.tables import (
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DERIVATION_SECRET = "password_derivation_secret"
+STORE_SCHEMA_LOCK = "azt3knet store schema"
 
 
 class StoreError(Exception):
@@ -150,13 +151,17 @@ class Store:
         return store
 
     def migrate(self) -> None:
-        """Bring the schema to the newest alembic revision (idempotent)."""
+        """Bring the schema to the newest alembic revision (idempotent). Serialised across processes, so
+        concurrent first uses of a fresh store do not race on table creation."""
         from alembic import command
         from alembic.config import Config
 
+        from azt3knet_pipeline.store.schema_lock import schema_lock
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with self.engine.begin() as connection:
+        url = self.engine.url.render_as_string(hide_password=False)
+        with schema_lock(url, STORE_SCHEMA_LOCK), self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
