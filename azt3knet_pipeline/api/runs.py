@@ -26,14 +26,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, JobDefinition, RunsFilter
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
 from dagster._core.execution.api import execute_run
 from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.origin import JobPythonOrigin
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
@@ -41,6 +42,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from azt3knet_pipeline.api.models import RunDetail, RunInfo
 from azt3knet_pipeline.defs.partitions import POPULATION_PARTITIONS_NAME
 from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
+from azt3knet_pipeline.services.dead_runs import fail_dead_run, owner_tags, reap_dead_runs
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +69,43 @@ def executor_mode_from_env() -> str:
     return mode
 
 
-@lru_cache(maxsize=8)
-def reconstructable_job(job_name: str) -> ReconstructableJob:
-    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE)
-    return repository.get_reconstructable_job(job_name)
+@dataclass(frozen=True)
+class LoadedJob:
+    """A job definition loaded once, and the code origin a run of it records (for the UI and the daemon)."""
+
+    definition: JobDefinition
+    python_origin: JobPythonOrigin
+
+
+_definitions_lock = threading.Lock()
+_loaded_jobs: dict[str, LoadedJob] = {}
+
+
+def load_jobs() -> dict[str, LoadedJob]:
+    """Load the project's definitions and resolve every job once per process, under a lock.
+
+    Dagster's own loading (`ReconstructableJob.get_definition`) re-imports the code location through its module
+    loader whenever its one-entry cache misses (two jobs alternate), and that loader is not thread-safe:
+    concurrent API requests died with IndexError/ModuleNotFoundError. The API loads here at start-up; runs
+    then execute the loaded definition in process.
+    """
+    with _definitions_lock:
+        if not _loaded_jobs:
+            from azt3knet_pipeline.definitions import defs
+
+            repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE)
+            repository_def = defs.get_repository_def()
+            for job_def in repository_def.get_all_jobs():
+                origin = repository.get_reconstructable_job(job_def.name).get_python_origin()  # no loading
+                _loaded_jobs[job_def.name] = LoadedJob(job_def, origin)
+        return dict(_loaded_jobs)
+
+
+def loaded_job(job_name: str) -> LoadedJob:
+    jobs = load_jobs()
+    if job_name not in jobs:
+        raise ValueError(f"unknown job {job_name!r}")
+    return jobs[job_name]
 
 
 def remote_job_origin(job_name: str) -> RemoteJobOrigin:
@@ -112,6 +147,7 @@ class RunExecutor:
             raise ValueError(f"unknown run executor mode {mode!r}")
         self._instance = instance
         self.mode = mode
+        self.jobs = load_jobs()  # at start-up, once: request threads never load definitions
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="azt3knet-worker")
         self._pending: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
@@ -129,17 +165,20 @@ class RunExecutor:
         """Create a run of `job_name` for partition `key` (extra `run_config` merged in) and submit it; returns once
         the run exists."""
         instance = self._instance()
+        reap_dead_runs(instance)  # a run whose process died must not hold the pool slot this run needs
         ensure_partition(instance, key)
         executor = self.choose(instance)
-        recon_job = reconstructable_job(job_name)
-        job_def = recon_job.get_definition()
+        job = self.jobs.get(job_name) or loaded_job(job_name)
+        job_def = job.definition
         run_config = {**QUIET_RUN_CONFIG, **(run_config or {})}
+        extra_tags = {ACTOR_TAG: actor, EXECUTOR_TAG: executor}
         if executor == "embedded":
             run_config["execution"] = IN_PROCESS_EXECUTION
+            extra_tags.update(owner_tags())  # this process runs it: if it dies, the run is reaped
         tags = merge_run_tags(
             job_def=job_def,
             partition_key=key,
-            tags={ACTOR_TAG: actor, EXECUTOR_TAG: executor},
+            tags=extra_tags,
             asset_selection=None,
             instance=instance,
             run_config=run_config,
@@ -150,7 +189,7 @@ class RunExecutor:
             tags=tags,
             status=DagsterRunStatus.NOT_STARTED,
             remote_job_origin=remote_job_origin(job_name),
-            job_code_origin=recon_job.get_python_origin(),
+            job_code_origin=job.python_origin,
         )
         if executor == "daemon":
             instance.submit_run(run.run_id, workspace=None)  # type: ignore[arg-type]  # the queue needs none
@@ -175,7 +214,7 @@ class RunExecutor:
         if run is None or run.status != DagsterRunStatus.NOT_STARTED:
             return  # canceled (or picked up elsewhere) meanwhile
         try:
-            execute_run(reconstructable_job(job_name), run, instance)
+            execute_run(InMemoryJob(loaded_job(job_name).definition), run, instance)
         except Exception as exc:
             log.exception("run %s could not execute", run_id)
             current = instance.get_run_by_id(run_id)
@@ -222,9 +261,17 @@ def _run_info_fields(record: Any) -> dict[str, Any]:
     }
 
 
+def _records(instance: DagsterInstance, filters: RunsFilter) -> list[Any]:
+    """The newest run matching `filters`; a run whose process is gone is failed first, never shown as running."""
+    records = list(instance.get_run_records(filters=filters, limit=1))
+    if records and fail_dead_run(instance, records[0].dagster_run) is not None:
+        records = list(instance.get_run_records(filters=filters, limit=1))
+    return records
+
+
 def last_run(instance: DagsterInstance, key: str) -> RunInfo | None:
     """The most recent run of the population's partition (any job, whoever launched it)."""
-    records = instance.get_run_records(filters=RunsFilter(tags={PARTITION_TAG: key}), limit=1)
+    records = _records(instance, RunsFilter(tags={PARTITION_TAG: key}))
     return RunInfo(**_run_info_fields(records[0])) if records else None
 
 
@@ -234,7 +281,7 @@ def _scalar(value: Any) -> bool:
 
 def run_detail(instance: DagsterInstance, run_id: str) -> RunDetail | None:
     """State of one run, the scalar metadata of each asset it materialized, and its failure messages."""
-    records = instance.get_run_records(filters=RunsFilter(run_ids=[run_id]), limit=1)
+    records = _records(instance, RunsFilter(run_ids=[run_id]))
     if not records:
         return None
     fields = _run_info_fields(records[0])
