@@ -26,6 +26,15 @@ def adopt_domain_run_config(adopt_domain: bool) -> dict[str, Any] | None:
     return {"ops": {"mailboxes": {"config": {"adopt_domain": True}}}} if adopt_domain else None
 
 
+@dataclass(frozen=True)
+class StepFailure:
+    """One failed step: its key, the cause in one line (exception class and message), the full trace."""
+
+    step: str
+    cause: str
+    trace: str
+
+
 @dataclass
 class RunOutcome:
     """What one materialization of a partition did: run id, success, per-asset metadata (no secrets)."""
@@ -36,6 +45,7 @@ class RunOutcome:
     success: bool
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
+    failures: list[StepFailure] = field(default_factory=list)
 
 
 def open_store(settings: Settings | None = None) -> Store:
@@ -113,19 +123,30 @@ def materialize_population(
             name: value.value for name, value in materialization.metadata.items()
         }
     error = None
+    failures: list[StepFailure] = []
     if not result.success:
-        failures = [event for event in result.all_events if event.is_step_failure]
         messages = []
-        for event in failures:
-            data = event.step_failure_data
+        for event in result.all_events:
+            data = event.step_failure_data if event.is_step_failure else None
             if data is not None and data.error is not None:
                 info = data.error
                 while info.cause is not None and info.cls_name == "DagsterExecutionStepExecutionError":
                     info = info.cause  # Dagster's wrapper says only "error in op X"; the cause says what
-                messages.append(f"{event.step_key}: {info.message.strip()}")
+                message = info.message.strip()
+                messages.append(f"{event.step_key}: {message}")
+                cause = message.split(f"{info.cls_name}: ", 1)[-1] if info.cls_name else message
+                if info.cls_name and info.cls_name != "Failure":  # a Failure's message is the whole story
+                    cause = f"{info.cls_name}: {cause}"
+                failures.append(StepFailure(str(event.step_key), cause, data.error.to_string()))
         error = "; ".join(messages) or "run failed"
     return RunOutcome(
-        key=key, job=job_name, run_id=result.run_id, success=result.success, metadata=metadata, error=error
+        key=key,
+        job=job_name,
+        run_id=result.run_id,
+        success=result.success,
+        metadata=metadata,
+        error=error,
+        failures=failures,
     )
 
 

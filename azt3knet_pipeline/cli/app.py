@@ -9,6 +9,7 @@ from enum import StrEnum
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +20,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from azt3knet_pipeline.cli.preview import ProfileSource
     from azt3knet_pipeline.domain.models import PopulationSpec
+
+from azt3knet_pipeline.cli.failure import run_failure_line, run_log_config, set_verbose, verbose
 
 app = typer.Typer(
     name="azt3knet",
@@ -42,8 +45,12 @@ def _options(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show stack traces and Dagster's own log output (default: one line per failure)."
+    ),
 ) -> None:
     """Deterministic synthetic populations with real mailboxes and DNS. Every profile is synthetic."""
+    set_verbose(verbose)
 
 
 populations_app = typer.Typer(help="Inspect registered populations.", no_args_is_help=True)
@@ -66,18 +73,29 @@ def usage_errors() -> tuple[type[Exception], ...]:
 
 
 def fail(message: str, code: int) -> typer.Exit:
+    """Print one `error:` line on stderr (the stack trace before it only with --verbose); the exit to raise."""
+    if verbose() and sys.exc_info()[0] is not None:
+        err.print_exception()
     err.print(f"error: {message}", style="bold red", markup=False, highlight=False)
     return typer.Exit(code)
 
 
+def fail_run(outcome: Any) -> typer.Exit:
+    """One line for a failed run: step, cause, endpoint, where the full log is."""
+    from azt3knet_pipeline.settings import get_settings
+
+    return fail(run_failure_line(outcome, get_settings()), 1)
+
+
 def handle_errors(fn: F) -> F:
-    """Bad input → exit 2 with one line naming the field and rule; API and runtime failures → exit 1."""
+    """Bad input → exit 2 with one line naming the field and rule; API and runtime failures → exit 1; anything
+    unexpected → exit 1 with one line (its stack trace only with --verbose)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:
             from pydantic import ValidationError
@@ -91,7 +109,8 @@ def handle_errors(fn: F) -> F:
                 raise fail(str(exc), 2) from None
             if isinstance(exc, ApiError):
                 raise fail(f"{type(exc).__name__}: {exc}", 1) from None
-            raise
+            hint = "" if verbose() else " (run with --verbose for the stack trace)"
+            raise fail(f"{type(exc).__name__}: {exc}{hint}", 1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -243,7 +262,7 @@ def populate(
         for name, meta in summary["assets"].items():
             out.print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in meta.items()), highlight=False)
     if not outcome.success:
-        raise fail(f"run {outcome.run_id} failed: {outcome.error}", 1)
+        raise fail_run(outcome)
 
 
 def _scalar_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -324,11 +343,11 @@ def demo(
         get_settings.cache_clear()
         operations.register_population(spec, key, actor="demo")
         with err.status(f"materializing {key}: profiles → mailboxes → DNS → credentials …"):
-            outcome = operations.materialize_population(key, job_name="populate_job")
+            outcome = operations.materialize_population(key, job_name="populate_job", run_config=run_log_config())
         mailcow_counts = dict(sandbox.mailcow_app.state.sandbox.counters)  # type: ignore[attr-defined]
         desec_counts = dict(sandbox.desec_app.state.sandbox.counters)  # type: ignore[attr-defined]
     if not outcome.success:
-        raise fail(f"demo run {outcome.run_id} failed: {outcome.error}", 1)
+        raise fail_run(outcome)
     render_population(operations.preview_population(spec, key), OutputFormat.table, limit=10)
     meta = outcome.metadata
     out.print(f"demo population [bold]{key}[/]: {spec.count} synthetic agents, run {outcome.run_id}", highlight=False)
@@ -514,7 +533,7 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
         for name, meta in summary["assets"].items():
             out.print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in meta.items()), highlight=False)
     if not outcome.success:
-        raise fail(f"run {outcome.run_id} failed: {outcome.error}", 1)
+        raise fail_run(outcome)
 
 
 @app.command()

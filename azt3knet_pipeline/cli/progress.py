@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from azt3knet_pipeline import operations
+from azt3knet_pipeline.cli.failure import run_log_config
 from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.settings import get_settings
 
@@ -33,8 +34,9 @@ def materialize_with_progress(
     run_config: dict[str, Any] | None = None,
 ) -> operations.RunOutcome:
     """Run `job_name` for `key`, showing progress bars unless `quiet` (or the console is not a terminal)."""
+    config = {**run_log_config(), **(run_config or {})}  # Dagster's console output only with --verbose
     if quiet:
-        return operations.materialize_population(key, job_name=job_name, run_config=run_config)
+        return operations.materialize_population(key, job_name=job_name, run_config=config)
     settings = get_settings()
     instance = get_instance(settings)
     store = operations.open_store(settings)
@@ -49,7 +51,7 @@ def materialize_with_progress(
             key,
             job_name=job_name,
             instance=instance,
-            run_config=run_config,
+            run_config=config,
             tags={"azt3knet/invocation": invocation},
         )
         assets_task = progress.add_task(f"{key}: assets", total=JOB_ASSETS.get(job_name, 1))
