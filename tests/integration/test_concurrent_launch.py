@@ -3,7 +3,7 @@
 - 30 `POST /api/populate` at once at an API on PostgreSQL (store and Dagster): no server error, and every
   population gets its own run, which completes.
 - 20 processes opening the same fresh store at once (SQLite and PostgreSQL): all succeed, one schema.
-- 8 processes opening the same fresh Dagster instance at once (SQLite and PostgreSQL storage): all succeed.
+- 20 processes opening the same fresh Dagster instance at once (SQLite and PostgreSQL storage): all succeed.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from azt3knet_pipeline.settings import get_settings
 TOKEN = "concurrency-test-admin-token-0123456789"
 REQUESTS = 30
 FIRST_USES = 20
-INSTANCE_FIRST_USES = 8
+INSTANCE_FIRST_USES = 20
 
 
 def test_thirty_concurrent_api_populates_on_postgres_all_get_their_run(
