@@ -109,3 +109,81 @@ def test_sigkilled_run_is_failed_and_does_not_block_the_next_recreate(
             assert not storage.get_concurrency_info("mailcow_api").claimed_slots
         assert len(domain_mailboxes(sandbox, mail_domain(KEY))) == COUNT
         instance.dispose()
+
+
+API_TOKEN = "dead-runs-test-admin-token-0123456789"
+
+
+def test_api_killed_mid_run_reports_it_failed_and_the_next_run_completes(
+    isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox_factory: Callable[..., Sandbox],
+    pg_databases: Callable[..., Any],
+) -> None:
+    """The API process dies (SIGKILL) while its worker runs a populate: a new API never reports that run as
+    running (it is FAILURE with the reason), and a recreate through the new API completes."""
+    import httpx
+
+    from azt3knet_pipeline.api.server import serve_api_in_thread
+    from azt3knet_pipeline.sandbox.server import free_port
+    from azt3knet_pipeline.settings import get_settings
+
+    with backend("postgres", isolated_env, monkeypatch, pg_databases):
+        sandbox = sandbox_factory(
+            mailcow_config=MailcowSandboxConfig(
+                mailcow_hostname=f"mail.{SANDBOX_ZONE}", dkim_reuse_keys=True, latency_ms=150
+            )
+        )
+        monkeypatch.setenv("AZT3KNET_ADMIN_TOKEN", API_TOKEN)
+        monkeypatch.setenv("MAILCOW_CONCURRENCY", "2")
+        auth = {"Authorization": f"Bearer {API_TOKEN}"}
+        port = free_port()
+        serve = [*CLI, "api", "serve", "--host", "127.0.0.1", "--port", str(port), "--executor", "embedded"]
+        api = subprocess.Popen(serve, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert api.poll() is None, api.communicate()[1].decode()[-2000:]
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the API never came up"
+                time.sleep(0.2)
+            body = {"count": COUNT, "seed": 8, "country": "ES", "key": KEY, "create_mailboxes": True}
+            response = httpx.post(f"http://127.0.0.1:{port}/api/populate", json=body, headers=auth, timeout=60)
+            assert response.status_code == 202, response.text
+            run_id = response.json()["run_id"]
+            deadline = time.monotonic() + 180
+            while len(domain_mailboxes(sandbox, mail_domain(KEY))) < 4:
+                assert api.poll() is None, api.communicate()[1].decode()[-2000:]
+                assert time.monotonic() < deadline, "the run never reached the mailboxes step"
+                time.sleep(0.02)
+            api.kill()
+        finally:
+            if api.poll() is None:
+                api.kill()
+            api.wait(timeout=30)
+
+        mailcow(sandbox).update_faults(latency_ms=0)
+        get_settings.cache_clear()
+        server = serve_api_in_thread()
+        try:
+            with httpx.Client(base_url=server.url, headers=auth, timeout=60) as client:
+                run = client.get(f"/api/runs/{run_id}").json()
+                assert run["status"] == "FAILURE" and run["finished"] and not run["success"], run
+                assert "is gone" in (run["error"] or ""), run
+                status = client.get(f"/api/populations/{KEY}").json()
+                assert status["last_run"]["run_id"] == run_id and status["last_run"]["status"] == "FAILURE"
+
+                again = client.post(f"/api/populations/{KEY}/recreate")
+                assert again.status_code == 202, again.text
+                deadline = time.monotonic() + RECREATE_BOUND_SECONDS
+                while not (rerun := client.get(again.json()["run_url"]).json())["finished"]:
+                    assert time.monotonic() < deadline, f"the recreate was blocked: {rerun}"
+                    time.sleep(0.5)
+                assert rerun["status"] == "SUCCESS", rerun
+        finally:
+            server.stop(timeout=120)
+        assert len(domain_mailboxes(sandbox, mail_domain(KEY))) == COUNT
