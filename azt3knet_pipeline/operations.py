@@ -103,19 +103,20 @@ def materialize_population(
     """
     from azt3knet_pipeline.dagster_home import get_instance
     from azt3knet_pipeline.definitions import defs
-    from azt3knet_pipeline.services.dead_runs import owner_tags, reap_dead_runs
+    from azt3knet_pipeline.services.dead_runs import owner_tags, owning_runs, reap_dead_runs
 
     instance = instance or get_instance(get_settings())
     reap_dead_runs(instance)
     job = defs.resolve_job_def(job_name)
     config = {**QUIET_RUN_CONFIG, **(run_config or {})}
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=key,
-        run_config=config,
-        raise_on_error=False,
-        tags={**owner_tags(), **(tags or {})},
-    )
+    with owning_runs(instance):
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=key,
+            run_config=config,
+            raise_on_error=False,
+            tags={**owner_tags(), **(tags or {})},
+        )
     metadata: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization

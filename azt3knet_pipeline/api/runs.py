@@ -42,7 +42,13 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from azt3knet_pipeline.api.models import RunDetail, RunInfo
 from azt3knet_pipeline.defs.partitions import POPULATION_PARTITIONS_NAME
 from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
-from azt3knet_pipeline.services.dead_runs import fail_dead_run, owner_tags, reap_dead_runs
+from azt3knet_pipeline.services.dead_runs import (
+    fail_dead_run,
+    hold_heartbeat,
+    owner_tags,
+    reap_dead_runs,
+    release_heartbeat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +157,7 @@ class RunExecutor:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="azt3knet-worker")
         self._pending: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
+        self._heartbeat: int | None = None
 
     def choose(self, instance: DagsterInstance) -> str:
         if self.mode != "auto":
@@ -175,6 +182,9 @@ class RunExecutor:
         if executor == "embedded":
             run_config["execution"] = IN_PROCESS_EXECUTION
             extra_tags.update(owner_tags())  # this process runs it: if it dies, the run is reaped
+            with self._lock:
+                if self._heartbeat is None:  # beats from the first embedded run until shutdown
+                    self._heartbeat = hold_heartbeat(instance)
         tags = merge_run_tags(
             job_def=job_def,
             partition_key=key,
@@ -226,6 +236,10 @@ class RunExecutor:
         with self._lock:
             pending = dict(self._pending)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            if self._heartbeat is not None:
+                release_heartbeat(self._heartbeat)
+                self._heartbeat = None
         if not pending:
             return
         instance = self._instance()
