@@ -42,6 +42,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
@@ -50,7 +51,8 @@ def _options(
     ),
 ) -> None:
     """Deterministic synthetic populations with real mailboxes and DNS. Every profile is synthetic."""
-    set_verbose(verbose)
+    # A server's log is its operator's only view: `api serve` keeps Dagster's warnings.
+    set_verbose(verbose or ctx.invoked_subcommand == "api")
 
 
 populations_app = typer.Typer(help="Inspect registered populations.", no_args_is_help=True)
