@@ -80,6 +80,11 @@ def test_dead_owners_are_failed_live_and_untagged_runs_are_left(instance: Dagste
     assert dead_runs.reap_dead_runs(instance) == []  # nothing twice
 
 
+def test_the_generated_instance_yaml_enables_run_monitoring(instance: DagsterInstance) -> None:
+    assert instance.run_monitoring_enabled
+    assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 30
+
+
 def test_the_heartbeat_is_written_while_runs_are_owned(instance: DagsterInstance) -> None:
     key = dead_runs._heartbeat_key(dead_runs.owner_tags())
     before = time.time()

@@ -91,6 +91,7 @@ def test_sigkilled_run_is_failed_and_does_not_block_the_next_recreate(
         assert len(killed) == 1 and killed[0].status == DagsterRunStatus.STARTED
         killed_id = killed[0].run_id
         storage = instance.event_log_storage
+        assert instance.run_monitoring_enabled
         if kind == "postgres":  # the shipped dagster.yaml limits the pool: the dead run holds its only slot
             info = storage.get_concurrency_info("mailcow_api")
             assert info.slot_count == 1 and {s.run_id for s in info.claimed_slots} == {killed_id}
