@@ -64,8 +64,12 @@ def write_run_log(settings: Settings, run_id: str) -> Path:
     from azt3knet_pipeline.private_files import ensure_private_dir, write_private
 
     instance = get_instance(settings)
+    try:
+        entries = instance.all_logs(run_id)
+    finally:
+        instance.dispose()
     lines = []
-    for entry in instance.all_logs(run_id):
+    for entry in entries:
         event = entry.dagster_event
         kind = event.event_type_value if event is not None else "LOG"
         at = datetime.fromtimestamp(entry.timestamp, UTC).isoformat(timespec="milliseconds")
