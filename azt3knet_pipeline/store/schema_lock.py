@@ -27,7 +27,9 @@ def advisory_key(name: str) -> int:
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created 0600; missing folders created 0700) until the block ends."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    from azt3knet_pipeline.private_files import ensure_private_dir
+
+    ensure_private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
