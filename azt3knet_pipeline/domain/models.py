@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -235,3 +236,4 @@ class Population(BaseModel):
     spec: PopulationSpec
     spec_hash: str
     status: str
+    dns_pending_until: datetime | None = None

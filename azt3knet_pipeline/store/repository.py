@@ -242,10 +242,54 @@ class Store:
     def set_population_status(self, key: str, status: str) -> None:
         with self._tx() as tx:
             result = tx.execute(
-                update(population).where(population.c.key == key).values(status=status, updated_at=_now())
+                update(population)
+                .where(population.c.key == key)
+                .values(status=status, dns_pending_until=None, updated_at=_now())
             )
         if result.rowcount == 0:
             raise PopulationNotFound(f"no population is registered under key {key!r}")
+
+    # -- deferred DNS ----------------------------------------------------------------------------------
+
+    def mark_dns_pending(self, keys: Iterable[str], until: datetime | None) -> None:
+        """Status `dns_pending` for `keys`: their desired rrsets are stored but not (yet) on deSEC. `until` is
+        when deSEC said a write may be retried (None: at once)."""
+        wanted = list(keys)
+        if not wanted:
+            return
+        with self._tx() as tx:
+            tx.execute(
+                update(population)
+                .where(population.c.key.in_(wanted), population.c.status != "torn_down")
+                .values(status="dns_pending", dns_pending_until=until, updated_at=_now())
+            )
+
+    def mark_dns_written(self, keys: Iterable[str]) -> list[str]:
+        """`dns_pending` populations among `keys` become `provisioned` (their DNS is on deSEC); returns them."""
+        wanted = list(keys)
+        if not wanted:
+            return []
+        with self._tx() as tx:
+            pending = list(
+                tx.execute(
+                    select(population.c.key).where(population.c.key.in_(wanted), population.c.status == "dns_pending")
+                ).scalars()
+            )
+            if pending:
+                tx.execute(
+                    update(population)
+                    .where(population.c.key.in_(pending))
+                    .values(status="provisioned", dns_pending_until=None, updated_at=_now())
+                )
+        return sorted(pending)
+
+    def dns_pending(self, *, due_at: datetime | None = None) -> dict[str, datetime | None]:
+        """Populations whose DNS write is deferred, with the time deSEC gave; only those due by `due_at` when
+        given (a NULL time is always due)."""
+        query = select(population.c.key, population.c.dns_pending_until).where(population.c.status == "dns_pending")
+        with self.engine.connect() as conn:
+            rows = [(row[0], _aware(row[1])) for row in conn.execute(query).all()]
+        return {key: until for key, until in sorted(rows) if due_at is None or until is None or until <= due_at}
 
     # -- mailboxes -------------------------------------------------------------------------------------
 
@@ -501,10 +545,18 @@ class Store:
             return [AuditEntry(**row) for row in conn.execute(query).mappings().all()]
 
 
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time the store writes is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 def _population_from_row(row: Any) -> Population:
     return Population(
         key=row["key"],
         spec=PopulationSpec.model_validate(json.loads(row["spec_json"])),
         spec_hash=row["spec_hash"],
         status=row["status"],
+        dns_pending_until=_aware(row["dns_pending_until"]),
     )

@@ -23,9 +23,12 @@ population = Table(
     Column("spec_json", Text, nullable=False),
     Column("seed", String(64), nullable=False),
     Column("spec_hash", String(64), nullable=False),
+    # registered | provisioned | dns_pending | torn_down (other values are written by teardown/API paths).
     Column("status", String(24), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # With status `dns_pending`: when deSEC said the deferred DNS write may be retried (NULL: at once).
+    Column("dns_pending_until", DateTime(timezone=True), nullable=True),
 )
 
 agent_mailbox = Table(
