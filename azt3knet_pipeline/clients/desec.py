@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -80,7 +81,9 @@ class DesecValidationError(DesecError):
 
 
 class DesecThrottled(DesecError, RetriesExhausted):
-    """429 still answered after the retry policy gave up (or asked a wait above `max_retry_after`)."""
+    """429 still answered after the retry policy gave up, or asking a wait above `max_retry_after` (deSEC's hour
+    and day buckets, or the user's 2000 requests/day): the client never sleeps that long, the caller defers.
+    `retry_after` is deSEC's wait in seconds (None when the reply did not say)."""
 
     def __init__(self, message: str, *, retry_after: float | None, key: str | None = None, detail: Any = None):
         super().__init__(message, status=429, key=key, detail=detail)
@@ -140,6 +143,19 @@ def _label(item: RRset | Mapping[str, Any]) -> str:
         subname, rtype = item.get("subname"), item.get("type")
     shown = subname if subname else "@"
     return f"subname={shown} type={rtype}"
+
+
+_THROTTLE_WAIT_RE = re.compile(r"Expected available in (\d+) seconds?")
+
+
+def throttle_wait(response: httpx.Response) -> float | None:
+    """Seconds a 429 asks to wait: `Retry-After`, else the number in deSEC's throttle message (None: unknown,
+    e.g. nginx's own 429 page)."""
+    seconds = parse_retry_after(response.headers.get("Retry-After"))
+    if seconds is not None:
+        return seconds
+    match = _THROTTLE_WAIT_RE.search(response.text or "")
+    return float(match.group(1)) if match else None
 
 
 def _detail_text(body: Any) -> str:
@@ -301,7 +317,7 @@ class DesecClient:
                 body = _body(final)
                 raise DesecThrottled(
                     self._scrub(f"{exc.message} ({_detail_text(body)[:_DETAIL_LIMIT]})"),
-                    retry_after=parse_retry_after(final.headers.get("Retry-After")),
+                    retry_after=throttle_wait(final),
                     key=key,
                     detail=body,
                 ) from exc
@@ -340,7 +356,7 @@ class DesecClient:
         if status == 429:
             raise DesecThrottled(
                 f"{what}: throttled (HTTP 429): {text}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                retry_after=throttle_wait(response),
                 key=key,
                 detail=body,
             )

@@ -4,11 +4,14 @@ Reproduced: token auth and its 401 bodies; domains (list/create/get/delete, PATC
 field rules and exact messages, single and bulk (atomic, 400 list aligned with the input, `{}` for valid
 items), CNAME exclusivity, canonical record presentation (names lowercased, TXT split at 255 bytes); cursor
 pagination (400 + `Link: rel="first"` above the page size); DRF-style sliding-window throttles per scope
-(429 + `Retry-After`); the dynDNS update endpoint; fault injection; optional JSON state file.
+(429 + `Retry-After`, long past the hour/day buckets); the dynDNS update endpoint (TTL 60); fault injection;
+optional JSON state file.
 
 State is exposed as `app.state.sandbox` (a `DesecSandbox`), with counters and helpers for tests, and over HTTP
-under `/_sandbox/` (no auth). The throttle clock is injectable (`create_desec_app(clock=...)`), so a test can
-wait out a window without sleeping.
+under `/_sandbox/` (no auth). The throttle clock is injectable (`create_desec_app(clock=...)`) and can be moved
+forward (`advance_clock`, `POST /_sandbox/clock {"advance": 3600}`), and a bucket window can be used up
+(`spend_throttle`, `POST /_sandbox/throttle/spend`), so a test can meet deSEC's hour and day limits and let an
+hour pass without sleeping.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ MSG_SUBNAME = (
 )
 MSG_NAME_UNAVAILABLE = "This domain name conflicts with an existing domain, or is disallowed by policy."
 MSG_NO_PERMISSION = "Insufficient token permissions."
+MSG_NOT_PERMITTED = "You do not have permission to perform this action."
 
 
 # --- configuration ------------------------------------------------------------------------------------------
@@ -357,7 +361,8 @@ class DesecSandbox:
     def __init__(self, config: DesecSandboxConfig, clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self.lock = threading.RLock()
-        self.clock = clock or time.monotonic
+        self._base_clock = clock or time.monotonic
+        self._clock_offset = 0.0
         self.throttle = _Throttle(self.clock)
         self.counters: dict[str, Any] = _empty_counters()
         self.domains: dict[str, _Domain] = {}
@@ -370,6 +375,45 @@ class DesecSandbox:
             self.reset(keep_counters=True)
 
     # -- setup and helpers for tests --
+
+    def clock(self) -> float:
+        """The throttle clock: the injected (or monotonic) clock plus whatever `advance_clock` added."""
+        return self._base_clock() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> float:
+        """Let `seconds` pass for the throttles without sleeping (an hour, a day). Returns the total advance."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self.lock:
+            self._clock_offset += seconds
+            return self._clock_offset
+
+    def spend_throttle(self, scope: str, bucket: str, window: str) -> int:
+        """Use up one window of a scope's bucket as if that many requests had been made, e.g.
+        `("dns_api_per_domain_expensive", zone, "h")`: the zone's 100 rrset writes of the hour are gone, so the
+        next write gets 429 with a Retry-After of about an hour (deSEC's hour/day buckets, contract §8).
+
+        The requests are dated just outside every shorter window of the scope, so only this window (and
+        longer ones) count them. Returns how many were recorded."""
+        duration = _UNITS.get(window)
+        if duration is None:
+            raise ValueError(f"window {window!r} is not one of {sorted(_UNITS)}")
+        with self.lock:
+            rates = self._rates.get(scope, [])
+            matching = [limit for limit, d in rates if d == duration]
+            if not matching:
+                raise ValueError(
+                    f"scope {scope!r} has no {window!r} rate (rates: {self.config.throttle_rates.get(scope)})"
+                )
+            shorter = [d for _, d in rates if d < duration]
+            at = self.clock() - (max(shorter) + 1 if shorter else 1)
+            history = self.throttle.history.setdefault((scope, bucket), deque())
+            recorded = max(0, min(matching) - sum(1 for t in history if t > self.clock() - duration))
+            history.extend([at] * recorded)
+            ordered = sorted(history)
+            history.clear()
+            history.extend(ordered)
+            return recorded
 
     def _parsed_rates(self) -> dict[str, list[tuple[int, float]]]:
         return {scope: [parse_rate(r) for r in rates] for scope, rates in self.config.throttle_rates.items()}
@@ -649,8 +693,12 @@ class DesecSandbox:
             raise _Reply(PlainTextResponse(_throttled_detail(wait), status_code=429, headers=headers))
         raise _fail(429, _throttled_detail(wait), headers)
 
-    def owned(self, name: str, user: str) -> _Domain:
+    def owned(self, name: str, user: str, *, detail: bool = False) -> _Domain:
+        """The user's domain, else 404. The domain detail view says "No Domain matches the given query." for a
+        name nobody holds and "Not found." for someone else's (contract §8); rrset views always "Not found."."""
         domain = self.domains.get(name)
+        if domain is None and detail:
+            raise _fail(404, "No Domain matches the given query.")
         if domain is None or domain.owner != user:
             raise _fail(404, "Not found.")
         return domain
@@ -962,7 +1010,7 @@ class _Api:
         if method != "POST":
             raise self._not_allowed(method)
         if not sb.config.perm_create_domain:
-            raise _fail(403, MSG_NO_PERMISSION)
+            raise _fail(403, MSG_NOT_PERMITTED)
         if body is _NO_DATA:
             raise _fail(400, {"non_field_errors": ["No data provided"]})
         if not isinstance(body, dict):
@@ -1006,11 +1054,11 @@ class _Api:
         scope = "dns_api_cheap" if method in SAFE_METHODS else "dns_api_expensive"
         sb.check_throttles([(scope, user), ("user", user)])
         if method in SAFE_METHODS:
-            return _json(sb._domain_json(sb.owned(name, user), keys=True))
+            return _json(sb._domain_json(sb.owned(name, user, detail=True), keys=True))
         if method != "DELETE":
             raise self._not_allowed(method)
         if not sb.config.perm_delete_domain:
-            raise _fail(403, MSG_NO_PERMISSION)
+            raise _fail(403, MSG_NOT_PERMITTED)
         domain = sb.domains.get(name)
         if domain is not None and domain.owner == user:
             if domain.rrsets and token in sb.config.read_only_tokens:
@@ -1413,6 +1461,22 @@ class _Api:
         self.sb.reset()
         return _json({"ok": True})
 
+    async def debug_clock(self, request: Request) -> Response:
+        data = await _debug_body(request)
+        try:
+            total = self.sb.advance_clock(float(data.get("advance", 0)))
+        except (TypeError, ValueError) as exc:
+            return _json({"detail": str(exc)}, 400)
+        return _json({"advanced": total})
+
+    async def debug_throttle_spend(self, request: Request) -> Response:
+        data = await _debug_body(request)
+        try:
+            recorded = self.sb.spend_throttle(str(data["scope"]), str(data["bucket"]), str(data["window"]))
+        except (KeyError, ValueError) as exc:
+            return _json({"detail": f"need scope, bucket and window: {exc}"}, 400)
+        return _json({"recorded": recorded})
+
     async def debug_throttle(self, request: Request) -> Response:
         data = await _debug_body(request)
         try:
@@ -1463,6 +1527,8 @@ def create_desec_app(
         Route("/_sandbox/state", api.debug_state, methods=["GET"]),
         Route("/_sandbox/reset", api.debug_reset, methods=["POST"]),
         Route("/_sandbox/throttle", api.debug_throttle, methods=["POST"]),
+        Route("/_sandbox/throttle/spend", api.debug_throttle_spend, methods=["POST"]),
+        Route("/_sandbox/clock", api.debug_clock, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found})
     app.router.redirect_slashes = False

@@ -593,3 +593,112 @@ def test_standin_state_file_persists(tmp_path):
     app.state.sandbox.put_rrset(ZONE, rr("kept", "A", "192.0.2.1"))
     again = create_desec_app(DesecSandboxConfig(domains=[], state_file=state))
     assert ("kept", "A") in {r.key for r in again.state.sandbox.rrsets(ZONE)}
+
+
+# --- contract §8: what the real deSEC code does ---------------------------------------------------------------
+
+PRODUCTION_RATES = {"dns_api_per_domain_expensive": ["2/s", "15/min", "100/h", "300/day"], "user": ["2000/day"]}
+
+
+def spend(env: Env, scope: str, bucket: str, window: str) -> int:
+    """Use up one window of a throttle bucket through the stand-in's control route (no auth, no sleeping)."""
+    reply = httpx.post(
+        f"{env.server.url}/_sandbox/throttle/spend", json={"scope": scope, "bucket": bucket, "window": window}
+    )
+    assert reply.status_code == 200, reply.text
+    return int(reply.json()["recorded"])
+
+
+def advance(env: Env, seconds: float) -> None:
+    assert httpx.post(f"{env.server.url}/_sandbox/clock", json={"advance": seconds}).status_code == 200
+
+
+def test_hour_bucket_answers_a_long_retry_after_and_the_client_defers_instead_of_waiting(desec):
+    env = desec(throttle_enabled=True, throttle_rates=PRODUCTION_RATES)
+    assert spend(env, "dns_api_per_domain_expensive", ZONE, "h") == 100
+    raw = env.raw("PATCH", f"/domains/{ZONE}/rrsets/", json=[rr("x", "A", "192.0.2.9").to_payload()])
+    assert raw.status_code == 429
+    wait = int(raw.headers["Retry-After"])
+    assert 3000 < wait <= 3600  # thousands of seconds: a client must defer, not wait
+    assert raw.json() == {"detail": f"Request was throttled. Expected available in {wait} seconds."}
+
+    with pytest.raises(DesecThrottled) as info:
+        env.client.bulk_patch(ZONE, [rr("a", "A", "192.0.2.1")])
+    assert env.clock.sleeps == []  # never slept, not even once
+    assert info.value.retry_after == wait and info.value.status == 429
+    assert env.client.write_count == 1  # one attempt: a wait above the policy's budget is not retried
+    assert "DEFAULT" not in info.value.message and DEFAULT_TOKEN not in info.value.message
+
+    advance(env, wait)  # the hour passes
+    env.client.bulk_patch(ZONE, [rr("a", "A", "192.0.2.1")])
+    assert env.client.get_rrset(ZONE, "a", "A") == rr("a", "A", "192.0.2.1")
+
+
+def test_day_bucket_and_a_retry_after_the_budget_cannot_cover_are_deferred_too(desec):
+    env = desec(throttle_enabled=True, throttle_rates=PRODUCTION_RATES)
+    spend(env, "dns_api_per_domain_expensive", ZONE, "day")
+    with pytest.raises(DesecThrottled) as info:
+        env.client.bulk_patch(ZONE, [rr("a", "A", "192.0.2.1")])
+    assert 80_000 < (info.value.retry_after or 0) <= 86_400
+    assert env.clock.sleeps == []
+    # a wait inside max_retry_after but beyond what is left of max_total is not slept either
+    env.client.policy = client_policy(max_total=30.0, base_delay=0.01, sleep=env.clock.sleep)
+    env.sandbox.set_throttle(rates={"dns_api_per_domain_expensive": ["1/min"]})
+    env.client.bulk_patch(ZONE, [rr("b", "A", "192.0.2.2")])
+    with pytest.raises(DesecThrottled) as short:
+        env.client.bulk_patch(ZONE, [rr("c", "A", "192.0.2.3")])
+    assert short.value.retry_after == 60 and env.clock.sleeps == []
+
+
+def test_throttled_writes_spare_the_domain_bucket_but_count_against_the_users_daily_limit(desec):
+    env = desec(throttle_enabled=True, throttle_rates={"dns_api_per_domain_expensive": ["2/h"], "user": ["4/day"]})
+    env.client.policy = client_policy(max_attempts=1, sleep=env.clock.sleep)
+    env.client.bulk_patch(ZONE, [rr("a", "A", "192.0.2.1")])  # user 1, zone 1 (t=0)
+    advance(env, 1800)
+    env.client.bulk_patch(ZONE, [rr("b", "A", "192.0.2.2")])  # user 2, zone 2 (t=1800)
+    with pytest.raises(DesecThrottled) as zone_full:
+        env.client.bulk_patch(ZONE, [rr("c", "A", "192.0.2.3")])  # user 3, zone bucket NOT consumed
+    assert zone_full.value.retry_after == 1800
+    advance(env, 1801)
+    # Had the throttled write been recorded at t=1800, the zone bucket would still be full now.
+    env.client.bulk_patch(ZONE, [rr("c", "A", "192.0.2.3")])  # user 4
+    with pytest.raises(DesecThrottled) as user_full:
+        env.client.bulk_patch(ZONE, [rr("d", "A", "192.0.2.4")])  # the user's daily limit: deferred the same way
+    assert (user_full.value.retry_after or 0) > 80_000
+    assert env.clock.sleeps == []
+
+
+def test_throttle_wait_is_read_from_the_message_when_retry_after_is_missing():
+    from azt3knet_pipeline.clients.desec import throttle_wait
+
+    body = {"detail": "Request was throttled. Expected available in 1 second."}
+    assert throttle_wait(httpx.Response(429, json=body)) == 1
+    assert throttle_wait(httpx.Response(429, json=body, headers={"Retry-After": "7"})) == 7
+    assert throttle_wait(httpx.Response(429, text="<html>429 Too Many Requests</html>")) is None
+
+
+def test_standin_texts_of_contract_section_8(desec):
+    env = desec(domains=[ZONE, {"name": "foreign.test", "owner": "someone-else"}], perm_create_domain=False)
+    assert env.raw("GET", "/domains/missing.test/").json() == {"detail": "No Domain matches the given query."}
+    assert env.raw("GET", "/domains/foreign.test/").json() == {"detail": "Not found."}
+    assert env.raw("GET", f"/domains/{ZONE}/rrsets/nothing/A/").json() == {
+        "detail": "No RRset matches the given query."
+    }
+    denied = env.raw("POST", "/domains/", json={"name": "new.test"})
+    assert (denied.status_code, denied.json()) == (
+        403,
+        {"detail": "You do not have permission to perform this action."},
+    )
+    with pytest.raises(DesecAuthError):
+        env.client.create_domain("new.test")
+    patch = env.raw("PATCH", f"/domains/{ZONE}/", json={})
+    assert (patch.status_code, patch.json()) == (405, {"detail": 'Method "PATCH" not allowed.'})
+    empty = env.raw("PATCH", f"/domains/{ZONE}/rrsets/", content=b"")
+    assert (empty.status_code, empty.json()) == (400, {"non_field_errors": ["No data provided"]})
+    at = env.raw("PATCH", f"/domains/{ZONE}/rrsets/", json=[{"subname": "@", "type": "A", "ttl": 3600, "records": []}])
+    assert at.status_code == 400 and "subname" in at.json()[0]
+    low = env.raw("PATCH", f"/domains/{ZONE}/rrsets/", json=[rr("m", "A", "192.0.2.1", ttl=60).to_payload()])
+    assert low.json() == [{"ttl": ["Ensure this value is greater than or equal to 3600."]}]
+    # ... while the dynDNS endpoint writes TTL 60 for the host's A/AAAA (the zone's minimum stays 3600)
+    assert env.client.dyndns_update(HOST, ipv4="192.0.2.7") == "good"
+    assert env.client.get_rrset(ZONE, "mail", "A") == rr("mail", "A", "192.0.2.7", ttl=60)
