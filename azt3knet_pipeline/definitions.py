@@ -7,6 +7,7 @@ from azt3knet_pipeline.defs.assets.dns import dns_records
 from azt3knet_pipeline.defs.assets.mailboxes import mailboxes
 from azt3knet_pipeline.defs.assets.population import agent_profiles, population_spec
 from azt3knet_pipeline.defs.checks import dns_records_in_sync
+from azt3knet_pipeline.defs.dns_pending import dns_pending_job
 from azt3knet_pipeline.defs.dyndns import dyndns_job, dyndns_schedule
 from azt3knet_pipeline.defs.jobs import dns_reconcile_job, populate_job, profiles_job
 from azt3knet_pipeline.defs.resources import DesecResource, MailcowResource, StoreResource
@@ -15,7 +16,7 @@ from azt3knet_pipeline.defs.sensors import dns_drift_sensor
 defs = Definitions(
     assets=[population_spec, agent_profiles, mailboxes, dns_records, credential_export],
     asset_checks=[dns_records_in_sync],
-    jobs=[populate_job, profiles_job, dns_reconcile_job, dyndns_job],
+    jobs=[populate_job, profiles_job, dns_reconcile_job, dns_pending_job, dyndns_job],
     schedules=[dyndns_schedule],
     sensors=[dns_drift_sensor],
     resources={"store": StoreResource(), "mailcow": MailcowResource(), "desec": DesecResource()},

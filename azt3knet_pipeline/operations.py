@@ -184,6 +184,9 @@ def describe_population(
     return {
         "key": population.key,
         "status": population.status,
+        "dns_pending_until": (
+            population.dns_pending_until.isoformat().replace("+00:00", "Z") if population.dns_pending_until else None
+        ),
         "spec_hash": population.spec_hash,
         "spec": population.spec.canonical(),
         "assets": assets,

@@ -263,8 +263,22 @@ def populate(
         )
         for name, meta in summary["assets"].items():
             out.print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in meta.items()), highlight=False)
+    _warn_dns_deferred(key, outcome.metadata)
     if not outcome.success:
         raise fail_run(outcome)
+
+
+def _warn_dns_deferred(key: str, metadata: dict[str, dict[str, Any]]) -> None:
+    """A run whose DNS write deSEC deferred succeeds; say so in one line (what, until when, who finishes it)."""
+    from datetime import datetime
+
+    from azt3knet_pipeline.services.dns import DnsDeferral
+
+    dns = metadata.get("dns_records", {})
+    if dns.get("dns_pending_until"):
+        until = datetime.fromisoformat(str(dns["dns_pending_until"]).replace("Z", "+00:00"))
+        deferral = DnsDeferral(zone=str(dns.get("zone")), keys=(key,), until=until)
+        err.print(deferral.line(), markup=False, highlight=False)
 
 
 def _scalar_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -306,12 +320,23 @@ def populations_list(as_json: bool = typer.Option(False, "--json", help="JSON li
 
 @populations_app.command("show")
 @handle_errors
-def populations_show(key: str) -> None:
-    """Show one population: its spec, status and latest materializations."""
+def populations_show(
+    key: str, as_json: bool = typer.Option(False, "--json", help="One JSON object (for scripts).")
+) -> None:
+    """Show one population: its spec, status (with the DNS pending time) and latest materializations."""
     from azt3knet_pipeline import operations
 
     info = operations.describe_population(key)
-    sys.stdout.write(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
+    if as_json:
+        sys.stdout.write(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    status = info["status"]
+    if info.get("dns_pending_until"):
+        status += f" (DNS write deferred by deSEC until {info['dns_pending_until']})"
+    out.print(f"population [bold]{info['key']}[/]: {status}")
+    out.print(f"  spec: {json.dumps(info['spec'], sort_keys=True)} (hash {info['spec_hash'][:12]})", highlight=False)
+    for name, asset in sorted(info["assets"].items()):
+        out.print(f"  {name}: run {asset['run_id']}", highlight=False)
 
 
 @app.command()
@@ -469,10 +494,18 @@ def dns_dyndns() -> None:
     out.print(f"{settings.mail_hostname}: A={ipv4} AAAA={ipv6}; {result.changed} rrset(s) changed", highlight=False)
 
 
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later (deSEC deferred the write)
+
+
 @dns_app.command("reconcile")
 @handle_errors
-def dns_reconcile(keys: list[str] = typer.Argument(None, help="Population keys (default: all provisioned).")) -> None:
-    """Re-write the stored desired rrsets of many populations in ONE bulk write."""
+def dns_reconcile(
+    keys: list[str] = typer.Argument(None, help="Population keys (default: all provisioned or dns_pending)."),
+) -> None:
+    """Re-write the stored desired rrsets of many populations (dns_pending ones included) in ONE bulk write.
+
+    Exits 75 with one line when deSEC defers the write again (the populations stay dns_pending with its time).
+    """
     from azt3knet_pipeline import operations
     from azt3knet_pipeline.clients.factory import desec_client
     from azt3knet_pipeline.services.dns import reconcile_stored
@@ -482,9 +515,13 @@ def dns_reconcile(keys: list[str] = typer.Argument(None, help="Population keys (
     store = operations.open_store(settings)
     with desec_client(settings) as client:
         report = reconcile_stored(desec=client, store=store, settings=settings, keys=keys or None)
+    if report.deferral is not None:
+        err.print(report.deferral.line(), markup=False, highlight=False)
+        raise typer.Exit(EX_TEMPFAIL)
     operations.record_dns_reconciled(report, keys=list(store.desired_dns(settings.desec_domain, keys or None)))
     out.print(
-        f"{report.zone}: {report.desired} rrsets desired, {report.changed} changed in {report.writes} write request(s)",
+        f"{report.zone}: {report.desired} rrsets desired, {report.changed} changed in {report.writes} write request(s)"
+        + (f"; now provisioned: {', '.join(report.provisioned)}" if report.provisioned else ""),
         highlight=False,
     )
 
@@ -534,6 +571,7 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
         )
         for name, meta in summary["assets"].items():
             out.print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in meta.items()), highlight=False)
+    _warn_dns_deferred(outcome.key, outcome.metadata)
     if not outcome.success:
         raise fail_run(outcome)
 

@@ -26,7 +26,19 @@ def dns_records_in_sync(
 ) -> AssetCheckResult:
     settings = get_settings()
     key = context.partition_key
-    stored = store.open().desired_dns(settings.desec_domain, [key])
+    repo = store.open()
+    population = repo.get_population(key)
+    if population is not None and population.status == "dns_pending":
+        until = population.dns_pending_until
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "reason": "DNS write deferred by deSEC (dns_pending); written once deSEC allows",
+                "dns_pending_until": until.isoformat() if until else "now",
+            },
+        )
+    stored = repo.desired_dns(settings.desec_domain, [key])
     if key not in stored:
         return AssetCheckResult(
             passed=False,

@@ -1,6 +1,8 @@
-"""`dns_drift_sensor`: one paginated zone read per tick; a run for each drifted population, once per drift."""
+"""`dns_drift_sensor`: one paginated zone read per tick; a run for each drifted population, once per drift; and
+one `dns_pending_job` run for all populations whose deferred DNS write deSEC now allows."""
 
 import json
+import warnings
 
 from dagster import (
     AssetKey,
@@ -12,13 +14,20 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from dagster._utils.warnings import BetaWarning
 
+from azt3knet_pipeline.defs.dns_pending import dns_pending_job
 from azt3knet_pipeline.defs.jobs import dns_reconcile_job
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations
 from azt3knet_pipeline.domain.models import sha256_hex
+from azt3knet_pipeline.services import dns as dns_service
 from azt3knet_pipeline.services.dns import dns_configured
 from azt3knet_pipeline.settings import get_settings
+
+# A sensor with several jobs is rebuilt by Dagster with an internal `owners=` argument, which warns as "beta" on
+# every CLI call although we set no owners.
+warnings.filterwarnings("ignore", message="Parameter `owners` of initializer", category=BetaWarning)
 
 
 def _drift_token(context: SensorEvaluationContext, key: str, digest: str) -> str:
@@ -35,25 +44,53 @@ def _drift_token(context: SensorEvaluationContext, key: str, digest: str) -> str
     return sha256_hex(f"{digest}:{records[0].storage_id if records else 0}")
 
 
-@sensor(job=dns_reconcile_job, minimum_interval_seconds=300, description=__doc__)
+def pending_request(due: dict) -> RunRequest | None:
+    """ONE run for every due `dns_pending` population; the run key names the keys and deSEC's times, so a
+    population deferred again (a new time) is requested again, the same deferral only once."""
+    if not due:
+        return None
+    keys = sorted(due)
+    stamp = ",".join(f"{key}@{due[key].isoformat() if due[key] else '-'}" for key in keys)
+    return RunRequest(
+        run_key=f"dns-pending:{sha256_hex(stamp)[:32]}",
+        job_name=dns_pending_job.name,
+        run_config={"ops": {"write_pending_dns": {"config": {"keys": keys}}}},
+        tags={"azt3knet/dns_pending": str(len(keys))},
+    )
+
+
+@sensor(jobs=[dns_reconcile_job, dns_pending_job], minimum_interval_seconds=300, description=__doc__)
 def dns_drift_sensor(context: SensorEvaluationContext, store: StoreResource, desec: DesecResource):
     settings = get_settings()
     if not dns_configured(settings):
         return SkipReason("DESEC_TOKEN is not set")
-    stored = store.open().desired_dns(settings.desec_domain)
+    repo = store.open()
+    stored = repo.desired_dns(settings.desec_domain)
     if not stored:
         return SkipReason("no provisioned population has DNS records yet")
+    # Pending populations are written by dns_pending_job once deSEC allows, never by per-partition drift runs
+    # (before their time those would only meet the same throttle).
+    pending = repo.dns_pending()
+    due = {key: until for key, until in dns_service.due_pending(repo).items() if key in stored}
     with desec.client() as client:
         actual = client.list_rrsets(settings.desec_domain)  # the tick's one (paginated) read
-    desired = {key: [RRset.model_validate(r) for r in rrsets] for key, rrsets in stored.items()}
+    desired = {key: [RRset.model_validate(r) for r in rrsets] for key, rrsets in stored.items() if key not in pending}
     drift = drift_for_populations(desired, actual)
     tokens = {key: _drift_token(context, key, digest) for key, digest in sorted(drift.items())}
     previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     requests = [
-        RunRequest(run_key=f"{key}:{token}", partition_key=key, tags={"azt3knet/drift": drift[key][:16]})
+        RunRequest(
+            run_key=f"{key}:{token}",
+            job_name=dns_reconcile_job.name,
+            partition_key=key,
+            tags={"azt3knet/drift": drift[key][:16]},
+        )
         for key, token in tokens.items()
         if previous.get(key) != token
     ]
+    pending_run = pending_request(due)
+    if pending_run is not None:
+        requests.append(pending_run)
     # The cursor holds the drift currently known (per reconcile); a healed population drops out, and a
     # reconcile changes the token, so drift that comes back re-triggers.
     return SensorResult(run_requests=requests, cursor=json.dumps(tokens, sort_keys=True))

@@ -1,7 +1,10 @@
 """Reconcile DNS on deSEC: a population's mail-domain rrsets, the zone's base records, the mail host's IPs.
 
 Every write is one bulk request (deSEC throttles rrset writes per domain: 2/s, 15/min, 100/h, 300/day), and an
-unchanged state costs zero writes.
+unchanged state costs zero writes. The desired rrsets are stored before they are written (write-ahead), and a
+write deSEC defers for longer than the client waits leaves the population `dns_pending` with deSEC's time:
+`reconcile_stored` (CLI `dns reconcile`, the drift sensor's pending run) writes every pending population in
+one bulk request once that time has passed.
 """
 
 from __future__ import annotations
@@ -9,11 +12,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from azt3knet_pipeline.clients.desec import DesecClient, DesecNotFound
+from azt3knet_pipeline.clients.desec import DesecClient, DesecNotFound, DesecThrottled
 from azt3knet_pipeline.clients.factory import ConfigurationError
 from azt3knet_pipeline.clients.http import ApiError, RetryPolicy, send_with_retry
 from azt3knet_pipeline.clients.mailcow import MailcowClient
@@ -45,9 +49,11 @@ class DnsReport:
     writes: int = 0
     desired_hash: str = ""
     changes: list[str] = field(default_factory=list)
+    deferral: DnsDeferral | None = None
+    provisioned: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
-        return {
+        meta: dict[str, Any] = {
             "zone": self.zone,
             "desired": self.desired,
             "changed": self.changed,
@@ -57,6 +63,69 @@ class DnsReport:
             "write_count": self.writes,
             "desired_hash": self.desired_hash,
         }
+        if self.deferral is not None:
+            meta["dns_pending"] = len(self.deferral.keys)
+            meta["dns_pending_until"] = self.deferral.until_text
+        return meta
+
+
+# -- deferred DNS ---------------------------------------------------------------------------------------------
+
+# How long a write-ahead intent may stay unconfirmed before the drift sensor treats the write as lost and repairs
+# it (a run that died between storing the desired rrsets and writing them).
+WRITE_AHEAD_GRACE = timedelta(minutes=10)
+# deSEC's throttle reply always names its wait; nginx's own 429 page does not. Then retry after this long.
+UNKNOWN_THROTTLE_WAIT = timedelta(minutes=5)
+
+
+def utcnow() -> datetime:
+    """The time deferrals are measured against (one seam, so tests can let an hour pass)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DnsDeferral:
+    """DNS writes deSEC asked to defer: which populations, until when (UTC)."""
+
+    zone: str
+    keys: tuple[str, ...]
+    until: datetime
+
+    @property
+    def until_text(self) -> str:
+        return self.until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def line(self) -> str:
+        """The one line a run or a command ends with."""
+        if not self.keys:
+            return f"DNS deferred: deSEC throttles requests to {self.zone} until {self.until_text}; nothing was written"
+        shown = ", ".join(self.keys[:5]) + (f" and {len(self.keys) - 5} more" if len(self.keys) > 5 else "")
+        return (
+            f"DNS deferred: deSEC throttles rrset writes to {self.zone}; the rrsets of {shown} are stored and "
+            f"pending until {self.until_text} (`azt3knet dns reconcile` or the drift sensor writes them then)"
+        )
+
+
+def defer_dns(store: Store, zone: str, keys: list[str], exc: DesecThrottled) -> DnsDeferral:
+    """Record `keys` as `dns_pending` until the time deSEC gave (their desired rrsets are already stored)."""
+    wait = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else UNKNOWN_THROTTLE_WAIT
+    until = (utcnow() + wait).replace(microsecond=0) + timedelta(seconds=1)  # round up: never before deSEC's time
+    store.mark_dns_pending(keys, until)
+    deferral = DnsDeferral(zone=zone, keys=tuple(sorted(keys)), until=until)
+    store.audit(
+        "azt3knet", "dns.deferred", zone, "deferred", {"keys": list(deferral.keys), "until": deferral.until_text}
+    )
+    return deferral
+
+
+def due_pending(store: Store, now: datetime | None = None) -> dict[str, datetime | None]:
+    """Populations whose deferred DNS write may be retried now (deSEC's time has passed)."""
+    return store.dns_pending(due_at=now or utcnow())
+
+
+def _keys_touched(keys: list[str], diff: RRsetDiff) -> list[str]:
+    changed = [*diff.upserts, *diff.deletes]
+    return [key for key in keys if any(in_subtree(r, key) for r in changed)]
 
 
 def in_subtree(rrset: RRset, key: str) -> bool:
@@ -105,14 +174,23 @@ def reconcile_dns(
 ) -> DnsReport:
     """Converge the population's rrsets: MX, SPF, DKIM (from Mailcow), DMARC, autoconfig/autodiscover."""
     start_requests, start_writes = desec.request_count, desec.write_count
-    report = DnsReport(zone=settings.desec_domain)
-    dkim = read_dkim(mailcow, settings.mail_domain_for(population_key))
-    desired, diff = population_diff(desec, settings, population_key, dkim)
-    report.desired = len(desired)
-    _apply(desec, settings.desec_domain, diff, report)
-    report.desired_hash = store.save_desired_dns(
-        population_key, settings.desec_domain, [r.to_payload() for r in desired]
-    )
+    zone = settings.desec_domain
+    report = DnsReport(zone=zone)
+    # Intent first: until this reconcile confirms the write, the population is not `provisioned`; if the run
+    # dies, the drift sensor repairs it after WRITE_AHEAD_GRACE.
+    store.mark_dns_pending([population_key], utcnow() + WRITE_AHEAD_GRACE)
+    try:
+        dkim = read_dkim(mailcow, settings.mail_domain_for(population_key))
+        desired, diff = population_diff(desec, settings, population_key, dkim)
+        report.desired = len(desired)
+        # Write-ahead: the desired rrsets are on record before deSEC is asked, so a deferred or lost write is
+        # repaired from the store (`reconcile_stored`) without Mailcow.
+        report.desired_hash = store.save_desired_dns(population_key, zone, [r.to_payload() for r in desired])
+        _apply(desec, zone, diff, report)
+    except DesecThrottled as exc:
+        report.deferral = defer_dns(store, zone, [population_key], exc)
+    else:
+        report.provisioned = store.mark_dns_written([population_key])
     report.requests = desec.request_count - start_requests
     report.writes = desec.write_count - start_writes
     return report
@@ -121,21 +199,36 @@ def reconcile_dns(
 def reconcile_stored(
     *, desec: DesecClient, store: Store, settings: Settings, keys: list[str] | None = None
 ) -> DnsReport:
-    """Converge many populations to their stored desired rrsets in ONE bulk write (one zone read)."""
+    """Converge many populations to their stored desired rrsets in ONE bulk write (one zone read).
+
+    Pending populations among them become `provisioned` once written; if deSEC defers the write, every
+    population the write would have changed becomes `dns_pending` with deSEC's time (`report.deferral`)."""
     start_requests, start_writes = desec.request_count, desec.write_count
     zone = settings.desec_domain
     report = DnsReport(zone=zone)
     stored = store.desired_dns(zone, keys)
-    actual = desec.list_rrsets(zone)
     desired: list[RRset] = []
     scope: set[tuple[str, str]] = set()
     mine: list[RRset] = []
-    for key, rrsets in sorted(stored.items()):
-        desired += [RRset.model_validate(r) for r in rrsets]
-        scope |= population_scope(key, settings.dkim_selector)
-        mine += [r for r in actual if in_subtree(r, key)]
-    report.desired = len(desired)
-    _apply(desec, zone, diff_rrsets(desired, mine, managed=scope), report)
+    diff: RRsetDiff | None = None
+    try:
+        actual = desec.list_rrsets(zone)
+        for key, rrsets in sorted(stored.items()):
+            desired += [RRset.model_validate(r) for r in rrsets]
+            scope |= population_scope(key, settings.dkim_selector)
+            mine += [r for r in actual if in_subtree(r, key)]
+        report.desired = len(desired)
+        diff = diff_rrsets(desired, mine, managed=scope)
+        _apply(desec, zone, diff, report)
+    except DesecThrottled as exc:
+        # Throttled on the write: the populations it would have changed wait. Throttled on the read (the
+        # user's daily limit): nothing is known to be missing, so only those already pending get the new time.
+        waiting = (
+            _keys_touched(sorted(stored), diff) if diff is not None else [k for k in store.dns_pending() if k in stored]
+        )
+        report.deferral = defer_dns(store, zone, waiting, exc)
+    else:
+        report.provisioned = store.mark_dns_written(sorted(stored))
     report.requests = desec.request_count - start_requests
     report.writes = desec.write_count - start_writes
     return report

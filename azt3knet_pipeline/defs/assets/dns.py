@@ -18,6 +18,9 @@ from azt3knet_pipeline.settings import get_settings
 def dns_records(
     context: AssetExecutionContext, store: StoreResource, mailcow: MailcowResource, desec: DesecResource
 ) -> MaterializeResult:
+    """A write deSEC defers (hour/day throttle) ends the step successfully with the population `dns_pending`:
+    the desired rrsets are stored and the drift sensor writes them when deSEC allows, so failing the run would
+    only invite retries into the same throttle and hold back the credential export of mailboxes that exist."""
     settings = get_settings()
     key = context.partition_key
     repo = store.open()
@@ -25,7 +28,11 @@ def dns_records(
         report = reconcile_dns(
             desec=desec_client, mailcow=mailcow_client, store=repo, settings=settings, population_key=key
         )
-    repo.audit("dagster", "dns.reconcile", key, "ok", report.metadata())
+    if report.deferral is not None:
+        repo.audit("dagster", "dns.reconcile", key, "deferred", report.metadata())
+        context.log.info(report.deferral.line())  # info: the CLI/API print the line themselves, once
+    else:
+        repo.audit("dagster", "dns.reconcile", key, "ok", report.metadata())
     for line in report.changes:
         context.log.info(f"{key}: {line}")
     return MaterializeResult(metadata=report.metadata())

@@ -1,0 +1,196 @@
+"""Deferred DNS against the deSEC stand-in with deSEC's real per-domain buckets (contract §8): a population whose
+rrset write meets the hour bucket ends its run with one deferral line and status `dns_pending` (the desired
+rrsets stored write-ahead), and is written in ONE bulk request once the hour has passed, by `azt3knet dns
+reconcile` or by one drift-sensor tick plus the run it requests; then it is `provisioned`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, build_sensor_context
+
+from azt3knet_pipeline import operations
+from azt3knet_pipeline.dagster_home import get_instance
+from azt3knet_pipeline.definitions import defs
+from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
+from azt3knet_pipeline.defs.sensors import dns_drift_sensor
+from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
+from azt3knet_pipeline.sandbox.desec import DEFAULT_THROTTLE_RATES, DesecSandbox, DesecSandboxConfig, SandboxDomain
+from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
+from azt3knet_pipeline.services import dns as dns_service
+from azt3knet_pipeline.settings import get_settings
+from tests.helpers_sandbox import azt3knet, domain_mailboxes, mail_domain
+
+WRITE_SCOPE = "dns_api_per_domain_expensive"
+
+
+@pytest.fixture
+def throttled(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    """deSEC's production write buckets (2/s, 15/min, 100/h, 300/day per zone); reads widened, as these tests
+    read the zone more often than an operator would."""
+    rates = {**DEFAULT_THROTTLE_RATES, "dns_api_cheap": ["100/s", "2000/min"]}
+    assert rates[WRITE_SCOPE] == ["2/s", "15/min", "100/h", "300/day"]
+    return sandbox_factory(
+        desec_config=DesecSandboxConfig(domains=[SandboxDomain(name=SANDBOX_ZONE)], throttle_rates=rates)
+    )
+
+
+def desec_state(sandbox: Sandbox) -> DesecSandbox:
+    return sandbox.desec_app.state.sandbox  # type: ignore[attr-defined]
+
+
+def subtree(sandbox: Sandbox, key: str) -> set[tuple[str, str]]:
+    return {
+        r.key for r in desec_state(sandbox).rrsets(sandbox.zone) if r.subname == key or r.subname.endswith("." + key)
+    }
+
+
+def expected_keys(key: str) -> set[tuple[str, str]]:
+    return {
+        (key, "MX"),
+        (key, "TXT"),
+        (f"_dmarc.{key}", "TXT"),
+        (f"autoconfig.{key}", "CNAME"),
+        (f"autodiscover.{key}", "CNAME"),
+        (f"dkim._domainkey.{key}", "TXT"),
+    }
+
+
+def zone_writes(sandbox: Sandbox) -> int:
+    return int(desec_state(sandbox).counters_snapshot()["writes_by_domain"].get(sandbox.zone, 0))
+
+
+def shown(key: str) -> dict:
+    result = azt3knet("populations", "show", key, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def stored_desired(key: str) -> list[dict]:
+    store = operations.open_store()
+    try:
+        return store.desired_dns(get_settings().desec_domain, [key]).get(key, [])
+    finally:
+        store.dispose()
+
+
+def test_an_hour_throttled_population_is_deferred_then_written_by_dns_reconcile_in_one_request(
+    throttled: Sandbox,
+) -> None:
+    zone, stand_in = throttled.zone, desec_state(throttled)
+    # The zone's 100 rrset writes of this hour are used up (by other work): the next write gets ~an hour.
+    assert stand_in.spend_throttle(WRITE_SCOPE, zone, "h") == 100
+    started = datetime.now(UTC)
+
+    run = azt3knet(
+        "populate", "--count", "5", "--seed", "91", "--country", "ES", "--key", "pop-d", "--create-mailboxes"
+    )
+    assert run.returncode == 0, run.stderr
+    deferral_lines = [line for line in run.stderr.splitlines() if "DNS deferred" in line]
+    assert len(deferral_lines) == 1, run.stderr
+    (line,) = deferral_lines
+    assert "pop-d" in line and zone in line and "pending until" in line and "dns reconcile" in line
+    assert "Traceback" not in run.stderr
+
+    # The mailboxes exist; no DNS was written; the population says so and carries deSEC's time.
+    assert len(domain_mailboxes(throttled, mail_domain("pop-d"))) == 5
+    assert subtree(throttled, "pop-d") == set()
+    info = shown("pop-d")
+    assert info["status"] == "dns_pending"
+    until = datetime.fromisoformat(info["dns_pending_until"].replace("Z", "+00:00"))
+    assert started + timedelta(seconds=3000) < until < datetime.now(UTC) + timedelta(seconds=3602)
+    assert info["dns_pending_until"][:19] in line  # the line names the same time
+    # Write-ahead: the desired rrsets are on record although deSEC never took them.
+    assert {(r["subname"], r["type"]) for r in stored_desired("pop-d")} == expected_keys("pop-d")
+
+    # Before deSEC's time, an explicit reconcile is deferred again: exit 75, one line, nothing written.
+    early = azt3knet("dns", "reconcile")
+    assert early.returncode == 75, early.stderr
+    assert "DNS deferred" in early.stderr and "pop-d" in early.stderr
+    assert subtree(throttled, "pop-d") == set() and shown("pop-d")["status"] == "dns_pending"
+
+    stand_in.advance_clock(3600)  # the hour passes; the bucket has room again
+    writes_before = zone_writes(throttled)
+    done = azt3knet("dns", "reconcile")
+    assert done.returncode == 0, done.stderr
+    assert "now provisioned: pop-d" in done.stdout
+    assert zone_writes(throttled) - writes_before == 1  # ONE bulk request
+    assert subtree(throttled, "pop-d") == expected_keys("pop-d")
+    info = shown("pop-d")
+    assert (info["status"], info["dns_pending_until"]) == ("provisioned", None)
+
+
+def test_one_sensor_tick_and_the_run_it_requests_write_every_due_pending_population_in_one_request(
+    throttled: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zone, stand_in = throttled.zone, desec_state(throttled)
+    for index, key in enumerate(("pop-a", "pop-b")):
+        operations.register_population(PopulationSpec(count=3, seed=70 + index, country="ES"), key)
+    stand_in.spend_throttle(WRITE_SCOPE, zone, "h")
+    for key in ("pop-a", "pop-b"):
+        outcome = operations.materialize_population(key, job_name="populate_job")
+        assert outcome.success, outcome.error  # success with deferral
+        assert outcome.metadata["dns_records"]["dns_pending"] == 1
+    store = operations.open_store()
+    assert set(store.dns_pending()) == {"pop-a", "pop-b"}
+    instance = get_instance(get_settings())
+    resources = {"store": StoreResource(), "desec": DesecResource()}
+
+    # Before deSEC's time: no run at all (neither the pending run nor per-partition drift runs).
+    early = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    assert early.run_requests == []
+
+    # An hour passes, for deSEC and for us.
+    stand_in.advance_clock(3600)
+    later = datetime.now(UTC) + timedelta(hours=1, seconds=5)
+    monkeypatch.setattr(dns_service, "utcnow", lambda: later)
+    result = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    (request,) = result.run_requests
+    assert request.job_name == "dns_pending_job"
+    assert request.run_config["ops"]["write_pending_dns"]["config"]["keys"] == ["pop-a", "pop-b"]
+
+    writes_before = zone_writes(throttled)
+    tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": "dns_drift_sensor"}
+    run = defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, tags=tags, run_config={**QUIET_RUN_CONFIG, **request.run_config}
+    )
+    assert run.success
+    assert zone_writes(throttled) - writes_before == 1  # both populations in ONE bulk request
+    for key in ("pop-a", "pop-b"):
+        assert subtree(throttled, key) == expected_keys(key)
+        population = store.require_population(key)
+        assert (population.status, population.dns_pending_until) == ("provisioned", None)
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("dns_records"), asset_partitions=[key]), limit=1
+        ).records
+        assert records and records[0].run_id == run.run_id  # the partition shows the write
+    # Healed: the next tick requests nothing.
+    again = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+    assert again.run_requests == []
+    store.dispose()
+
+
+def test_a_dns_write_that_fails_leaves_the_population_dns_pending_never_provisioned(throttled: Sandbox) -> None:
+    stand_in = desec_state(throttled)
+    operations.register_population(PopulationSpec(count=3, seed=77, country="ES"), "pop-f")
+    # A token policy that forbids writes: 403 on the bulk write, not retried.
+    stand_in.config = stand_in.config.model_copy(update={"read_only_tokens": list(stand_in.config.tokens)})
+    outcome = operations.materialize_population("pop-f", job_name="populate_job")
+    assert not outcome.success and "Insufficient token permissions" in (outcome.error or "")
+    assert len(domain_mailboxes(throttled, mail_domain("pop-f"))) == 3
+    store = operations.open_store()
+    population = store.require_population("pop-f")
+    assert population.status == "dns_pending"  # mailboxes exist, DNS does not: not `provisioned`
+    assert population.dns_pending_until is not None  # the drift sensor repairs it after the write-ahead grace
+    assert {(r["subname"], r["type"]) for r in stored_desired("pop-f")} == expected_keys("pop-f")
+
+    stand_in.config = stand_in.config.model_copy(update={"read_only_tokens": []})
+    done = azt3knet("dns", "reconcile", "pop-f")
+    assert done.returncode == 0, done.stderr
+    assert subtree(throttled, "pop-f") == expected_keys("pop-f")
+    assert store.require_population("pop-f").status == "provisioned"
+    store.dispose()
