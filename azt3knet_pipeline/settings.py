@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     dyndns_fixed_ipv6: str | None = Field(default=None, validation_alias="DYNDNS_FIXED_IPV6")
     dyndns_ttl: int = Field(default=60, ge=1, le=86400, validation_alias="DYNDNS_TTL")
     dyndns_cron: str = Field(default="*/5 * * * *", validation_alias="DYNDNS_CRON")
+    desec_dyndns_url: str | None = Field(default=None, validation_alias="DESEC_DYNDNS_URL")
 
     llm_backend: str = Field(default="offline", validation_alias="AZT3KNET_LLM_BACKEND")
     ollama_base_url: str = Field(default="http://127.0.0.1:11434", validation_alias="OLLAMA_BASE_URL")

@@ -247,6 +247,20 @@ def population_teardown_diff(desec: DesecClient, settings: Settings, population_
 # -- base records and the mail host's addresses -------------------------------------------------------------
 
 
+DEDYN_SUFFIX = ".dedyn.io"
+DEDYN_UPDATE_URL = "https://update.dedyn.io/"
+DYNDNS_ENDPOINT_TTL = 60  # what deSEC's dynDNS update endpoint writes, whatever the zone's minimum (contract §8)
+
+
+def dyndns_update_url(settings: Settings) -> str | None:
+    """The dynDNS update endpoint for the mail host, where the zone is a dynDNS zone: `DESEC_DYNDNS_URL`, or
+    deSEC's own for a `*.dedyn.io` zone; None elsewhere (the rrset API then writes the zone's minimum TTL)."""
+    if settings.desec_dyndns_url:
+        return settings.desec_dyndns_url
+    zone = settings.desec_domain.rstrip(".").lower()
+    return DEDYN_UPDATE_URL if zone.endswith(DEDYN_SUFFIX) else None
+
+
 def mail_host_subname(settings: Settings) -> str:
     host, zone = settings.mail_hostname.rstrip(".").lower(), settings.desec_domain.rstrip(".").lower()
     if host == zone:
@@ -285,10 +299,20 @@ def bootstrap_dns(
         minimum_ttl=domain.minimum_ttl,
         include_srv=include_srv,
     )
+    host_ips: list[RRset] = []
+    if dyndns_update_url(settings):  # the mail host's A/AAAA go through dynDNS (TTL 60), not the bulk write
+        subname = mail_host_subname(settings)
+        host_ips = [r for r in desired if r.subname == subname and r.type in {"A", "AAAA"}]
+        desired = [r for r in desired if r not in host_ips]
     keys = {r.key for r in desired}
     actual = [r for r in desec.list_rrsets(zone) if r.key in keys]
-    report.desired = len(desired)
+    report.desired = len(desired) + len(host_ips)
     _apply(desec, zone, diff_rrsets(desired, actual), report)
+    if host_ips:
+        result = update_mail_host(desec=desec, settings=settings, ipv4=ipv4, ipv6=ipv6)
+        report.changed += result.changed
+        if result.changed:
+            report.changes.append(f"~ {mail_host_subname(settings) or '@'} A/AAAA (dynDNS, TTL {DYNDNS_ENDPOINT_TTL})")
     report.requests = desec.request_count - start_requests
     report.writes = desec.write_count - start_writes
     return report
@@ -329,10 +353,16 @@ def detect_public_ips(settings: Settings, *, timeout: float = 10.0) -> tuple[str
 
 
 def update_mail_host(*, desec: DesecClient, settings: Settings, ipv4: str | None, ipv6: str | None) -> DyndnsResult:
-    """Point the mail host's A/AAAA at the given addresses; one read, and a write only when something changed."""
+    """Point the mail host's A/AAAA at the given addresses; one read, and a write only when something changed.
+
+    In a dynDNS zone (`dyndns_update_url`) the write is one dynDNS update (TTL 60, which the rrset API would
+    refuse below the zone's minimum); elsewhere one bulk write at the shortest TTL the zone allows."""
     zone = settings.desec_domain
     subname = mail_host_subname(settings)
     start_writes = desec.write_count
+    url = dyndns_update_url(settings)
+    if url is not None:
+        return _update_mail_host_dyndns(desec, settings, url, subname, ipv4, ipv6)
     minimum_ttl = desec.get_domain(zone).minimum_ttl
     ttl = max(settings.dyndns_ttl, minimum_ttl)  # short as the zone allows: the address may move
     desired = []
@@ -347,3 +377,25 @@ def update_mail_host(*, desec: DesecClient, settings: Settings, ipv4: str | None
     diff = diff_rrsets(desired, actual)
     changed = desec.put_rrsets_diff(zone, diff)
     return DyndnsResult(ipv4=ipv4, ipv6=ipv6, changed=changed, writes=desec.write_count - start_writes)
+
+
+def _update_mail_host_dyndns(
+    desec: DesecClient, settings: Settings, url: str, subname: str, ipv4: str | None, ipv6: str | None
+) -> DyndnsResult:
+    """One read; one dynDNS update when an address or the TTL differs. A family given as None is preserved."""
+    start_writes = desec.write_count
+    wanted = {"A": ipv4, "AAAA": ipv6}
+    actual = {r.type: r for r in desec.list_rrsets(settings.desec_domain, subname=subname) if r.type in wanted}
+    stale = [
+        rtype
+        for rtype, address in wanted.items()
+        if address is not None
+        and (
+            rtype not in actual
+            or actual[rtype].ttl != DYNDNS_ENDPOINT_TTL
+            or not actual[rtype].same_as(actual[rtype].model_copy(update={"records": (address,)}))
+        )
+    ]
+    if stale:
+        desec.dyndns_update(settings.mail_hostname.rstrip("."), ipv4=ipv4, ipv6=ipv6, url=url)
+    return DyndnsResult(ipv4=ipv4, ipv6=ipv6, changed=len(stale), writes=desec.write_count - start_writes)

@@ -184,3 +184,56 @@ def test_dyndns_schedule_runs_the_job_every_five_minutes_by_default_and_is_confi
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "*/15 * * * *"
+
+
+def test_in_a_dyndns_zone_the_mail_host_gets_ttl_60_through_the_dyndns_endpoint(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azt3knet_pipeline.clients.factory import desec_client
+    from azt3knet_pipeline.services.dns import bootstrap_dns
+
+    stand_in = desec_state(sandbox)
+    assert stand_in.domains[sandbox.zone].minimum_ttl == 3600  # the rrset API refuses TTL 60 here
+    monkeypatch.setenv("DESEC_DYNDNS_URL", f"{sandbox.desec.url}/update")
+    monkeypatch.setenv("DYNDNS_FIXED_IPV4", "192.0.2.60")
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    # bootstrap: the base records in one bulk write at the zone's minimum, the mail host through dynDNS.
+    stand_in.reset_counters()
+    with desec_client(settings) as client:
+        report = bootstrap_dns(desec=client, settings=settings, ipv4="192.0.2.60", ipv6="2001:db8::60")
+    counters = stand_in.counters_snapshot()
+    assert counters["endpoints"].get("GET dyndns") == 1 and counters["endpoints"].get("PATCH rrsets") == 1
+    assert (report.desired, report.changed, report.writes) == (7, 7, 2)
+    host = mail_host(sandbox)
+    assert (host["A"].records, host["A"].ttl) == (("192.0.2.60",), 60)
+    assert (host["AAAA"].records, host["AAAA"].ttl) == (("2001:db8::60",), 60)
+    others = [r for r in stand_in.rrsets(sandbox.zone) if r.subname != "mail" and r.type != "NS"]
+    assert others and {r.ttl for r in others} == {3600}
+    with desec_client(settings) as client:  # converged: nothing written again
+        again = bootstrap_dns(desec=client, settings=settings, ipv4="192.0.2.60", ipv6="2001:db8::60")
+    assert (again.changed, again.writes) == (0, 0)
+
+    # dyndns_job: the same address writes nothing; a new one is one dynDNS update (the AAAA preserved).
+    before = zone_writes(sandbox)
+    assert run_dyndns().output_for_node("update_mail_host_ips")["writes"] == 0
+    assert zone_writes(sandbox) == before
+    monkeypatch.setenv("DYNDNS_FIXED_IPV4", "192.0.2.61")
+    get_settings.cache_clear()
+    moved = run_dyndns().output_for_node("update_mail_host_ips")
+    assert (moved["changed"], moved["writes"]) == (1, 1)
+    host = mail_host(sandbox)
+    assert (host["A"].records, host["A"].ttl) == (("192.0.2.61",), 60)
+    assert host["AAAA"].records == ("2001:db8::60",)
+    assert stand_in.counters_snapshot()["endpoints"].get("GET dyndns") == 2  # bootstrap, then the move
+
+
+def test_dyndns_endpoint_is_used_for_dedyn_zones_and_explicit_urls_only() -> None:
+    from azt3knet_pipeline.services.dns import dyndns_update_url
+    from azt3knet_pipeline.settings import Settings
+
+    assert dyndns_update_url(Settings(DESEC_DOMAIN="my-lab.dedyn.io")) == "https://update.dedyn.io/"
+    assert dyndns_update_url(Settings(DESEC_DOMAIN="example.org")) is None
+    explicit = Settings(DESEC_DOMAIN="example.org", DESEC_DYNDNS_URL="https://update6.dedyn.io/")
+    assert dyndns_update_url(explicit) == "https://update6.dedyn.io/"
