@@ -267,6 +267,7 @@ def get_population(key: PopulationKey, ctx: Ctx) -> PopulationDetail:
     return PopulationDetail(
         key=key,
         status=population.status,
+        dns_pending_until=population.dns_pending_until,
         spec_hash=population.spec_hash,
         spec=summary.spec,
         mail_domain=ctx.settings.mail_domain_for(key),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, field_validator
@@ -191,7 +192,12 @@ class TeardownInfo(BaseModel):
 
 class PopulationDetail(BaseModel):
     key: str
-    status: str = Field(description="registered | provisioned | tearing_down | torn_down | teardown_failed")
+    status: str = Field(
+        description="registered | provisioned | dns_pending | tearing_down | torn_down | teardown_failed"
+    )
+    dns_pending_until: datetime | None = Field(
+        default=None, description="With dns_pending: when deSEC allows the deferred DNS write (UTC)"
+    )
     spec_hash: str
     spec: SpecOut
     mail_domain: str

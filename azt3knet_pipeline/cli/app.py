@@ -519,6 +519,8 @@ def dns_reconcile(
         err.print(report.deferral.line(), markup=False, highlight=False)
         raise typer.Exit(EX_TEMPFAIL)
     operations.record_dns_reconciled(report, keys=list(store.desired_dns(settings.desec_domain, keys or None)))
+    for key in sorted(set(store.dns_pending()) - set(store.desired_dns(settings.desec_domain))):
+        err.print(f"{key}: DNS pending, its rrsets were never computed; run `azt3knet recreate {key}`", markup=False)
     out.print(
         f"{report.zone}: {report.desired} rrsets desired, {report.changed} changed in {report.writes} write request(s)"
         + (f"; now provisioned: {', '.join(report.provisioned)}" if report.provisioned else ""),

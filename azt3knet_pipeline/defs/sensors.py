@@ -66,12 +66,27 @@ def dns_drift_sensor(context: SensorEvaluationContext, store: StoreResource, des
         return SkipReason("DESEC_TOKEN is not set")
     repo = store.open()
     stored = repo.desired_dns(settings.desec_domain)
-    if not stored:
-        return SkipReason("no provisioned population has DNS records yet")
     # Pending populations are written by dns_pending_job once deSEC allows, never by per-partition drift runs
     # (before their time those would only meet the same throttle).
     pending = repo.dns_pending()
-    due = {key: until for key, until in dns_service.due_pending(repo).items() if key in stored}
+    due_all = dns_service.due_pending(repo)
+    due = {key: until for key, until in due_all.items() if key in stored}
+    # Deferred before its rrsets could even be computed (deSEC refused the reads): the partition's own run
+    # computes them (it needs Mailcow's DKIM key), one run per deferral.
+    uncomputed = [
+        RunRequest(
+            run_key=f"{key}:pending:{until.isoformat() if until else '-'}",
+            job_name=dns_reconcile_job.name,
+            partition_key=key,
+            tags={"azt3knet/dns_pending": "uncomputed"},
+        )
+        for key, until in due_all.items()
+        if key not in stored
+    ]
+    if not stored:
+        if uncomputed:
+            return SensorResult(run_requests=uncomputed, cursor=context.cursor)
+        return SkipReason("no provisioned population has DNS records yet")
     with desec.client() as client:
         actual = client.list_rrsets(settings.desec_domain)  # the tick's one (paginated) read
     desired = {key: [RRset.model_validate(r) for r in rrsets] for key, rrsets in stored.items() if key not in pending}
@@ -91,6 +106,7 @@ def dns_drift_sensor(context: SensorEvaluationContext, store: StoreResource, des
     pending_run = pending_request(due)
     if pending_run is not None:
         requests.append(pending_run)
+    requests += uncomputed
     # The cursor holds the drift currently known (per reconcile); a healed population drops out, and a
     # reconcile changes the token, so drift that comes back re-triggers.
     return SensorResult(run_requests=requests, cursor=json.dumps(tokens, sort_keys=True))

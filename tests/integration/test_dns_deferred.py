@@ -194,3 +194,47 @@ def test_a_dns_write_that_fails_leaves_the_population_dns_pending_never_provisio
     assert subtree(throttled, "pop-f") == expected_keys("pop-f")
     assert store.require_population("pop-f").status == "provisioned"
     store.dispose()
+
+
+def test_the_users_daily_limit_is_deferred_the_same_way_and_marks_nothing_falsely_pending(
+    throttled: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stand_in = desec_state(throttled)
+    operations.register_population(PopulationSpec(count=2, seed=78, country="ES"), "pop-u")
+    assert operations.materialize_population("pop-u", job_name="populate_job").success
+    assert shown("pop-u")["status"] == "provisioned"
+    # 2000 requests/day per user, used up: even the zone read is answered 429 with most of a day to wait.
+    assert 1990 < stand_in.spend_throttle("user", "sandbox", "day") <= 2000  # the rest of the day's 2000
+
+    stuck = azt3knet("dns", "reconcile")
+    assert stuck.returncode == 75, stuck.stderr
+    (line,) = [line for line in stuck.stderr.splitlines() if line.strip()]
+    assert line.startswith("DNS deferred") and "nothing was written" in line
+    assert shown("pop-u")["status"] == "provisioned"  # its DNS is on deSEC: a throttled read changes nothing
+
+    # A new population meeting the same limit: mailboxes made, DNS deferred by a day, status dns_pending.
+    operations.register_population(PopulationSpec(count=2, seed=79, country="ES"), "pop-v")
+    outcome = operations.materialize_population("pop-v", job_name="populate_job")
+    assert outcome.success, outcome.error
+    info = shown("pop-v")
+    assert info["status"] == "dns_pending"
+    until = datetime.fromisoformat(info["dns_pending_until"].replace("Z", "+00:00"))
+    assert until > datetime.now(UTC) + timedelta(hours=23)
+    assert stored_desired("pop-v") == []  # deSEC refused even the reads: the rrsets could not be computed
+
+    # A day later, the sensor asks the partition's own run to compute and write them.
+    stand_in.advance_clock(86_400)
+    later = datetime.now(UTC) + timedelta(hours=25)
+    monkeypatch.setattr(dns_service, "utcnow", lambda: later)
+    instance = get_instance(get_settings())
+    tick = dns_drift_sensor(
+        build_sensor_context(instance=instance, resources={"store": StoreResource(), "desec": DesecResource()})
+    )
+    (request,) = tick.run_requests
+    assert (request.job_name, request.partition_key) == ("dns_reconcile_job", "pop-v")
+    run = defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, partition_key="pop-v", run_config=QUIET_RUN_CONFIG
+    )
+    assert run.success
+    assert subtree(throttled, "pop-v") == expected_keys("pop-v")
+    assert shown("pop-v")["status"] == "provisioned"
