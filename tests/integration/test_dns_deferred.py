@@ -24,6 +24,7 @@ from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
 from azt3knet_pipeline.services import dns as dns_service
 from azt3knet_pipeline.settings import get_settings
 from tests.helpers_sandbox import azt3knet, domain_mailboxes, mail_domain
+from tests.integration.test_dns_records import expected_keys
 
 WRITE_SCOPE = "dns_api_per_domain_expensive"
 
@@ -46,17 +47,6 @@ def desec_state(sandbox: Sandbox) -> DesecSandbox:
 def subtree(sandbox: Sandbox, key: str) -> set[tuple[str, str]]:
     return {
         r.key for r in desec_state(sandbox).rrsets(sandbox.zone) if r.subname == key or r.subname.endswith("." + key)
-    }
-
-
-def expected_keys(key: str) -> set[tuple[str, str]]:
-    return {
-        (key, "MX"),
-        (key, "TXT"),
-        (f"_dmarc.{key}", "TXT"),
-        (f"autoconfig.{key}", "CNAME"),
-        (f"autodiscover.{key}", "CNAME"),
-        (f"dkim._domainkey.{key}", "TXT"),
     }
 
 
