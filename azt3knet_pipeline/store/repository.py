@@ -239,12 +239,13 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(population)).scalar_one())
 
-    def set_population_status(self, key: str, status: str) -> None:
+    def set_population_status(self, key: str, status: str, *, dns_pending_until: datetime | None = None) -> None:
+        """Set the status (any previous one); `dns_pending_until` only means something with `dns_pending`."""
         with self._tx() as tx:
             result = tx.execute(
                 update(population)
                 .where(population.c.key == key)
-                .values(status=status, dns_pending_until=None, updated_at=_now())
+                .values(status=status, dns_pending_until=dns_pending_until, updated_at=_now())
             )
         if result.rowcount == 0:
             raise PopulationNotFound(f"no population is registered under key {key!r}")

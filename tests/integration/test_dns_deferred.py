@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, build_sensor_context
+from dagster import AssetKey, AssetRecordsFilter, SkipReason, build_sensor_context
 
 from azt3knet_pipeline import operations
 from azt3knet_pipeline.dagster_home import get_instance
@@ -228,3 +228,33 @@ def test_the_users_daily_limit_is_deferred_the_same_way_and_marks_nothing_falsel
     assert run.success
     assert subtree(throttled, "pop-v") == expected_keys("pop-v")
     assert shown("pop-v")["status"] == "provisioned"
+
+
+def test_mailboxes_made_by_a_run_that_never_reached_dns_say_dns_pending_and_the_sensor_finishes_them(
+    throttled: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operations.register_population(PopulationSpec(count=2, seed=80, country="ES"), "pop-m")
+    instance = get_instance(get_settings())
+    upto_mailboxes = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={AssetKey("population_spec"), AssetKey("agent_profiles"), AssetKey("mailboxes")}
+    )
+    assert upto_mailboxes.execute_in_process(instance=instance, partition_key="pop-m", run_config=QUIET_RUN_CONFIG)
+    assert len(domain_mailboxes(throttled, mail_domain("pop-m"))) == 2
+    info = shown("pop-m")
+    assert info["status"] == "dns_pending"  # not `provisioned`: no DNS was written
+    until = datetime.fromisoformat(info["dns_pending_until"].replace("Z", "+00:00"))
+    assert until <= datetime.now(UTC) + dns_service.WRITE_AHEAD_GRACE
+
+    resources = {"store": StoreResource(), "desec": DesecResource()}
+    early = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    assert isinstance(early, SkipReason)  # within the grace the run may still be writing it
+    later = datetime.now(UTC) + dns_service.WRITE_AHEAD_GRACE + timedelta(seconds=5)
+    monkeypatch.setattr(dns_service, "utcnow", lambda: later)
+    (request,) = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert (request.job_name, request.partition_key) == ("dns_reconcile_job", "pop-m")
+    run = defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, partition_key="pop-m", run_config=QUIET_RUN_CONFIG
+    )
+    assert run.success
+    assert subtree(throttled, "pop-m") == expected_keys("pop-m")
+    assert shown("pop-m")["status"] == "provisioned"

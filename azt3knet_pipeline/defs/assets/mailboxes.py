@@ -8,6 +8,7 @@ from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import MailcowResource, StoreResource
+from azt3knet_pipeline.services.dns import WRITE_AHEAD_GRACE, dns_configured, utcnow
 from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, reconcile_mailboxes
 from azt3knet_pipeline.settings import get_settings
 
@@ -60,7 +61,12 @@ def mailboxes(
         except ApiError as exc:  # domain/DKIM/list failures: audited too, then the run fails with the cause
             repo.audit("dagster", "mailboxes.reconcile", key, "failed", {"error": f"{type(exc).__name__}: {exc}"})
             raise
-    repo.set_population_status(key, "provisioned")
+    if dns_configured(settings):
+        # The mailboxes exist, their DNS does not yet: `dns_records` (next in the run) makes it `provisioned`;
+        # if it never runs, the drift sensor writes the DNS after the write-ahead grace.
+        repo.set_population_status(key, "dns_pending", dns_pending_until=utcnow() + WRITE_AHEAD_GRACE)
+    else:
+        repo.set_population_status(key, "provisioned")
     repo.audit("dagster", "mailboxes.reconcile", key, "ok", report.metadata())
     context.log.info(f"mailboxes of {key}: {report.metadata()}")
     rows = repo.list_mailboxes(key)
