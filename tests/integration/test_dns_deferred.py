@@ -94,6 +94,11 @@ def test_an_hour_throttled_population_is_deferred_then_written_by_dns_reconcile_
     until = datetime.fromisoformat(info["dns_pending_until"].replace("Z", "+00:00"))
     assert started + timedelta(seconds=3000) < until < datetime.now(UTC) + timedelta(seconds=3602)
     assert info["dns_pending_until"][:19] in line  # the line names the same time
+    human = azt3knet("populations", "show", "pop-d")
+    assert (
+        human.returncode == 0
+        and f"dns_pending (DNS write deferred by deSEC until {info['dns_pending_until']})" in human.stdout
+    )
     # Write-ahead: the desired rrsets are on record although deSEC never took them.
     assert {(r["subname"], r["type"]) for r in stored_desired("pop-d")} == expected_keys("pop-d")
 
