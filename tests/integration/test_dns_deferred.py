@@ -68,6 +68,21 @@ def stored_desired(key: str) -> list[dict]:
         store.dispose()
 
 
+def tick_then_run_the_partition(sandbox: Sandbox, key: str) -> None:
+    """One sensor tick requests the partition's own dns_reconcile_job run (its rrsets were never computed);
+    that run writes them and the population becomes provisioned."""
+    instance = get_instance(get_settings())
+    resources = {"store": StoreResource(), "desec": DesecResource()}
+    (request,) = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert (request.job_name, request.partition_key) == ("dns_reconcile_job", key)
+    run = defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, partition_key=key, run_config=QUIET_RUN_CONFIG
+    )
+    assert run.success
+    assert subtree(sandbox, key) == expected_keys(key)
+    assert shown(key)["status"] == "provisioned"
+
+
 def test_an_hour_throttled_population_is_deferred_then_written_by_dns_reconcile_in_one_request(
     throttled: Sandbox,
 ) -> None:
@@ -221,18 +236,7 @@ def test_the_users_daily_limit_is_deferred_the_same_way_and_marks_nothing_falsel
     stand_in.advance_clock(86_400)
     later = datetime.now(UTC) + timedelta(hours=25)
     monkeypatch.setattr(dns_service, "utcnow", lambda: later)
-    instance = get_instance(get_settings())
-    tick = dns_drift_sensor(
-        build_sensor_context(instance=instance, resources={"store": StoreResource(), "desec": DesecResource()})
-    )
-    (request,) = tick.run_requests
-    assert (request.job_name, request.partition_key) == ("dns_reconcile_job", "pop-v")
-    run = defs.resolve_job_def(request.job_name).execute_in_process(
-        instance=instance, partition_key="pop-v", run_config=QUIET_RUN_CONFIG
-    )
-    assert run.success
-    assert subtree(throttled, "pop-v") == expected_keys("pop-v")
-    assert shown("pop-v")["status"] == "provisioned"
+    tick_then_run_the_partition(throttled, "pop-v")
 
 
 def test_mailboxes_made_by_a_run_that_never_reached_dns_say_dns_pending_and_the_sensor_finishes_them(
@@ -255,11 +259,4 @@ def test_mailboxes_made_by_a_run_that_never_reached_dns_say_dns_pending_and_the_
     assert isinstance(early, SkipReason)  # within the grace the run may still be writing it
     later = datetime.now(UTC) + dns_service.WRITE_AHEAD_GRACE + timedelta(seconds=5)
     monkeypatch.setattr(dns_service, "utcnow", lambda: later)
-    (request,) = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources)).run_requests
-    assert (request.job_name, request.partition_key) == ("dns_reconcile_job", "pop-m")
-    run = defs.resolve_job_def(request.job_name).execute_in_process(
-        instance=instance, partition_key="pop-m", run_config=QUIET_RUN_CONFIG
-    )
-    assert run.success
-    assert subtree(throttled, "pop-m") == expected_keys("pop-m")
-    assert shown("pop-m")["status"] == "provisioned"
+    tick_then_run_the_partition(throttled, "pop-m")
