@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=465, validation_alias="AZT3KNET_SMTP_PORT")
     submission_port: int = Field(default=587, validation_alias="AZT3KNET_SUBMISSION_PORT")
     mail_hostname: str = Field(default="mail.example.test", validation_alias="MAIL_HOSTNAME")
+    # Mailbox verification (`azt3knet verify`, the `mailboxes_accept_login` check): where and how to connect.
+    mail_connect_host: str | None = Field(default=None, validation_alias="MAIL_CONNECT_HOST")
+    mail_verify_tls: bool = Field(default=True, validation_alias="MAIL_VERIFY_TLS")
+    mail_tls_ca_file: Path | None = Field(default=None, validation_alias="MAIL_TLS_CA_FILE")
+    mail_timeout: float = Field(default=10.0, gt=0, validation_alias="MAIL_TIMEOUT")
+    verify_sample: int = Field(default=20, ge=0, validation_alias="AZT3KNET_VERIFY_SAMPLE")
+    verify_delivery_timeout: float = Field(default=60.0, gt=0, validation_alias="AZT3KNET_VERIFY_DELIVERY_TIMEOUT")
+    verify_cron: str = Field(default="17 * * * *", validation_alias="AZT3KNET_VERIFY_CRON")
 
     desec_api_url: str = Field(default="https://desec.io/api/v1", validation_alias="DESEC_API_URL")
     desec_token: SecretStr | None = Field(default=None, validation_alias="DESEC_TOKEN")
@@ -117,6 +125,11 @@ class Settings(BaseSettings):
     def resolved_dagster_home(self) -> Path:
         """`DAGSTER_HOME`, else `$AZT3KNET_HOME/dagster`."""
         return self.dagster_home or (self.home / "dagster")
+
+    @property
+    def mail_host(self) -> str:
+        """The host mail probes connect to (and verify TLS against): MAIL_CONNECT_HOST, else MAIL_HOSTNAME."""
+        return self.mail_connect_host or self.mail_hostname
 
     def mail_domain_for(self, population_key: str) -> str:
         """The mail domain of one population: `<key>.<DESEC_DOMAIN>`."""

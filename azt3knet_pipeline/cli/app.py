@@ -345,13 +345,17 @@ def demo(
     count: int = typer.Option(25, "--count", help="Agents in the demo population."),
     seed: str = typer.Option("42", "--seed"),
     country: str = typer.Option("ES", "--country"),
+    verify_sample: int = typer.Option(10, "--verify-sample", min=0, help="Mailboxes the demo logs in to (0 = all)."),
 ) -> None:
     """Run a demo population end to end: profiles, mailboxes, DNS and the encrypted credential bundle, on the
-    embedded default (SQLite + a local Dagster instance) against local Mailcow/deSEC stand-ins it starts."""
+    embedded default (SQLite + a local Dagster instance) against local Mailcow/deSEC stand-ins it starts; then log
+    in to a sample of the mailboxes and send one message between two agents on a local Dovecot (if installed)."""
     import os
 
     from azt3knet_pipeline import operations
+    from azt3knet_pipeline.sandbox.dovecot import dovecot_missing
     from azt3knet_pipeline.sandbox.run import running_sandbox
+    from azt3knet_pipeline.services.verify import verify_with_settings
     from azt3knet_pipeline.settings import get_settings
 
     spec = build_spec(
@@ -365,7 +369,9 @@ def demo(
     if not os.environ.get("SECRET_KEY_FOR_KV_ENC"):
         os.environ["SECRET_KEY_FOR_KV_ENC"] = _demo_key(home / "demo.key")
     key = f"demo-{spec.default_key()}"
-    with running_sandbox(state_dir=home / "sandbox") as sandbox:
+    no_dovecot = dovecot_missing()
+    report = None
+    with running_sandbox(state_dir=home / "sandbox", mail_server=no_dovecot is None) as sandbox:
         os.environ.update(sandbox.env)
         get_settings.cache_clear()
         operations.register_population(spec, key, actor="demo")
@@ -373,6 +379,9 @@ def demo(
             outcome = operations.materialize_population(key, job_name="populate_job", run_config=run_log_config())
         mailcow_counts = dict(sandbox.mailcow_app.state.sandbox.counters)  # type: ignore[attr-defined]
         desec_counts = dict(sandbox.desec_app.state.sandbox.counters)  # type: ignore[attr-defined]
+        if outcome.success and no_dovecot is None:
+            with err.status(f"verifying {key}: IMAPS logins and one message between two agents …"):
+                report = verify_with_settings(key, sample=verify_sample, send=True, actor="demo")
     if not outcome.success:
         raise fail_run(outcome)
     render_population(operations.preview_population(spec, key), OutputFormat.table, limit=10)
@@ -395,11 +404,17 @@ def demo(
         f"  credentials: {meta.get('credential_export', {}).get('bundle_path')} (Fernet-encrypted, mode 0600)",
         highlight=False,
     )
+    if report is None:
+        out.print(f"  verify: skipped, Dovecot is not installed ({no_dovecot})", markup=False, highlight=False)
+    else:
+        _print_verify(report)
     out.print(
         f"Run it again: it converges with zero writes. See it in the Dagster UI: "
         f"DAGSTER_HOME={home / 'dagster'} dagster dev -w workspace.yaml",
         highlight=False,
     )
+    if report is not None and not report.ok:
+        raise fail(f"demo population {key}: mailbox verification failed (see the lines above)", 1)
 
 
 def _demo_key(path: Any) -> str:
@@ -418,6 +433,53 @@ def _demo_key(path: Any) -> str:
 
 
 @app.command()
+@handle_errors
+def verify(
+    key: str = typer.Argument(..., help="Population key."),
+    sample: int = typer.Option(
+        None, "--sample", min=0, help="Mailboxes to log in to (0 = all; default AZT3KNET_VERIFY_SAMPLE)."
+    ),
+    send: bool = typer.Option(False, "--send", help="Also send one message between two agents and wait for it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (for scripts)."),
+) -> None:
+    """Log in over IMAPS to a deterministic sample of a population's mailboxes with the stored credentials.
+
+    One line per failure (address and reason: auth refused, TLS, timeout, ...); exit 0 only when every sampled
+    mailbox logs in (and, with --send, the message arrives). Passwords are never printed.
+    """
+    from azt3knet_pipeline.services.verify import verify_with_settings
+
+    report = verify_with_settings(key, sample=sample, send=send)
+    if as_json:
+        sys.stdout.write(report.model_dump_json() + "\n")
+    else:
+        _print_verify(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_verify(report: Any) -> None:
+    for failure in report.failures:
+        out.print(f"FAIL {failure.line()}", markup=False, highlight=False)
+    delivery = report.delivery
+    if delivery is not None and not delivery.delivered and delivery.failure is not None:
+        out.print(f"FAIL delivery {delivery.failure.line()}", markup=False, highlight=False)
+    out.print(
+        f"{report.population_key}: {report.logged_in}/{report.sampled} sampled mailboxes logged in "
+        f"({report.mailboxes} of record) at {report.mail_host} in {report.seconds:.2f}s",
+        markup=False,
+        highlight=False,
+    )
+    if delivery is not None and delivery.delivered:
+        out.print(
+            f"{report.population_key}: message from {delivery.sender} delivered to {delivery.recipient} "
+            f"in {delivery.seconds:.2f}s",
+            markup=False,
+            highlight=False,
+        )
+
+
+@app.command()
 def sandbox(
     host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to bind."),
     mailcow_port: int = typer.Option(8081, "--mailcow-port"),
@@ -425,19 +487,31 @@ def sandbox(
     zone: str = typer.Option("azt3knet.test", "--zone", help="Zone pre-created on the deSEC stand-in."),
     state_dir: str = typer.Option(None, "--state-dir", help="Keep stand-in state in JSON files here."),
 ) -> None:
-    """Serve the local Mailcow and deSEC stand-ins (for trials and tests) until interrupted."""
+    """Serve the local Mailcow and deSEC stand-ins and, if installed, a Dovecot whose users follow the Mailcow
+    stand-in (IMAPS + submission on loopback, self-signed certificate) until interrupted."""
     import time
     from pathlib import Path
 
+    from azt3knet_pipeline.sandbox.dovecot import dovecot_missing
     from azt3knet_pipeline.sandbox.run import start_sandbox
 
+    no_dovecot = dovecot_missing()
+    if no_dovecot:
+        err.print(f"Dovecot is not installed ({no_dovecot}): no mail server, `verify` cannot log in", markup=False)
     running = start_sandbox(
         host=host,
         mailcow_port=mailcow_port,
         desec_port=desec_port,
         zone=zone,
         state_dir=Path(state_dir) if state_dir else None,
+        mail_server=no_dovecot is None,
     )
+    if running.dovecot is not None:
+        err.print(
+            f"Dovecot on 127.0.0.1: IMAPS {running.dovecot.imaps_port}, submission {running.dovecot.submission_port} "
+            f"(users follow the Mailcow stand-in; log {running.dovecot.log_path})",
+            markup=False,
+        )
     err.print("stand-ins running; point the pipeline at them with:", markup=False)
     for name, value in running.env.items():
         sys.stdout.write(f"export {name}={value}\n")

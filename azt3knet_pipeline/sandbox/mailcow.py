@@ -33,7 +33,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -405,6 +405,8 @@ class MailcowSandbox:
         self.dkim: dict[str, dict[str, Any]] = {}
         self.password_policy: dict[str, int] = config.password_policy.model_dump()
         self.auth_failure_count = 0
+        # Observers called (under the lock) after every state change, e.g. the sandbox Dovecot's passwd-file.
+        self.on_change: list[Callable[[MailcowSandbox], None]] = []
         self._load()
         self._rebuild_index()
 
@@ -425,6 +427,7 @@ class MailcowSandbox:
             self.password_policy = self.config.password_policy.model_dump()
             self._rebuild_index()
             self._persist()
+            self._notify()
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -527,6 +530,11 @@ class MailcowSandbox:
     def _mutated(self) -> None:
         self.mutations += 1
         self._persist()
+        self._notify()
+
+    def _notify(self) -> None:
+        for observer in self.on_change:
+            observer(self)
 
     # -- counters, faults, bans
 

@@ -6,10 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from azt3knet_pipeline.sandbox.desec import DEFAULT_TOKEN, DesecSandboxConfig, SandboxDomain, create_desec_app
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig, create_mailcow_app
 from azt3knet_pipeline.sandbox.server import RunningServer, serve_in_thread
+
+if TYPE_CHECKING:
+    from azt3knet_pipeline.sandbox.dovecot import RunningDovecot
 
 SANDBOX_MAILCOW_KEY = "SANDBOX-RW-KEY"
 SANDBOX_ZONE = "azt3knet.test"
@@ -24,10 +28,12 @@ class Sandbox:
     mailcow_app: object
     desec_app: object
     zone: str
+    dovecot: RunningDovecot | None = None
 
     @property
     def env(self) -> dict[str, str]:
         return {
+            **(self.dovecot.env if self.dovecot else {}),
             "MAILCOW_API_URL": self.mailcow.url,
             "MAILCOW_API_KEY": SANDBOX_MAILCOW_KEY,
             "MAILCOW_VERIFY_TLS": "false",
@@ -40,6 +46,8 @@ class Sandbox:
     def stop(self) -> None:
         self.mailcow.stop()
         self.desec.stop()
+        if self.dovecot:
+            self.dovecot.stop()
 
 
 def start_sandbox(
@@ -51,8 +59,13 @@ def start_sandbox(
     state_dir: Path | None = None,
     mailcow_config: MailcowSandboxConfig | None = None,
     desec_config: DesecSandboxConfig | None = None,
+    mail_server: bool = False,
 ) -> Sandbox:
-    """Serve both stand-ins (state in memory, or JSON files under `state_dir`) with `zone` pre-created on deSEC."""
+    """Serve both stand-ins (state in memory, or JSON files under `state_dir`) with `zone` pre-created on deSEC.
+
+    `mail_server=True` also starts a real Dovecot whose users follow the Mailcow stand-in (RuntimeError when
+    Dovecot is not installed: check `sandbox.dovecot.dovecot_missing()` first).
+    """
     mailcow_config = mailcow_config or MailcowSandboxConfig(
         mailcow_hostname=f"mail.{zone}",
         state_file=str(state_dir / "mailcow.json") if state_dir else None,
@@ -71,7 +84,17 @@ def start_sandbox(
     except Exception:
         mailcow.stop()
         raise
-    return Sandbox(mailcow=mailcow, desec=desec, mailcow_app=mailcow_app, desec_app=desec_app, zone=zone)
+    running = Sandbox(mailcow=mailcow, desec=desec, mailcow_app=mailcow_app, desec_app=desec_app, zone=zone)
+    if mail_server:
+        from azt3knet_pipeline.sandbox.dovecot import start_dovecot
+
+        try:
+            running.dovecot = start_dovecot(hostname=f"mail.{zone}")
+            running.dovecot.follow(mailcow_app.state.sandbox)  # type: ignore[attr-defined]
+        except Exception:
+            running.stop()
+            raise
+    return running
 
 
 @contextmanager

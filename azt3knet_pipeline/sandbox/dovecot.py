@@ -1,0 +1,398 @@
+"""A real Dovecot for the sandbox: IMAPS and submission (STARTTLS) on loopback high ports, self-signed certificate.
+
+Its users follow the Mailcow stand-in: a passwd-file with the stand-in's `{SSHA256}` hashes (Mailcow's Dovecot reads
+the same hashes from SQL), rewritten on every stand-in change. As in Mailcow's passdb query, a mailbox logs in only
+while it and its domain are active and its `imap_access`/`smtp_access` flags allow the protocol. Submission relays to
+a small loopback SMTP sink that hands each message to `dovecot-lda`, so a message submitted by one agent lands in
+the recipient's Maildir and is seen over IMAP. Everything lives in a private temporary directory removed on stop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import pwd
+import shutil
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from azt3knet_pipeline.sandbox.server import free_port
+
+DOVECOT_BINARY = "/usr/sbin/dovecot"
+LDA_BINARY = "/usr/lib/dovecot/dovecot-lda"
+SUBMISSION_LOGIN = "/usr/lib/dovecot/submission-login"
+
+
+def dovecot_missing() -> str | None:
+    """Why the sandbox cannot run Dovecot here (None when it can)."""
+    for path, package in ((DOVECOT_BINARY, "dovecot-imapd"), (SUBMISSION_LOGIN, "dovecot-submissiond")):
+        if not os.access(path, os.X_OK):
+            return f"{path} not found (install the Debian package {package})"
+    if not os.access(LDA_BINARY, os.X_OK):
+        return f"{LDA_BINARY} not found (install the Debian package dovecot-core)"
+    return None
+
+
+def self_signed_certificate(names: list[str], directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (its own trust anchor) for `names` (DNS names or IP addresses); (cert, key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    alt: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alt.append(x509.DNSName(name))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+# Dovecot service name -> the Mailcow attribute that grants it (Mailcow's passdb query checks the same flags).
+SERVICE_FLAGS = {"imap": "imap_access", "submission": "smtp_access"}
+
+
+def passwd_lines(mailboxes: list[dict[str, Any]], domains: dict[str, dict[str, Any]], service: str) -> list[str]:
+    """passwd-file lines of the mailboxes that may log in to `service`: active, in an active domain, flag not 0."""
+    flag = SERVICE_FLAGS[service]
+    lines = []
+    for box in sorted(mailboxes, key=lambda m: m["username"]):
+        domain = domains.get(box["domain"])
+        if not box.get("active") or not domain or not domain.get("active"):
+            continue
+        if (box.get("attributes") or {}).get(flag) == "0":
+            continue
+        lines.append(f"{box['username']}:{box['password_hash']}::::::")
+    return lines
+
+
+class _SmtpSinkHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP for Dovecot's submission relay: EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
+
+    def _reply(self, line: str) -> None:
+        self.wfile.write(line.encode() + b"\r\n")
+        self.wfile.flush()
+
+    def handle(self) -> None:
+        server: SmtpSink = self.server  # type: ignore[assignment]
+        self._reply("220 azt3knet-sandbox-relay ESMTP")
+        sender, recipients = "", []
+        while True:
+            raw = self.rfile.readline(65536)
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            verb = line.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                self._reply("250-azt3knet-sandbox-relay\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
+            elif verb == "MAIL":
+                sender, recipients = _angle(line), []
+                self._reply("250 2.1.0 OK")
+            elif verb == "RCPT":
+                recipients.append(_angle(line))
+                self._reply("250 2.1.5 OK")
+            elif verb == "DATA":
+                self._reply("354 End data with <CR><LF>.<CR><LF>")
+                body = bytearray()
+                while True:
+                    chunk = self.rfile.readline(1 << 20)
+                    if not chunk or chunk in (b".\r\n", b".\n"):
+                        break
+                    body += chunk[1:] if chunk.startswith(b"..") else chunk
+                failed = [r for r in recipients if not server.deliver(sender, r, bytes(body))]
+                self._reply("451 4.3.0 local delivery failed" if failed else "250 2.0.0 delivered")
+                sender, recipients = "", []
+            elif verb == "RSET":
+                sender, recipients = "", []
+                self._reply("250 2.0.0 OK")
+            elif verb == "NOOP":
+                self._reply("250 2.0.0 OK")
+            elif verb == "QUIT":
+                self._reply("221 2.0.0 Bye")
+                return
+            else:
+                self._reply("502 5.5.2 command not implemented")
+
+
+def _angle(line: str) -> str:
+    start, end = line.find("<"), line.find(">")
+    return line[start + 1 : end] if 0 <= start < end else ""
+
+
+class SmtpSink(socketserver.ThreadingTCPServer):
+    """The relay host of the sandbox Dovecot's submission service: delivers with `dovecot-lda`."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, config_path: Path) -> None:
+        super().__init__(("127.0.0.1", port), _SmtpSinkHandler)
+        self.config_path = config_path
+
+    def deliver(self, sender: str, recipient: str, message: bytes) -> bool:
+        result = subprocess.run(
+            [LDA_BINARY, "-c", str(self.config_path), "-d", recipient, "-f", sender or "MAILER-DAEMON"],
+            input=message,
+            capture_output=True,
+            timeout=30,
+        )
+        return result.returncode == 0
+
+
+@dataclass
+class RunningDovecot:
+    """A Dovecot instance started by `start_dovecot`. `env` points the pipeline's mail probes at it."""
+
+    root: Path
+    imaps_port: int
+    submission_port: int
+    relay_port: int
+    cert_path: Path
+    config_path: Path
+    host: str = "127.0.0.1"
+    _sink: SmtpSink | None = None
+    _sink_thread: threading.Thread | None = None
+    _process: subprocess.Popen[bytes] | None = None
+    _stamp: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "MAIL_CONNECT_HOST": self.host,
+            "AZT3KNET_IMAP_PORT": str(self.imaps_port),
+            "AZT3KNET_SUBMISSION_PORT": str(self.submission_port),
+            "MAIL_TLS_CA_FILE": str(self.cert_path),
+            "MAIL_VERIFY_TLS": "true",
+        }
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "dovecot.log"
+
+    def sync_users(self, mailboxes: list[dict[str, Any]], domains: dict[str, dict[str, Any]]) -> None:
+        """Rewrite the per-service passwd-files (atomically) from the stand-in's mailboxes and domains."""
+        with self._lock:
+            # Dovecot re-reads a passwd-file when its mtime or size changes; a password change keeps the size, and
+            # two changes can fall in the same second, so every rewrite gets a strictly newer whole-second mtime.
+            self._stamp = max(float(int(time.time())), self._stamp + 1)
+            for service in SERVICE_FLAGS:
+                target = self.root / f"passwd.{service}"
+                tmp = target.with_name(f".passwd.{service}.tmp")
+                tmp.write_text("".join(f"{line}\n" for line in passwd_lines(mailboxes, domains, service)))
+                tmp.chmod(0o644)
+                os.replace(tmp, target)
+                os.utime(target, (self._stamp, self._stamp))
+
+    def follow(self, mailcow_sandbox: Any) -> None:
+        """Keep the users in step with a `MailcowSandbox` (now and after each of its changes)."""
+
+        def observe(sb: Any) -> None:
+            with sb._lock:
+                boxes = [dict(m) for m in sb.mailboxes.values()]
+                domains = {name: dict(d) for name, d in sb.domains.items()}
+            self.sync_users(boxes, domains)
+
+        mailcow_sandbox.on_change.append(observe)
+        observe(mailcow_sandbox)
+
+    def stop(self) -> None:
+        """Stop Dovecot and the relay sink, then remove the instance's directory (mail included)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        if self._sink is not None:
+            self._sink.shutdown()
+            self._sink.server_close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _users() -> tuple[str, str]:
+    """(login/internal user, mail user): `nobody` when running as root, else the current user."""
+    if os.geteuid() == 0:
+        return "nobody", "nobody"
+    name = pwd.getpwuid(os.geteuid()).pw_name
+    return name, name
+
+
+CONFIG_TEMPLATE = """\
+# Generated by azt3knet_pipeline.sandbox.dovecot for a throwaway loopback instance.
+base_dir = {root}/run
+state_dir = {root}/state
+instance_name = azt3knet-{imaps_port}
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+protocols = imap submission
+listen = 127.0.0.1
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+default_login_user = {internal_user}
+first_valid_uid = 1
+hostname = {hostname}
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+auth_cache_size = 0
+# A throwaway test server: answer refused logins at once (production keeps Dovecot's 2 s delay).
+auth_failure_delay = 0
+mail_location = maildir:{root}/mail/%d/%n
+mail_uid = {mail_user}
+mail_gid = {mail_group}
+submission_relay_host = 127.0.0.1
+submission_relay_port = {relay_port}
+submission_relay_trusted = no
+lda_mailbox_autocreate = yes
+recipient_delimiter =
+passdb {{
+  driver = passwd-file
+  args = scheme=SSHA256 {root}/passwd.%s
+}}
+userdb {{
+  driver = static
+  args = uid={mail_user} gid={mail_group} home={root}/mail/%d/%n allow_all_users=yes
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    port = {imaps_port}
+    ssl = yes
+  }}
+}}
+service submission-login {{
+  inet_listener submission {{
+    port = {submission_port}
+  }}
+}}
+service anvil {{
+  # Refused logins from 127.0.0.1 would otherwise slow every later test login down by up to 15 s (auth penalty).
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+"""
+
+
+def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: float = 15.0) -> RunningDovecot:
+    """Start Dovecot (and its relay sink) in a new private directory; raises RuntimeError if it does not come up."""
+    missing = dovecot_missing()
+    if missing:
+        raise RuntimeError(f"Dovecot is not available: {missing}")
+    root = Path(tempfile.mkdtemp(prefix="azt3knet-dovecot-"))
+    # Dovecot's unprivileged processes (auth, imap as the mail user) must reach these paths.
+    root.chmod(0o755)
+    internal_user, mail_user = _users()
+    internal_group = mail_group = _group_name(internal_user)
+    mail_root = root / "mail"
+    mail_root.mkdir()
+    if os.geteuid() == 0:
+        os.chown(mail_root, pwd.getpwnam(mail_user).pw_uid, pwd.getpwnam(mail_user).pw_gid)
+    cert_path, key_path = self_signed_certificate([host, hostname], root)
+    imaps_port, submission_port, relay_port = free_port(host), free_port(host), free_port(host)
+    config_path = root / "dovecot.conf"
+    config_path.write_text(
+        CONFIG_TEMPLATE.format(
+            root=root,
+            imaps_port=imaps_port,
+            submission_port=submission_port,
+            relay_port=relay_port,
+            internal_user=internal_user,
+            internal_group=internal_group,
+            mail_user=mail_user,
+            mail_group=mail_group,
+            hostname=hostname,
+            cert=cert_path,
+            key=key_path,
+        ),
+        encoding="utf-8",
+    )
+    running = RunningDovecot(
+        root=root,
+        host=host,
+        imaps_port=imaps_port,
+        submission_port=submission_port,
+        relay_port=relay_port,
+        cert_path=cert_path,
+        config_path=config_path,
+    )
+    running.sync_users([], {})
+    running._sink = SmtpSink(relay_port, config_path)
+    running._sink_thread = threading.Thread(target=running._sink.serve_forever, name="dovecot-relay", daemon=True)
+    running._sink_thread.start()
+    # -F: stay in the foreground, so the instance is our child and stops with us.
+    running._process = subprocess.Popen(
+        [DOVECOT_BINARY, "-F", "-c", str(config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    if not _wait_for_ports(running._process, host, [imaps_port, submission_port], startup_timeout):
+        log = running.log_path.read_text(errors="replace")[-500:] if running.log_path.exists() else ""
+        running.stop()
+        raise RuntimeError(f"Dovecot did not listen within {startup_timeout}s: {log}")
+    return running
+
+
+def _group_name(user: str) -> str:
+    import grp
+
+    return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+
+
+def _wait_for_ports(process: subprocess.Popen[bytes], host: str, ports: list[int], timeout: float) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    pending = list(ports)
+    while pending and time.monotonic() < deadline and process.poll() is None:
+        port = pending[0]
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((host, port)) == 0:
+                pending.pop(0)
+                continue
+        time.sleep(0.05)
+    return not pending
