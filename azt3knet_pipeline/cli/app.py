@@ -489,6 +489,7 @@ def sandbox(
 ) -> None:
     """Serve the local Mailcow and deSEC stand-ins and, if installed, a Dovecot whose users follow the Mailcow
     stand-in (IMAPS + submission on loopback, self-signed certificate) until interrupted."""
+    import signal
     import time
     from pathlib import Path
 
@@ -516,6 +517,8 @@ def sandbox(
     for name, value in running.env.items():
         sys.stdout.write(f"export {name}={value}\n")
     sys.stdout.flush()
+    # SIGTERM (service managers, `kill`) must stop Dovecot too, not orphan it: leave through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
             time.sleep(3600)

@@ -48,6 +48,13 @@ def mailboxes_accept_login(context: AssetCheckExecutionContext, store: StoreReso
     return AssetCheckResult(passed=report.ok, severity=AssetCheckSeverity.ERROR, metadata=report.metadata())
 
 
+# A checks-only asset job loses its partitions definition when Dagster resolves it (1.13: it is inferred from
+# executable assets, and there are none), so runs of it name their partition by tag, not by `partition_key=`.
+def partition_tags(population_key: str) -> dict[str, str]:
+    """Run tags that point a `verify_mailboxes_job` run at one population."""
+    return {"dagster/partition": population_key}
+
+
 verify_mailboxes_job = define_asset_job(
     "verify_mailboxes_job",
     selection=AssetSelection.checks(mailboxes_accept_login),
@@ -65,5 +72,5 @@ def verify_mailboxes_schedule(context: ScheduleEvaluationContext, store: StoreRe
     keys = [p.key for p in store.open().list_populations() if p.status in VERIFIABLE_STATUSES]
     if not keys:
         return SkipReason("no provisioned population to verify")
-    stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
-    return [RunRequest(partition_key=key, run_key=f"{key}:{stamp}") for key in keys]
+    stamp = context.scheduled_execution_time.isoformat()
+    return [RunRequest(run_key=f"{key}:{stamp}", tags=partition_tags(key)) for key in keys]

@@ -184,6 +184,7 @@ class RunningDovecot:
     _sink_thread: threading.Thread | None = None
     _process: subprocess.Popen[bytes] | None = None
     _stamp: float = 0.0
+    _written_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -213,6 +214,13 @@ class RunningDovecot:
                 tmp.chmod(0o644)
                 os.replace(tmp, target)
                 os.utime(target, (self._stamp, self._stamp))
+            self._written_at = time.time()
+
+    def settle(self) -> None:
+        """Wait until Dovecot is sure to see the last rewrite: its auth process stats a passwd-file at most once
+        per second, so a login in the same second as a change may still use the old file."""
+        while time.time() < self._written_at + 1.05:
+            time.sleep(0.05)
 
     def follow(self, mailcow_sandbox: Any) -> None:
         """Keep the users in step with a `MailcowSandbox` (now and after each of its changes)."""

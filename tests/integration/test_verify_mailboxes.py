@@ -1,0 +1,263 @@
+"""The mailboxes really work: provisioned through the pipeline into the Mailcow stand-in, then logged into over
+IMAPS and used for submission on a real Dovecot whose users follow the stand-in (`mail_sandbox`).
+
+`azt3knet verify` runs as a user runs it (a subprocess); the asset check runs as a real Dagster run of
+`verify_mailboxes_job`. Out-of-band changes go through the stand-in's real API, as an operator's script would.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from dagster import build_schedule_context
+from helpers_sandbox import api_client, azt3knet, mailcow, stored_passwords
+
+from azt3knet_pipeline import operations
+from azt3knet_pipeline.clients.factory import secret_box
+from azt3knet_pipeline.clients.mail import AUTH_REFUSED, TIMEOUT, TLS, MailEndpoint, MailProbeError, imap_login
+from azt3knet_pipeline.dagster_home import get_instance
+from azt3knet_pipeline.definitions import defs
+from azt3knet_pipeline.defs.resources import StoreResource
+from azt3knet_pipeline.defs.verify import partition_tags, verify_mailboxes_schedule
+from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.sandbox.run import Sandbox
+from azt3knet_pipeline.sandbox.server import free_port
+from azt3knet_pipeline.services.credentials import decrypt_bundle
+from azt3knet_pipeline.services.verify import verify_with_settings
+from azt3knet_pipeline.settings import get_settings
+
+OUT_OF_BAND_PASSWORD = "Changed-Behind-The-Back-7x"
+
+
+def provision(count: int, seed: int, key: str) -> dict[str, str]:
+    outcome = operations.populate(PopulationSpec(count=count, seed=seed, country="ES"), key, create_mailboxes=True)
+    assert outcome.success, outcome.error
+    passwords = stored_passwords(key)
+    assert len(passwords) == count
+    return passwords
+
+
+def settle(sandbox: Sandbox) -> None:
+    """Out-of-band changes reach Dovecot's passwd-file at once; its auth process sees them from the next second."""
+    assert sandbox.dovecot is not None
+    sandbox.dovecot.settle()
+
+
+def fail_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("FAIL ")]
+
+
+def test_25_exported_credentials_log_in_and_verify_names_exactly_the_changed_password(
+    mail_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    key = "verify-25"
+    passwords = provision(25, 1401, key)
+    # The exported bundle's credentials, decrypted, log in over IMAPS (TLS verified against the test CA).
+    out = tmp_path / "bundle.fernet"
+    assert azt3knet("export-credentials", key, "--out", str(out)).returncode == 0
+    bundle = decrypt_bundle(secret_box(get_settings()), out.read_bytes())
+    exported = {entry["address"]: entry["password"] for entry in bundle["mailboxes"]}
+    assert exported == passwords and len(exported) == 25
+    endpoint = MailEndpoint.from_settings(get_settings())
+    for address, password in exported.items():
+        imap_login(endpoint, address, password)
+    with pytest.raises(MailProbeError) as refused:
+        imap_login(endpoint, sorted(exported)[0], "not-the-password-1A")
+    assert refused.value.reason == AUTH_REFUSED
+
+    result = azt3knet("verify", key, "--sample", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert fail_lines(result.stdout) == []
+    assert f"{key}: 25/25 sampled mailboxes logged in (25 of record)" in result.stdout
+
+    # One password changed behind the pipeline's back: exactly that address is named, with the reason.
+    victim = sorted(passwords)[7]
+    with api_client(mail_sandbox) as client:
+        client.edit_mailbox([victim], {"password": OUT_OF_BAND_PASSWORD, "password2": OUT_OF_BAND_PASSWORD})
+    assert mailcow(mail_sandbox).check_password(victim, OUT_OF_BAND_PASSWORD)
+    settle(mail_sandbox)
+    result = azt3knet("verify", key, "--sample", "0")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert fail_lines(result.stdout) == [
+        f"FAIL {victim}: auth refused ([AUTHENTICATIONFAILED] Authentication failed.)"
+    ], result.stdout
+    assert f"{key}: 24/25 sampled mailboxes logged in" in result.stdout
+    output = result.stdout + result.stderr
+    assert not [p for p in [*passwords.values(), OUT_OF_BAND_PASSWORD] if p in output]
+    # The default sample is deterministic: the same addresses every time, a prefix of larger samples.
+    as_json = [json.loads(azt3knet("verify", key, "--sample", str(n), "--json").stdout) for n in (5, 5, 10)]
+    assert as_json[0]["sampled"] == 5 and as_json[2]["sampled"] == 10
+    audit = [e for e in operations.open_store().audit_entries(target=key) if e.action == "mailboxes.verify"]
+    assert [e.outcome for e in reversed(audit)][:2] == ["ok", "failed"]
+
+
+def test_send_delivers_one_message_between_two_agents(mail_sandbox: Sandbox) -> None:
+    key = "verify-send"
+    passwords = provision(4, 1402, key)
+    result = azt3knet("verify", key, "--sample", "2", "--send", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    delivery = report["delivery"]
+    assert delivery["delivered"] is True and delivery["failure"] is None
+    sender, recipient = delivery["sender"], delivery["recipient"]
+    assert {sender, recipient} <= set(passwords) and sender != recipient
+    assert 0 <= delivery["seconds"] <= get_settings().verify_delivery_timeout
+    # It went the real way: authenticated submission by the sender, relayed, saved by Dovecot's LDA.
+    assert mail_sandbox.dovecot is not None
+    log = mail_sandbox.dovecot.log_path.read_text()
+    assert f"submission({sender})" in log and "Successfully relayed message" in log
+    assert f"lda({recipient})" in log and "saved mail to INBOX" in log
+    assert not [p for p in passwords.values() if p in result.stdout + result.stderr + log]
+    # Human output says so in one line.
+    result = azt3knet("verify", key, "--sample", "2", "--send")
+    assert result.returncode == 0 and f"delivered to {recipient}" in result.stdout
+
+
+def test_asset_check_passes_after_provisioning_and_fails_after_a_mailbox_is_disabled(mail_sandbox: Sandbox) -> None:
+    key = "verify-check"
+    passwords = provision(6, 1403, key)
+    job = defs.resolve_job_def("verify_mailboxes_job")
+    instance = get_instance(get_settings())
+
+    def run_check() -> tuple[bool, dict[str, object]]:
+        result = job.execute_in_process(instance=instance, tags=partition_tags(key), raise_on_error=False)
+        assert result.success  # a failed check is a red check, not a failed run
+        (evaluation,) = result.get_asset_check_evaluations()
+        assert evaluation.check_name == "mailboxes_accept_login" and evaluation.partition == key
+        return evaluation.passed, {k: v.value for k, v in evaluation.metadata.items()}
+
+    passed, meta = run_check()
+    assert passed, meta
+    assert (meta["mailboxes"], meta["sampled"], meta["logged_in"], meta["failed"]) == (6, 6, 6, 0)
+    # The schedule asks for one check run per provisioned population (not for profiles-only ones).
+    operations.populate(PopulationSpec(count=2, seed=1407, country="ES"), "profiles-only")
+    tick = datetime.datetime(2026, 1, 1, 10, 17, tzinfo=datetime.UTC)
+    context = build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    requests = verify_mailboxes_schedule(context, store=StoreResource())
+    assert [(r.tags, r.run_key) for r in requests] == [(partition_tags(key), f"{key}:{tick.isoformat()}")]
+
+    disabled = sorted(passwords)[2]
+    with api_client(mail_sandbox) as client:
+        client.edit_mailbox([disabled], {"active": 0})
+    settle(mail_sandbox)
+    passed, meta = run_check()
+    assert not passed
+    assert (meta["logged_in"], meta["failed"], meta["failed_auth_refused"]) == (5, 1, 1)
+    assert meta["failed_addresses"] == disabled
+    assert not [p for p in passwords.values() if p in json.dumps(meta)]
+    # Re-enabled in the stand-in: the check is green again.
+    with api_client(mail_sandbox) as client:
+        client.edit_mailbox([disabled], {"active": 1})
+    settle(mail_sandbox)
+    assert run_check()[0]
+
+
+def test_tls_and_timeout_failures_are_named_per_mailbox(mail_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "verify-faults"
+    passwords = provision(3, 1404, key)
+    # Without the sandbox CA the self-signed certificate is not trusted: every login fails as TLS.
+    monkeypatch.delenv("MAIL_TLS_CA_FILE")
+    get_settings.cache_clear()
+    report = verify_with_settings(key, sample=0)
+    assert not report.ok and report.logged_in == 0
+    assert {(f.address, f.reason) for f in report.failures} == {(a, TLS) for a in passwords}
+    # A server that accepts the connection and never speaks: timeout, named per mailbox.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        monkeypatch.setenv("AZT3KNET_IMAP_PORT", str(silent.getsockname()[1]))
+        monkeypatch.setenv("MAIL_TIMEOUT", "1")
+        get_settings.cache_clear()
+        report = verify_with_settings(key, sample=2)
+    assert [f.reason for f in report.failures] == [TIMEOUT, TIMEOUT]
+    # And the CLI's one line per failure for a host that refuses connections.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    result = azt3knet("verify", key, "--sample", "0", env={"AZT3KNET_IMAP_PORT": str(port)})
+    assert result.returncode == 1
+    assert sorted(fail_lines(result.stdout)) == sorted(
+        f"FAIL {a}: connection failed (Connection refused)" for a in passwords
+    )
+
+
+def test_verify_refuses_unknown_and_unprovisioned_populations_in_one_line(mail_sandbox: Sandbox) -> None:
+    result = azt3knet("verify", "no-such-population")
+    assert result.returncode == 2 and result.stderr.strip().startswith("error: no population is registered")
+    assert len(result.stderr.strip().splitlines()) == 1
+    operations.populate(PopulationSpec(count=2, seed=1405, country="ES"), "profiles-only")
+    result = azt3knet("verify", "profiles-only")
+    assert result.returncode == 2 and "has no active mailboxes to verify" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_users_follow_the_stand_in_disabled_domain_and_deleted_mailbox_refused(mail_sandbox: Sandbox) -> None:
+    key = "verify-follow"
+    passwords = provision(3, 1406, key)
+    endpoint = MailEndpoint.from_settings(get_settings())
+    first, second, third = sorted(passwords)
+    with api_client(mail_sandbox) as client:
+        client.delete_mailboxes([first])
+        client.edit_mailbox([second], {"imap_access": 0})
+    settle(mail_sandbox)
+    for address in (first, second):
+        with pytest.raises(MailProbeError) as refused:
+            imap_login(endpoint, address, passwords[address])
+        assert refused.value.reason == AUTH_REFUSED
+    imap_login(endpoint, third, passwords[third])
+    with api_client(mail_sandbox) as client:
+        client.edit_domain(get_settings().mail_domain_for(key), {"active": 0})
+    settle(mail_sandbox)
+    with pytest.raises(MailProbeError):
+        imap_login(endpoint, third, passwords[third])
+
+
+def test_sandbox_command_serves_dovecot_and_cleans_up_on_sigterm(dovecot_required: None) -> None:
+    """`azt3knet sandbox` as a user runs it: the exports include the mail server's ports and CA; SIGTERM stops
+    Dovecot and removes its directory."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "azt3knet_pipeline.cli.app",
+            "sandbox",
+            "--mailcow-port",
+            str(free_port()),
+            "--desec-port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        lines.extend(process.stdout)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("MAIL_TLS_CA_FILE" in line for line in lines):
+            time.sleep(0.1)
+        exports = dict(line.removeprefix("export ").strip().partition("=")[::2] for line in lines)
+        ca_file = Path(exports["MAIL_TLS_CA_FILE"])
+        assert ca_file.is_file()
+        with socket.create_connection(("127.0.0.1", int(exports["AZT3KNET_IMAP_PORT"])), timeout=5):
+            pass
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not ca_file.exists() and not ca_file.parent.exists()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(exports["AZT3KNET_IMAP_PORT"])), timeout=5).close()
