@@ -1,12 +1,14 @@
 """No plaintext password anywhere but the explicit plaintext export.
 
 One population goes through the paths that handle passwords (a failed run, a successful one, a lost answer
-that is adopted by re-asserting the password, recreate, plan, exports) in-process and through the CLI. Then
-every generated password (and the derivation secret and the Fernet key) is searched for in: captured logs
-and process output, every Dagster event record and run of the instance, the asset metadata, the SQLite
-database file bytes and every row of every table, the encrypted bundles, Dagster's storage directory, and
-every other file the installation wrote. The plaintext export must contain the passwords, be 0600, and be
-audit-logged.
+that is adopted by re-asserting the password, recreate, plan, exports, mailbox verification over IMAPS and
+submission against a real Dovecot with one password changed behind the pipeline's back, the
+`mailboxes_accept_login` check) in-process and through the CLI. Then every generated password (and the
+out-of-band one, the derivation secret and the Fernet key) is searched for in: captured logs and process
+output, every Dagster event record and run of the instance, the asset metadata, the SQLite database file bytes
+and every row of every table, the encrypted bundles, Dagster's storage directory, every other file the
+installation wrote, and the Dovecot log and directory. The plaintext export must contain the passwords, be
+0600, and be audit-logged.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.definitions import defs
+from azt3knet_pipeline.defs.verify import partition_tags
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import bundle_path, decrypt_bundle
+from azt3knet_pipeline.services.verify import verify_with_settings
 from azt3knet_pipeline.settings import get_settings
 
 SPEC = PopulationSpec(count=10, seed=41, country="ES")
 KEY = "leak-check"
 STRICT = {"length": 24, "chars": 1, "special_chars": 1, "lowerupper": 1, "numbers": 1}
+OUT_OF_BAND = "Out-Of-Band-Password-2024-xyz!"
 
 
 def files_under(root: Path, *, skip: set[Path]) -> dict[str, bytes]:
@@ -48,8 +53,9 @@ def files_under(root: Path, *, skip: set[Path]) -> dict[str, bytes]:
 
 
 def test_no_plaintext_password_outside_the_plaintext_export(
-    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    mail_sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    sandbox = mail_sandbox
     caplog.set_level(logging.DEBUG)
     settings = get_settings()
     cow = mailcow(sandbox)
@@ -87,6 +93,24 @@ def test_no_plaintext_password_outside_the_plaintext_export(
         result = azt3knet(*args)
         assert result.returncode == 0, result.stderr
         outputs[name] = result.stdout + result.stderr
+    # 5. Verification with one password changed behind the pipeline's back: in-process (with --send), through
+    #    the CLI, and as the Dagster asset check (its metadata and logs are scanned with the other runs).
+    victim = sorted(passwords)[3]
+    with api_client(sandbox) as client:
+        client.edit_mailbox([victim], {"password": OUT_OF_BAND, "password2": OUT_OF_BAND})
+    assert sandbox.dovecot is not None
+    sandbox.dovecot.settle()
+    report = verify_with_settings(KEY, sample=0, send=True)
+    assert [f.address for f in report.failures] == [victim] and report.delivery and report.delivery.delivered
+    outputs["verify report"] = report.model_dump_json()
+    result = azt3knet("verify", KEY, "--sample", "0", "--send")
+    assert result.returncode == 1 and f"FAIL {victim}: auth refused" in result.stdout, result.stdout
+    outputs["cli verify"] = result.stdout + result.stderr
+    check_run = defs.resolve_job_def("verify_mailboxes_job").execute_in_process(
+        instance=get_instance(settings), tags=partition_tags(KEY), raise_on_error=False
+    )
+    (evaluation,) = check_run.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.metadata["failed_addresses"].value == victim
     plaintext_out = tmp_path / "plaintext" / "credentials.json"
     plaintext_out.parent.mkdir()
     result = azt3knet("export-credentials", KEY, "--out", str(plaintext_out), "--plaintext")
@@ -98,6 +122,7 @@ def test_no_plaintext_password_outside_the_plaintext_export(
     secrets = {f"password of {address}": password for address, password in passwords.items()}
     secrets["derivation secret"] = store.derivation_secret(box).hex()
     secrets["Fernet key"] = settings.secret_key_for_kv_enc.get_secret_value()  # type: ignore[union-attr]
+    secrets["out-of-band password"] = OUT_OF_BAND
     needles = {name: {value, quote(value, safe="")} for name, value in secrets.items()}
 
     # The haystacks.
@@ -113,7 +138,7 @@ def test_no_plaintext_password_outside_the_plaintext_export(
 
     instance = get_instance(settings)
     runs = instance.get_runs()
-    assert len(runs) == 4  # failed, recreate, adopted, CLI recreate
+    assert len(runs) == 5  # failed, recreate, adopted, CLI recreate, mailbox login check
     for run in runs:
         haystacks[f"dagster run {run.run_id}"] = serialize_value(run).encode()
         records = instance.all_logs(run.run_id)
@@ -154,6 +179,8 @@ def test_no_plaintext_password_outside_the_plaintext_export(
     haystacks.update({f"dagster storage {k}": v for k, v in files_under(dagster_home, skip=set()).items()})
     # Everything else written under the test's directory (store, exports, ...), except the plaintext export.
     haystacks.update(files_under(tmp_path, skip={plaintext_out.resolve()}))
+    # The mail server: its log, passwd-files (hashes only) and the delivered mail.
+    haystacks.update({f"dovecot {k}": v for k, v in files_under(sandbox.dovecot.root, skip=set()).items()})
 
     # The scans would find something if it were there: addresses appear in events, storage, database, logs.
     some_address = sorted(passwords)[0]
@@ -162,6 +189,8 @@ def test_no_plaintext_password_outside_the_plaintext_export(
     assert any(b"password_complexity" in v for k, v in haystacks.items() if k.startswith("dagster event log"))
     assert mail_domain(KEY).encode() in haystacks["asset metadata"]
     assert b"POST add/mailbox: HTTP 503" in haystacks["log records"]
+    assert any(f"Login: user=<{some_address}>".encode() in v for k, v in haystacks.items() if k.startswith("dovecot"))
+    assert any(victim.encode() in v for k, v in haystacks.items() if k.startswith("dagster event log"))
 
     leaks = sorted(
         f"{secret_name} in {hay_name}"
@@ -175,7 +204,7 @@ def test_no_plaintext_password_outside_the_plaintext_export(
     assert stat.S_IMODE(plaintext_out.stat().st_mode) == 0o600
     exported = json.loads(plaintext_out.read_text())
     assert {e["address"]: e["password"] for e in exported["mailboxes"]} == passwords
-    assert exported["synthetic"] is True and exported["imap"]["port"] == 993
+    assert exported["synthetic"] is True and exported["imap"]["port"] == settings.imap_port
     exports = [e for e in store.audit_entries(target=KEY) if e.action == "credentials.export"]
     details = [json.loads(e.detail or "{}") for e in exports if e.actor == "cli"]
     assert [d["plaintext"] for d in details].count(True) == 1
