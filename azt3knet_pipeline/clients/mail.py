@@ -77,10 +77,10 @@ def classify(exc: BaseException) -> MailProbeError:
     if isinstance(exc, MailProbeError):
         return exc
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return MailProbeError(TLS, exc.verify_message or "certificate verification failed")
+        return MailProbeError(TLS, getattr(exc, "verify_message", None) or "certificate verification failed")
     if isinstance(exc, ssl.SSLError):
-        return MailProbeError(TLS, exc.reason or "handshake failed")
-    if isinstance(exc, TimeoutError | socket.timeout):
+        return MailProbeError(TLS, getattr(exc, "reason", None) or "handshake failed")
+    if isinstance(exc, TimeoutError):
         return MailProbeError(TIMEOUT, "no answer in time")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return MailProbeError(AUTH_REFUSED, f"{exc.smtp_code} {_text(exc.smtp_error)}")
