@@ -4,9 +4,16 @@ through our client), decrypt the credentials of record, and assert that a popula
 from __future__ import annotations
 
 import os
+import queue
+import shutil
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mailcow import MailcowClient
@@ -113,3 +120,38 @@ def azt3knet(*args: str, env: dict[str, str] | None = None, timeout: float = 180
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def azt3knet_command() -> list[str]:
+    """The installed console script beside this interpreter (what an operator types), else `python -m`."""
+    script = Path(sys.executable).with_name("azt3knet")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("azt3knet")
+    return [found] if found else [sys.executable, "-m", "azt3knet_pipeline.cli.app"]
+
+
+def read_exports(process: subprocess.Popen[str], timeout: float = 60.0) -> dict[str, str]:
+    """The `export NAME=VALUE` lines `azt3knet sandbox` prints once both stand-ins accept connections."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    exports: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while "MAIL_HOSTNAME" not in exports:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail("azt3knet sandbox printed no environment in time")
+        if line is None:
+            pytest.fail(f"azt3knet sandbox exited early with code {process.wait()}")
+        if line.startswith("export "):
+            name, _, value = line[len("export ") :].strip().partition("=")
+            exports[name] = value
+    return exports

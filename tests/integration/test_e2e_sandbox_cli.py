@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import shutil
 import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+from helpers_sandbox import azt3knet_command, read_exports
 
 from azt3knet_pipeline import operations
 from azt3knet_pipeline.domain.dns_plan import txt_content
@@ -27,41 +22,6 @@ COUNT = 8
 ZONE = "azt3knet.test"
 MAIL_DOMAIN = f"{KEY}.{ZONE}"
 HOST = f"mail.{ZONE}."
-
-
-def azt3knet_command() -> list[str]:
-    """The installed console script beside this interpreter (what an operator types), else `python -m`."""
-    script = Path(sys.executable).with_name("azt3knet")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("azt3knet")
-    return [found] if found else [sys.executable, "-m", "azt3knet_pipeline.cli.app"]
-
-
-def read_exports(process: subprocess.Popen[str], timeout: float = 60.0) -> dict[str, str]:
-    """The `export NAME=VALUE` lines `azt3knet sandbox` prints once both stand-ins accept connections."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    exports: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
-    while "MAIL_HOSTNAME" not in exports:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            pytest.fail("azt3knet sandbox printed no environment in time")
-        if line is None:
-            pytest.fail(f"azt3knet sandbox exited early with code {process.wait()}")
-        if line.startswith("export "):
-            name, _, value = line[len("export ") :].strip().partition("=")
-            exports[name] = value
-    return exports
 
 
 def desec_rrsets(base: str) -> dict[tuple[str, str], dict[str, Any]]:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import socket
 import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from dagster import build_schedule_context
-from helpers_sandbox import api_client, azt3knet, mailcow, stored_passwords
+from helpers_sandbox import api_client, azt3knet, azt3knet_command, mailcow, read_exports, stored_passwords
 
 from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
@@ -220,44 +218,33 @@ def test_users_follow_the_stand_in_disabled_domain_and_deleted_mailbox_refused(m
         imap_login(endpoint, third, passwords[third])
 
 
-def test_sandbox_command_serves_dovecot_and_cleans_up_on_sigterm(dovecot_required: None) -> None:
-    """`azt3knet sandbox` as a user runs it: the exports include the mail server's ports and CA; SIGTERM stops
-    Dovecot and removes its directory."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "azt3knet_pipeline.cli.app",
-            "sandbox",
-            "--mailcow-port",
-            str(free_port()),
-            "--desec-port",
-            str(free_port()),
-        ],
+def test_operator_flow_sandbox_populate_verify_send_then_sigterm_cleans_up(dovecot_required: None) -> None:
+    """As an operator runs it: `azt3knet sandbox` in one process (now with Dovecot), `populate` and
+    `verify --send` in others with the printed environment; SIGTERM stops Dovecot and removes its directory."""
+    command = azt3knet_command()
+    sandbox = subprocess.Popen(
+        [*command, "sandbox", "--mailcow-port", str(free_port()), "--desec-port", str(free_port())],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
-    lines: list[str] = []
-
-    def read() -> None:
-        assert process.stdout is not None
-        lines.extend(process.stdout)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any("MAIL_TLS_CA_FILE" in line for line in lines):
-            time.sleep(0.1)
-        exports = dict(line.removeprefix("export ").strip().partition("=")[::2] for line in lines)
-        ca_file = Path(exports["MAIL_TLS_CA_FILE"])
-        assert ca_file.is_file()
-        with socket.create_connection(("127.0.0.1", int(exports["AZT3KNET_IMAP_PORT"])), timeout=5):
-            pass
+        exports = read_exports(sandbox)
+        ca_file, imap_port = Path(exports["MAIL_TLS_CA_FILE"]), int(exports["AZT3KNET_IMAP_PORT"])
+        assert ca_file.is_file() and exports["MAIL_CONNECT_HOST"] == "127.0.0.1"
+        env = {**os.environ, **exports}
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=180)
+
+        populated = run("populate", "--count", "3", "--seed", "1408", "--country", "ES", "--create-mailboxes", "-q")
+        assert populated.returncode == 0, populated.stderr
+        verified = run("verify", "seed-1408", "--send")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "seed-1408: 3/3 sampled mailboxes logged in" in verified.stdout and "delivered to" in verified.stdout
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
     assert not ca_file.exists() and not ca_file.parent.exists()
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", int(exports["AZT3KNET_IMAP_PORT"])), timeout=5).close()
+        socket.create_connection(("127.0.0.1", imap_port), timeout=5).close()
