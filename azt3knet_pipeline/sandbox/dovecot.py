@@ -1,10 +1,12 @@
 """A real Dovecot for the sandbox: IMAPS and submission (STARTTLS) on loopback high ports, self-signed certificate.
 
-Its users follow the Mailcow stand-in: a passwd-file with the stand-in's `{SSHA256}` hashes (Mailcow's Dovecot reads
-the same hashes from SQL), rewritten on every stand-in change. As in Mailcow's passdb query, a mailbox logs in only
-while it and its domain are active and its `imap_access`/`smtp_access` flags allow the protocol. Submission relays to
-a small loopback SMTP sink that hands each message to `dovecot-lda`, so a message submitted by one agent lands in
-the recipient's Maildir and is seen over IMAP. Everything lives in a private temporary directory removed on stop.
+Its users follow the Mailcow stand-in: per-service passwd-files with the stand-in's `{SSHA256}` hashes (Mailcow's
+Dovecot reads the same hashes from SQL), rewritten on every stand-in change. As in Mailcow's passdb query, a mailbox
+logs in only while it and its domain are active and its `imap_access`/`smtp_access` flag allows the service.
+Dovecot stats a passwd-file at most once a second, so a change is seen from the next second on (`settle()`).
+Submission relays to a small loopback SMTP sink that hands each message to `dovecot-lda`, so a message submitted by
+one agent lands in the recipient's Maildir and is seen over IMAP (the sink accepts any recipient, unlike Mailcow's
+Postfix). Everything lives in a private temporary directory, removed on stop.
 """
 
 from __future__ import annotations
@@ -297,6 +299,7 @@ userdb {{
   args = uid={mail_user} gid={mail_group} home={root}/mail/%d/%n allow_all_users=yes
 }}
 service imap-login {{
+  chroot = {login_chroot}
   inet_listener imap {{
     port = 0
   }}
@@ -306,11 +309,13 @@ service imap-login {{
   }}
 }}
 service submission-login {{
+  chroot = {login_chroot}
   inet_listener submission {{
     port = {submission_port}
   }}
 }}
 service anvil {{
+  chroot = {anvil_chroot}
   # Refused logins from 127.0.0.1 would otherwise slow every later test login down by up to 15 s (auth penalty).
   unix_listener anvil-auth-penalty {{
     mode = 0
@@ -355,6 +360,9 @@ def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: fl
             mail_user=mail_user,
             mail_group=mail_group,
             hostname=hostname,
+            # Only root may chroot; unprivileged, Dovecot's login processes and anvil run unchrooted.
+            login_chroot="login" if os.geteuid() == 0 else "",
+            anvil_chroot="empty" if os.geteuid() == 0 else "",
             cert=cert_path,
             key=key_path,
         ),
