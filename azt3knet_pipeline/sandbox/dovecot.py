@@ -41,9 +41,9 @@ def dovecot_missing() -> str | None:
     """Why the sandbox cannot run Dovecot here (None when it can)."""
     for path, package in ((DOVECOT_BINARY, "dovecot-imapd"), (SUBMISSION_LOGIN, "dovecot-submissiond")):
         if not os.access(path, os.X_OK):
-            return f"{path} not found (install the Debian package {package})"
+            return f"{path} not found; install Debian's {package}"
     if not os.access(LDA_BINARY, os.X_OK):
-        return f"{LDA_BINARY} not found (install the Debian package dovecot-core)"
+        return f"{LDA_BINARY} not found; install Debian's dovecot-core"
     return None
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,44 @@ def test_operator_flow_sandbox_populate_verify_send_then_sigterm_cleans_up(dovec
     assert not ca_file.exists() and not ca_file.parent.exists()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", imap_port), timeout=5).close()
+
+
+def test_demo_ends_by_verifying_a_sample_and_a_delivery(dovecot_required: None) -> None:
+    result = azt3knet("demo", "--count", "6", "--seed", "1409", "--verify-sample", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo-seed-1409: 4/4 sampled mailboxes logged in (6 of record)" in result.stdout
+    assert "demo-seed-1409: message from " in result.stdout and " delivered to " in result.stdout
+
+
+def test_demo_and_sandbox_without_dovecot_say_so_in_one_line(tmp_path: Path) -> None:
+    # The demo as a user runs it, on a machine where Dovecot's binary is not where Debian puts it.
+    program = (
+        "import sys, azt3knet_pipeline.sandbox.dovecot as d; d.DOVECOT_BINARY = '/nonexistent/dovecot'; "
+        "from azt3knet_pipeline.cli.app import main; sys.argv[0] = 'azt3knet'; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program, "demo", "--count", "3", "--seed", "1410"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    skipped = [line for line in result.stdout.splitlines() if "verify" in line]
+    reason = "/nonexistent/dovecot not found; install Debian's dovecot-imapd"
+    assert skipped == [f"  verify: skipped, Dovecot is not installed ({reason})"]
+    assert "sampled mailboxes logged in" not in result.stdout
+    # `azt3knet sandbox` says so too, and serves the stand-ins alone (no mail settings among its exports).
+    ports = ["--mailcow-port", str(free_port()), "--desec-port", str(free_port())]
+    with (tmp_path / "sandbox.stderr").open("w") as stderr:
+        sandbox = subprocess.Popen(
+            [sys.executable, "-c", program, "sandbox", *ports], stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+    try:
+        exports = read_exports(sandbox)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    assert "MAIL_TLS_CA_FILE" not in exports and "MAILCOW_API_URL" in exports
+    message = f"Dovecot is not installed ({reason}): no mail server, `verify` cannot log in"
+    assert message in (tmp_path / "sandbox.stderr").read_text().splitlines()
