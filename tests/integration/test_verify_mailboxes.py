@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from dagster import build_schedule_context
 from helpers_sandbox import api_client, azt3knet, azt3knet_command, mailcow, read_exports, stored_passwords
 
@@ -186,6 +187,12 @@ def test_tls_and_timeout_failures_are_named_per_mailbox(mail_sandbox: Sandbox, m
     assert sorted(fail_lines(result.stdout)) == sorted(
         f"FAIL {a}: connection failed (Connection refused)" for a in passwords
     )
+    # A key that cannot decrypt the credentials of record: one line, exit 2, no login attempted.
+    result = azt3knet("verify", key, env={"SECRET_KEY_FOR_KV_ENC": Fernet.generate_key().decode()})
+    assert result.returncode == 2 and fail_lines(result.stdout) == []
+    assert result.stderr.strip().splitlines() == [
+        "error: ciphertext does not decrypt with any key in SECRET_KEY_FOR_KV_ENC"
+    ]
 
 
 def test_verify_refuses_unknown_and_unprovisioned_populations_in_one_line(mail_sandbox: Sandbox) -> None:
