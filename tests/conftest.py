@@ -21,7 +21,7 @@ _ENV_PREFIXES = (
     "OLLAMA_",
     "DAGSTER_HOME",
     "SECRET_KEY_FOR_KV_ENC",
-    "MAIL_HOSTNAME",
+    "MAIL_",
 )
 
 
