@@ -182,6 +182,7 @@ class RunningDovecot:
     cert_path: Path
     config_path: Path
     host: str = "127.0.0.1"
+    auth_owner: tuple[int, int] | None = None
     _sink: SmtpSink | None = None
     _sink_thread: threading.Thread | None = None
     _process: subprocess.Popen[bytes] | None = None
@@ -213,7 +214,10 @@ class RunningDovecot:
                 target = self.root / f"passwd.{service}"
                 tmp = target.with_name(f".passwd.{service}.tmp")
                 tmp.write_text("".join(f"{line}\n" for line in passwd_lines(mailboxes, domains, service)))
-                tmp.chmod(0o644)
+                # Password hashes: readable only by Dovecot's auth process (the internal user).
+                tmp.chmod(0o600)
+                if self.auth_owner is not None:
+                    os.chown(tmp, *self.auth_owner)
                 os.replace(tmp, target)
                 os.utime(target, (self._stamp, self._stamp))
             self._written_at = time.time()
@@ -343,9 +347,11 @@ def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: fl
     internal_user, mail_user = _users()
     internal_group = mail_group = _group_name(internal_user)
     mail_root = root / "mail"
-    mail_root.mkdir()
+    mail_root.mkdir(mode=0o700)
+    auth_owner = None
     if os.geteuid() == 0:
         os.chown(mail_root, pwd.getpwnam(mail_user).pw_uid, pwd.getpwnam(mail_user).pw_gid)
+        auth_owner = (pwd.getpwnam(internal_user).pw_uid, pwd.getpwnam(internal_user).pw_gid)
     cert_path, key_path = self_signed_certificate([host, hostname], root)
     imaps_port, submission_port, relay_port = free_port(host), free_port(host), free_port(host)
     config_path = root / "dovecot.conf"
@@ -376,6 +382,7 @@ def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: fl
         relay_port=relay_port,
         cert_path=cert_path,
         config_path=config_path,
+        auth_owner=auth_owner,
     )
     running.sync_users([], {})
     running._sink = SmtpSink(relay_port, config_path)
