@@ -190,9 +190,8 @@ def test_tls_and_timeout_failures_are_named_per_mailbox(mail_sandbox: Sandbox, m
     # A key that cannot decrypt the credentials of record: one line, exit 2, no login attempted.
     result = azt3knet("verify", key, env={"SECRET_KEY_FOR_KV_ENC": Fernet.generate_key().decode()})
     assert result.returncode == 2 and fail_lines(result.stdout) == []
-    assert result.stderr.strip().splitlines() == [
-        "error: ciphertext does not decrypt with any key in SECRET_KEY_FOR_KV_ENC"
-    ]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ciphertext does not decrypt with any key in SECRET_KEY_FOR_KV_ENC")
 
 
 def test_verify_refuses_unknown_and_unprovisioned_populations_in_one_line(mail_sandbox: Sandbox) -> None:
