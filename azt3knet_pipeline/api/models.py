@@ -132,6 +132,7 @@ class SpecOut(BaseModel):
     interests: list[str] | None = None
     locale: str | None = None
     reference_year: int
+    generator_version: int = Field(default=1, description="Generator version (absent in the stored spec = 1)")
 
 
 class PopulationSummary(BaseModel):

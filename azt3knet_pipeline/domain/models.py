@@ -26,6 +26,11 @@ DEFAULT_MAX_POPULATION = 100_000
 # byte-identical. A spec can override it explicitly.
 DEFAULT_REFERENCE_YEAR = 2026
 
+# Generator versions (DESIGN.md "Determinism"). A spec that records none was registered before versions
+# existed and is version 1 forever; new registrations are stamped with the latest version.
+GENERATOR_VERSIONS: tuple[int, ...] = (1, 2)
+LATEST_GENERATOR_VERSION = GENERATOR_VERSIONS[-1]
+
 
 def max_population() -> int:
     """`AZT3KNET_MAX_POPULATION` (default 100000). Read directly so the pure core needs no settings object."""
@@ -109,6 +114,27 @@ class PopulationSpec(BaseModel):
     interests: tuple[str, ...] | None = Field(default=None, description="Optional non-empty list of slugs")
     locale: str | None = Field(default=None, description="Derived from country when omitted")
     reference_year: int = Field(default=DEFAULT_REFERENCE_YEAR, ge=1900, le=2200)
+    generator_version: int | None = Field(
+        default=None,
+        description="Generation algorithm and data version; absent = 1 (before versions), new registrations get the latest",
+    )
+
+    @property
+    def version(self) -> int:
+        """The generator version this spec generates with (absent = 1)."""
+        return self.generator_version or 1
+
+    def with_version(self, version: int) -> PopulationSpec:
+        """The same spec pinned to `version`."""
+        return self.model_copy(update={"generator_version": version})
+
+    @field_validator("generator_version")
+    @classmethod
+    def _known_version(cls, value: int | None) -> int | None:
+        if value is not None and value not in GENERATOR_VERSIONS:
+            choices = ", ".join(map(str, GENERATOR_VERSIONS))
+            raise ValueError(f"generator_version {value} is unknown (choose one of {choices})")
+        return value
 
     @field_validator("count")
     @classmethod
@@ -182,6 +208,9 @@ class PopulationSpec(BaseModel):
         """JSON-ready dict with every field explicit (defaults included), the form stored and hashed."""
         data = self.model_dump(mode="json")
         data["interests"] = list(self.interests) if self.interests is not None else None
+        # Version 1 is written as absent: the specs registered before versions existed keep their spec hash.
+        if self.version == 1:
+            data.pop("generator_version")
         return data
 
     def canonical_json(self) -> str:

@@ -32,7 +32,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from azt3knet_pipeline.domain.models import Population, PopulationSpec, validate_population_key
+from azt3knet_pipeline.domain.models import (
+    LATEST_GENERATOR_VERSION,
+    Population,
+    PopulationSpec,
+    validate_population_key,
+)
 from azt3knet_pipeline.private_files import ensure_private_file
 from azt3knet_pipeline.store.crypto import DecryptionError, SecretBox
 from azt3knet_pipeline.store.tables import (
@@ -93,6 +98,12 @@ class StoreRotation:
     undecryptable: list[str]
     under_older_keys: int
     applied: bool = False
+
+
+def _pinned(spec: PopulationSpec, version: int) -> PopulationSpec:
+    """`spec` as it registers under a key: a version it states is kept, an unstated one becomes `version`
+    (the registered population's for an existing key, so re-running the same fields stays a no-op)."""
+    return spec if spec.generator_version is not None else spec.with_version(version)
 
 
 def _now() -> datetime:
@@ -181,11 +192,12 @@ class Store:
         Returns the population and whether it was newly created.
         """
         validate_population_key(key)
-        spec_hash = spec.spec_hash()
         existing = self.get_population(key)
         if existing is not None:
-            self._ensure_same(existing, spec_hash)
+            self._ensure_same(existing, _pinned(spec, existing.spec.version).spec_hash())
             return existing, False
+        spec = _pinned(spec, LATEST_GENERATOR_VERSION)
+        spec_hash = spec.spec_hash()
         now = _now()
         try:
             with self._tx() as tx:
@@ -203,7 +215,7 @@ class Store:
         except IntegrityError:
             # Lost a race with a concurrent registration: the row now exists; compare like above.
             existing = self.require_population(key)
-            self._ensure_same(existing, spec_hash)
+            self._ensure_same(existing, _pinned(spec, existing.spec.version).spec_hash())
             return existing, False
         return self.require_population(key), True
 
