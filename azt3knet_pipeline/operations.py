@@ -188,6 +188,7 @@ def describe_population(
             population.dns_pending_until.isoformat().replace("+00:00", "Z") if population.dns_pending_until else None
         ),
         "spec_hash": population.spec_hash,
+        "generator_version": population.spec.version,
         "spec": population.spec.canonical(),
         "assets": assets,
     }

@@ -134,12 +134,20 @@ def build_spec(
     age_range: str | None,
     interests: str | None,
     locale: str | None,
+    generator_version: int | None = None,
 ) -> PopulationSpec:
     """A PopulationSpec from CLI options; missing required options are reported like invalid ones."""
     from azt3knet_pipeline.domain.models import PopulationSpec
 
     given: dict[str, Any] = {"count": count, "seed": seed, "country": country}
-    optional = {"gender": gender, "city": city, "age_range": age_range, "interests": interests, "locale": locale}
+    optional = {
+        "gender": gender,
+        "city": city,
+        "age_range": age_range,
+        "interests": interests,
+        "locale": locale,
+        "generator_version": generator_version,
+    }
     given.update({name: value for name, value in optional.items() if value is not None})
     missing = [name for name in ("count", "seed", "country") if given[name] is None]
     if missing:
@@ -199,6 +207,12 @@ def populate(
     interests: str = typer.Option(None, "--interests", help="Comma-separated slugs, e.g. hiking,jazz."),
     locale: str = typer.Option(None, "--locale", help="Override the locale derived from the country."),
     key: str = typer.Option(None, "--key", help="Population key (a DNS label). Default: seed-<seed>."),
+    generator_version: int = typer.Option(
+        None,
+        "--generator-version",
+        help="Generator version. Default: a new population gets the latest, a registered key keeps its own; "
+        "--preview without it shows version 1.",
+    ),
     preview: bool = typer.Option(False, "--preview", help="Print profiles only; write nothing anywhere."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output format for --preview."),
     limit: int = typer.Option(None, "--limit", min=1, help="With --preview: print only the first N profiles."),
@@ -223,10 +237,20 @@ def populate(
         age_range=age_range,
         interests=interests,
         locale=locale,
+        generator_version=generator_version,
     )
     key = validate_population_key(key) if key else spec.default_key()
     if preview:
         from azt3knet_pipeline.domain.generation import stream_population
+        from azt3knet_pipeline.domain.models import LATEST_GENERATOR_VERSION
+
+        if generator_version is None:
+            # Previews without a version stay version 1 so every earlier preview reproduces byte for byte.
+            err.print(
+                f"note: previewing generator version 1; new registrations use version {LATEST_GENERATOR_VERSION} "
+                f"(pass --generator-version {LATEST_GENERATOR_VERSION} to preview that)",
+                highlight=False,
+            )
 
         render_population(stream_population(spec, key), fmt, limit)
         return

@@ -1,7 +1,8 @@
 """Deterministic, vectorised generation of agent profiles from a PopulationSpec.
 
 Generation v1: this exact algorithm must reproduce every registered population byte for byte, forever
-(tests/unit/test_golden_hashes.py). A different algorithm is a new version beside this one, never an edit of it.
+(tests/unit/test_golden_hashes.py). A different algorithm is a new version beside this one, never an edit of it:
+version 2 lives in generation_v2.py and `iter_chunks` dispatches on `spec.version`.
 
 Derivation scheme (DESIGN.md): every random draw comes from a generator seeded by
 `sub_seed = sha256(seed, namespace, block, field)`, never Python's `hash()`. Rows are drawn in blocks of
@@ -111,14 +112,19 @@ def derive_seed(seed: int | str, namespace: str, index: int, field: str) -> int:
 
 
 def _draw(
-    seed: int | str, field: str, start: int, stop: int, sample: Callable[[np.random.Generator, int], np.ndarray]
+    seed: int | str,
+    field: str,
+    start: int,
+    stop: int,
+    sample: Callable[[np.random.Generator, int], np.ndarray],
+    namespace: str = NAMESPACE,
 ) -> np.ndarray:
     """Rows `start..stop-1` (`start` on a block boundary, `stop` a block boundary or the population's end) of
     a field: `sample(rng, n)` per block, each block with its own derived generator."""
     parts = []
     for row in range(start, stop, BLOCK):
         size = min(BLOCK, stop - row)
-        rng = np.random.Generator(np.random.PCG64(derive_seed(seed, NAMESPACE, row // BLOCK, field)))
+        rng = np.random.Generator(np.random.PCG64(derive_seed(seed, namespace, row // BLOCK, field)))
         parts.append(sample(rng, size))
     return np.concatenate(parts) if parts else np.empty(0)
 
@@ -149,14 +155,32 @@ def _subsets(
     lo: int,
     hi: int,
     memo: dict[int, tuple[str, ...]] | None = None,
+    *,
+    namespace: str = NAMESPACE,
+    weights: np.ndarray | None = None,
 ) -> _Subsets:
-    """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order."""
+    """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order.
+
+    `weights` (rows × pool, positive) makes the draw weighted without replacement (exponential race: the
+    smallest `-log(1 - u) / w` keys win); without it every member is equally likely, as in v1.
+    """
     if list(pool) != sorted(pool):
         raise ValueError(f"{field}: the pool must be sorted so index order is name order")
     hi = min(hi, len(pool))
     lo = min(lo, hi)
-    sizes = _draw(seed, f"{field}:size", start, stop, lambda rng, n: rng.integers(lo, hi + 1, size=n))
-    chosen = _draw(seed, f"{field}:order", start, stop, lambda rng, n: _smallest_keys(rng.random((n, len(pool))), hi))
+    sizes = _draw(seed, f"{field}:size", start, stop, lambda rng, n: rng.integers(lo, hi + 1, size=n), namespace)
+    if weights is None:
+        chosen = _draw(
+            seed,
+            f"{field}:order",
+            start,
+            stop,
+            lambda rng, n: _smallest_keys(rng.random((n, len(pool))), hi),
+            namespace,
+        )
+    else:
+        uniforms = _draw(seed, f"{field}:order", start, stop, lambda rng, n: rng.random((n, len(pool))), namespace)
+        chosen = _smallest_keys(-np.log1p(-uniforms) / weights, hi)
     # Sort each row's first `size` picks by index (= by name); unused slots sort last.
     rows = np.sort(np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool)), axis=1)
     radix = len(pool) + 1
@@ -358,6 +382,11 @@ def iter_chunks(
     if chunk_rows <= 0 or chunk_rows % BLOCK:
         raise ValueError(f"chunk_rows must be a positive multiple of {BLOCK}")
     key = validate_population_key(population_key)
+    if spec.version != 1:
+        from azt3knet_pipeline.domain import generation_v2
+
+        yield from generation_v2.iter_chunks(spec, key, chunk_rows)
+        return
     data = load_locale(resolved_locale(spec), spec.country)
     tables = _Tables.of(data)
     book = _AddressBook()

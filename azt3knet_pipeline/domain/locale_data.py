@@ -6,6 +6,7 @@ change every population generated from the same seed.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import unicodedata
 from dataclasses import dataclass
@@ -310,3 +311,71 @@ def load_locale(locale: str, country: str) -> LocaleData:
         primary_timezone=primary,
         family_name_first=locale.split("_")[0] in _FAMILY_NAME_FIRST,
     )
+
+
+# -- generator v2 ------------------------------------------------------------------------------------------
+
+
+def supported_locales(country: str) -> tuple[str, ...]:
+    """The locales generator v2 accepts for `country`: Faker's locales of that country and its default."""
+    return tuple(sorted({locale_for_country(country), *(c for c in AVAILABLE_LOCALES if c.endswith(f"_{country}"))}))
+
+
+def transliterated_slug(text: str) -> str:
+    """Lowercase ASCII letters and digits of a readable transliteration (anyascii: Cyrillic, Greek, Arabic,
+    Hebrew, Devanagari, Hangul, Thai, Chinese ...); '' only when nothing transliterates."""
+    from anyascii import anyascii
+
+    return ascii_slug(anyascii(text))
+
+
+def _transliterated_table(values: object, slugs: dict[str, str] | None = None) -> NameTable:
+    """A weighted name table whose slugs are transliterations; names that yield no slug are left out, so an
+    address is never a placeholder."""
+    items = list(values.items()) if isinstance(values, dict) else [(name, 1.0) for name in values]  # type: ignore[attr-defined]
+    kept = []
+    for name, weight in items:
+        slug = (slugs or {}).get(name) or transliterated_slug(name)
+        if slug:
+            kept.append((name, slug, float(weight)))
+    weights = np.array([w for _, _, w in kept], dtype=np.float64)
+    cumulative = np.cumsum(weights / weights.sum())
+    cumulative[-1] = 1.0
+    return NameTable(
+        names=np.array([n for n, _, _ in kept], dtype=object),
+        slugs=np.array([s for _, s, _ in kept], dtype=object),
+        cumulative=cumulative,
+    )
+
+
+def _pairs(person: type, attribute: str) -> tuple[list[str], dict[str, str]] | None:
+    """Native names and their romanised slugs from Faker's (kanji, kana, romaji) pairs, where it ships them."""
+    pairs = getattr(person, attribute, None)
+    if not pairs:
+        return None
+    names = list(dict.fromkeys(p[0] for p in pairs))
+    return names, {p[0]: ascii_slug(p[-1]) for p in pairs}
+
+
+@lru_cache(maxsize=64)
+def load_locale_v2(locale: str, country: str) -> LocaleData:
+    """v1's tables with every name transliterated (romanised readings where Faker has them) and only names
+    that give an address kept."""
+    base = load_locale(locale, country)
+    person = _provider("person", locale)
+    tables = {}
+    for kind, pair_attr in (
+        ("female", "first_name_female_pairs"),
+        ("male", "first_name_male_pairs"),
+        ("any_gender", "first_name_pairs"),
+        ("family", "last_name_pairs"),
+    ):
+        paired = _pairs(person, pair_attr) if person is not None else None
+        if paired is not None:
+            tables[kind] = _transliterated_table(paired[0], paired[1])
+        else:
+            source: NameTable = getattr(base, kind)
+            cumulative = source.cumulative
+            weights = np.diff(np.concatenate([[0.0], cumulative]))
+            tables[kind] = _transliterated_table(dict(zip(source.names.tolist(), weights.tolist(), strict=True)))
+    return dataclasses.replace(base, **tables)

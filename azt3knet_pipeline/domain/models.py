@@ -125,8 +125,8 @@ class PopulationSpec(BaseModel):
         return self.generator_version or 1
 
     def with_version(self, version: int) -> PopulationSpec:
-        """The same spec pinned to `version`."""
-        return self.model_copy(update={"generator_version": version})
+        """The same spec pinned to `version` (validated again: v2 checks the locale and city)."""
+        return PopulationSpec.model_validate({**self.canonical(), "generator_version": version})
 
     @field_validator("generator_version")
     @classmethod
@@ -203,6 +203,15 @@ class PopulationSpec(BaseModel):
         if value is not None and not LOCALE_RE.fullmatch(value):
             raise ValueError("locale must look like es_ES or en")
         return value
+
+    @model_validator(mode="after")
+    def _valid_for_version(self) -> PopulationSpec:
+        # v1 accepted any locale and city and must keep doing so; v2 validates them against its data.
+        if self.version >= 2:
+            from azt3knet_pipeline.domain.generation_v2 import check_spec
+
+            check_spec(self)
+        return self
 
     def canonical(self) -> dict[str, Any]:
         """JSON-ready dict with every field explicit (defaults included), the form stored and hashed."""

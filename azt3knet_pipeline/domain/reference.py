@@ -1,0 +1,109 @@
+"""Reference data of generator v2, read from the compact tables under domain/data (see docs/data.md).
+
+- Age and sex: UN World Population Prospects 2024, persons by sex and 5-year age group (0-4 ... 100+),
+  interpolated to 2025 (tools/extract_data.py).
+- Places: GeoNames places of 15,000+ people with their population and IANA time zone.
+
+These files are generator-v2 data: changing them changes v2 populations, so a change is a new version.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+import json
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"
+BAND = 5  # years per age group of the reference table
+SEXES = ("female", "male")
+
+
+@lru_cache(maxsize=1)
+def _age_sex_table() -> dict[str, dict[str, list[int]]]:
+    return json.loads((DATA / "age_sex.json").read_text(encoding="utf-8"))
+
+
+def has_age_structure(country: str) -> bool:
+    return country in _age_sex_table()
+
+
+def age_sex_weights(country: str, lo: int, hi: int) -> np.ndarray:
+    """Expected persons by (sex, single year of age) for ages lo..hi: shape (2, hi - lo + 1), female first.
+
+    Each 5-year group is spread evenly over its years (the open 100+ group over 100..104). A country the
+    table lacks gets the world's summed structure, so every ISO country generates.
+    """
+    table = _age_sex_table()
+    if country in table:
+        groups = np.array([table[country][s] for s in SEXES], dtype=np.float64)
+    else:
+        groups = np.sum([[row[s] for s in SEXES] for row in table.values()], axis=0, dtype=np.float64)
+    ages = np.arange(lo, hi + 1)
+    return groups[:, np.minimum(ages // BAND, groups.shape[1] - 1)] / BAND
+
+
+def reference_band_shares(country: str, lo: int, hi: int, sex: str | None = None) -> dict[int, float]:
+    """The reference share of each 5-year band (keyed by its first age) within lo..hi, for one sex or both."""
+    weights = age_sex_weights(country, lo, hi)
+    per_age = weights.sum(axis=0) if sex is None else weights[SEXES.index(sex)]
+    shares: dict[int, float] = {}
+    for age, weight in zip(range(lo, hi + 1), per_age.tolist(), strict=True):
+        band = age // BAND * BAND
+        shares[band] = shares.get(band, 0.0) + weight
+    total = sum(shares.values())
+    return {band: value / total for band, value in shares.items()}
+
+
+@dataclass(frozen=True)
+class Places:
+    """A country's places, most populous first: names, populations and each place's own IANA time zone."""
+
+    names: tuple[str, ...]
+    populations: np.ndarray
+    timezones: tuple[str, ...]
+
+    @property
+    def shares(self) -> np.ndarray:
+        return self.populations / self.populations.sum()
+
+    def find(self, name: str) -> int | None:
+        """The index of the most populous place called `name` (case and accents ignored), or None."""
+        wanted = _fold(name)
+        return next((i for i, candidate in enumerate(self.names) if _fold(candidate) == wanted), None)
+
+    def close_matches(self, name: str, n: int = 5) -> list[str]:
+        folded = {_fold(candidate): candidate for candidate in reversed(self.names)}
+        return [folded[m] for m in difflib.get_close_matches(_fold(name), list(folded), n=n, cutoff=0.6)]
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").casefold().strip()
+
+
+@lru_cache(maxsize=1)
+def _all_places() -> dict[str, list[tuple[str, int, str]]]:
+    rows: dict[str, list[tuple[str, int, str]]] = {}
+    text = gzip.decompress((DATA / "places.tsv.gz").read_bytes()).decode("utf-8")
+    for line in text.splitlines():
+        country, name, population, timezone = line.split("\t")
+        rows.setdefault(country, []).append((name, int(population), timezone))
+    return rows
+
+
+@lru_cache(maxsize=256)
+def places(country: str) -> Places | None:
+    """The country's GeoNames places (None where GeoNames lists none of 15,000+ people)."""
+    rows = _all_places().get(country)
+    if not rows:
+        return None
+    return Places(
+        names=tuple(r[0] for r in rows),
+        populations=np.array([r[1] for r in rows], dtype=np.float64),
+        timezones=tuple(r[2] for r in rows),
+    )

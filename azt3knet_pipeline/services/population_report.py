@@ -1,0 +1,65 @@
+"""The population report as a PNG: age pyramid against the country's reference, and top places against their
+population share. The only module that imports matplotlib (Agg backend, no display)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from azt3knet_pipeline.domain.generation import stream_population
+from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.domain.report import PopulationReport, describe
+
+
+def population_report(spec: PopulationSpec, key: str) -> PopulationReport:
+    """Generate (streamed) and describe the population `spec` names under `key`."""
+    return describe(spec, key, stream_population(spec, key).chunks())
+
+
+def render_png(report: PopulationReport, top: int = 12) -> bytes:
+    """The report's plot as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (pyramid, places) = plt.subplots(1, 2, figsize=(12, 5.5), dpi=100)
+    try:
+        bands = report.age_bands
+        labels = [f"{int(b['band'])}-{int(b['band']) + 4}" for b in bands]
+        y = range(len(bands))
+        pyramid.barh(y, [-b["sample_male"] for b in bands], color="#4c78a8", alpha=0.7, label="male (sample)")
+        pyramid.barh(y, [b["sample_female"] for b in bands], color="#e45756", alpha=0.7, label="female (sample)")
+        pyramid.step([-b["reference_male"] for b in bands], y, where="mid", color="black", label="WPP 2024 reference")
+        pyramid.step([b["reference_female"] for b in bands], y, where="mid", color="black")
+        pyramid.set_yticks(list(y), labels, fontsize=7)
+        pyramid.set_title(f"age pyramid ({report.country}, TV distance {report.age_tv_distance:.4f})")
+        pyramid.legend(fontsize=7, loc="lower right")
+        rows = report.places[:top]
+        x = range(len(rows))
+        places.bar([i - 0.2 for i in x], [r["sample_share"] for r in rows], width=0.4, label="sample share")
+        places.bar([i + 0.2 for i in x], [r["population_share"] for r in rows], width=0.4, label="population share")
+        # Place names may be in any script; the default font may lack glyphs, so label with ASCII transliterations.
+        from anyascii import anyascii
+
+        places.set_xticks(list(x), [anyascii(str(r["name"]))[:14] for r in rows], rotation=60, fontsize=7)
+        rho = report.places_spearman_top50
+        places.set_title("top places" + (f" (Spearman top 50: {rho:.3f})" if rho is not None else ""))
+        places.legend(fontsize=7)
+        fig.suptitle(
+            f"population {report.key}: {report.count} agents, generator v{report.generator_version}; "
+            f"addresses from names {report.addresses_from_names:.1%}",
+            fontsize=9,
+        )
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def write_png(report: PopulationReport, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(render_png(report))
+    return path
