@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, E501  (Japanese punctuation is wanted here; the language tables read best one entry a line)
 """Generator v2 bios: short seeded offline bios in the agent's language, still marked synthetic.
 
 Languages with templates: `BIO_LANGUAGES`. Any other locale gets English (`bio_language` says which was used,

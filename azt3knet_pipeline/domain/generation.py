@@ -161,7 +161,7 @@ def _subsets(
 ) -> _Subsets:
     """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order.
 
-    `weights` (rows × pool, positive) makes the draw weighted without replacement (exponential race: the
+    `weights` (rows x pool, positive) makes the draw weighted without replacement (exponential race: the
     smallest `-log(1 - u) / w` keys win); without it every member is equally likely, as in v1.
     """
     if list(pool) != sorted(pool):

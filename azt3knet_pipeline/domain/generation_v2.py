@@ -90,7 +90,7 @@ def age_group(ages: np.ndarray) -> np.ndarray:
 
 
 def interest_weights(pool: tuple[str, ...]) -> np.ndarray:
-    """(age group × pool) weights; interests without a lean (custom ones too) weigh 1 at every age."""
+    """(age group x pool) weights; interests without a lean (custom ones too) weigh 1 at every age."""
     return np.array([_INTEREST_LEAN.get(name, (1.0,) * len(AGE_GROUPS)) for name in pool], dtype=np.float64).T
 
 

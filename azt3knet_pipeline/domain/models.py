@@ -116,7 +116,7 @@ class PopulationSpec(BaseModel):
     reference_year: int = Field(default=DEFAULT_REFERENCE_YEAR, ge=1900, le=2200)
     generator_version: int | None = Field(
         default=None,
-        description="Generation algorithm and data version; absent = 1 (before versions), new registrations get the latest",
+        description="Generation algorithm and data version; absent = 1; new registrations get the latest",
     )
 
     @property

@@ -67,12 +67,11 @@ class PopulationReport:
 
     def summary(self) -> dict[str, object]:
         """The scalar figures (for asset metadata and `--json`)."""
+        rho = self.places_spearman_top50
         return {
             "generator_version": self.generator_version,
             "age_tv_distance": round(self.age_tv_distance, 5),
-            "places_spearman_top50": None
-            if self.places_spearman_top50 is None
-            else round(self.places_spearman_top50, 4),
+            "places_spearman_top50": None if rho is None else round(rho, 4),
             "gender_shares": {k: round(v, 4) for k, v in self.genders.items()},
             "transliteration_coverage": round(self.addresses_from_names, 5),
             "addresses_valid_mailcow": round(self.addresses_valid, 5),
@@ -103,7 +102,8 @@ class PopulationReport:
         lines.append("\ngender shares: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(self.genders.items())))
         lines.append(
             f"addresses: {self.addresses_from_names:.2%} from the agent's own name (transliteration coverage), "
-            f"{self.addresses_valid:.2%} valid Mailcow local parts, {'unique' if self.addresses_unique else 'NOT unique'}"
+            f"{self.addresses_valid:.2%} valid Mailcow local parts, "
+            + ("unique" if self.addresses_unique else "NOT unique")
         )
         fallback = " (no templates for this locale: English fallback)" if self.bio_language_fallback else ""
         lines.append(f"bio language: {self.bio_language}{fallback}")
