@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -361,6 +362,29 @@ def populations_show(
     out.print(f"  spec: {json.dumps(info['spec'], sort_keys=True)} (hash {info['spec_hash'][:12]})", highlight=False)
     for name, asset in sorted(info["assets"].items()):
         out.print(f"  {name}: run {asset['run_id']}", highlight=False)
+
+
+@populations_app.command("describe")
+@handle_errors
+def populations_describe(
+    key: str,
+    png: Path = typer.Option(None, "--png", help="Where to write the plot (default $AZT3KNET_HOME/reports/KEY.png)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of the table."),
+) -> None:
+    """How faithful a registered population is: age pyramid vs the country's reference, top places vs their
+    population share, gender shares, transliteration coverage; a table plus a PNG plot."""
+    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.services.population_report import population_report, report_path, write_png
+    from azt3knet_pipeline.settings import get_settings
+
+    population = operations.open_store().require_population(key)
+    report = population_report(population.spec, key)
+    path = write_png(report, png or report_path(get_settings().home, key))
+    if as_json:
+        sys.stdout.write(json.dumps({**report.summary(), "key": key, "png": str(path)}, sort_keys=True) + "\n")
+        return
+    sys.stdout.write(report.markdown() + "\n")
+    err.print(f"plot: {path}", highlight=False)
 
 
 @app.command()

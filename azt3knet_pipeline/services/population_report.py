@@ -59,6 +59,11 @@ def render_png(report: PopulationReport, top: int = 12) -> bytes:
         plt.close(fig)
 
 
+def report_path(home: Path, key: str) -> Path:
+    """Where the report PNG of population `key` is written: `$AZT3KNET_HOME/reports/KEY.png`."""
+    return home / "reports" / f"{key}.png"
+
+
 def write_png(report: PopulationReport, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(render_png(report))

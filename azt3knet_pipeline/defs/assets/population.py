@@ -16,7 +16,8 @@ from pydantic import Field, ValidationError
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import StoreResource
 from azt3knet_pipeline.domain.generation import generate_population
-from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.domain.models import LATEST_GENERATOR_VERSION, PopulationSpec
+from azt3knet_pipeline.domain.report import describe
 from azt3knet_pipeline.enrich import enrich_profiles
 from azt3knet_pipeline.errors import describe_validation_error
 from azt3knet_pipeline.store.repository import PopulationConflict
@@ -99,6 +100,9 @@ def population_spec(
     partitions_def=population_partitions,
     group_name="population",
     description="Deterministic synthetic agent profiles (pandas DataFrame, one row per agent).",
+    # Follows the generator: a new generator version is new code for new populations (registered ones keep
+    # theirs, shown per partition in the `generator_version` metadata).
+    code_version=f"generator-v{LATEST_GENERATOR_VERSION}",
 )
 def agent_profiles(
     context: AssetExecutionContext, population_spec: PopulationSpec, store: StoreResource
@@ -113,6 +117,11 @@ def agent_profiles(
     context.log.info(
         f"generated {len(generated.frame)} profiles for {key} (content hash {generated.content_hash[:12]})"
     )
+    from azt3knet_pipeline.services.population_report import report_path, write_png
+    from azt3knet_pipeline.settings import get_settings
+
+    report = describe(population_spec, key, generated.chunks())
+    png = write_png(report, report_path(get_settings().home, key))
     return Output(
         generated.frame,
         metadata={
@@ -121,5 +130,12 @@ def agent_profiles(
             "spec_hash": population_spec.spec_hash(),
             "llm_enriched_fields": enriched,
             "preview": MetadataValue.md(preview.to_markdown(index=False)),
+            "generator_version": population_spec.version,
+            "report": MetadataValue.md(report.markdown()),
+            "report_summary": MetadataValue.json(report.summary()),
+            "report_png": MetadataValue.path(str(png)),
+            "age_tv_distance": round(report.age_tv_distance, 5),
+            "transliteration_coverage": round(report.addresses_from_names, 5),
+            "bio_language": report.bio_language,
         },
     )
