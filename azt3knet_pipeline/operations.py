@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from azt3knet_pipeline.domain.generation import GeneratedPopulation, generate_population
-from azt3knet_pipeline.domain.models import Population, PopulationSpec, validate_population_key
+from azt3knet_pipeline.domain.models import Population, PopulationSpec, spec_to_register, validate_population_key
 from azt3knet_pipeline.settings import Settings, get_settings
 from azt3knet_pipeline.store.repository import Store
 
@@ -70,7 +70,7 @@ def register_population(
     settings = get_settings()
     key = validate_population_key(key or spec.default_key())
     store = store or open_store(settings)
-    population, created = store.register_population(key, spec)
+    population, created = store.register_population(key, spec_to_register(spec, store.get_population(key)))
     ensure_partition(key, instance=instance)
     if created:
         store.audit(actor, "population.register", key, "ok", {"spec_hash": population.spec_hash, "count": spec.count})

@@ -275,3 +275,12 @@ class Population(BaseModel):
     spec_hash: str
     status: str
     dns_pending_until: datetime | None = None
+
+
+def spec_to_register(spec: PopulationSpec, registered: Population | None) -> PopulationSpec:
+    """The spec to register under a key: a new population without an explicit version gets the latest
+    generator; for a registered key the store compares against the registered version, so the same fields
+    again stay a no-op that keeps it."""
+    if spec.generator_version is None and registered is None:
+        return spec.with_version(LATEST_GENERATOR_VERSION)
+    return spec

@@ -32,12 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from azt3knet_pipeline.domain.models import (
-    LATEST_GENERATOR_VERSION,
-    Population,
-    PopulationSpec,
-    validate_population_key,
-)
+from azt3knet_pipeline.domain.models import Population, PopulationSpec, validate_population_key
 from azt3knet_pipeline.private_files import ensure_private_file
 from azt3knet_pipeline.store.crypto import DecryptionError, SecretBox
 from azt3knet_pipeline.store.tables import (
@@ -101,8 +96,8 @@ class StoreRotation:
 
 
 def _pinned(spec: PopulationSpec, version: int) -> PopulationSpec:
-    """`spec` as it registers under a key: a version it states is kept, an unstated one becomes `version`
-    (the registered population's for an existing key, so re-running the same fields stays a no-op)."""
+    """`spec` as compared with the population registered under a key: a version it states is kept, an unstated
+    one is the registered population's, so re-running the same fields stays a no-op."""
     return spec if spec.generator_version is not None else spec.with_version(version)
 
 
@@ -196,7 +191,6 @@ class Store:
         if existing is not None:
             self._ensure_same(existing, _pinned(spec, existing.spec.version).spec_hash())
             return existing, False
-        spec = _pinned(spec, LATEST_GENERATOR_VERSION)
         spec_hash = spec.spec_hash()
         now = _now()
         try:

@@ -66,7 +66,7 @@ def population_spec(
                 f"no spec is registered for population {key!r}: register it with `azt3knet populate --key {key} ...` "
                 "or give count, seed and country in this asset's run config"
             )
-        spec = _spec_from_config(given)
+        spec = _spec_from_config({"generator_version": LATEST_GENERATOR_VERSION, **given})
         try:
             registered, _ = repo.register_population(key, spec)
         except PopulationConflict as exc:
