@@ -64,8 +64,15 @@ def has_dkim(sandbox: Sandbox, domain: str) -> bool:
 
 
 def desired(spec: PopulationSpec, key: str) -> list[DesiredMailbox]:
+    """The mailboxes of population `key` as registered (a new registration pins the latest generator version,
+    so the registered spec, not the one given, says what was generated); `spec` if `key` is not registered."""
     settings = get_settings()
-    frame = generate_population(spec, key).frame
+    store = open_store()
+    try:
+        registered = store.get_population(key)
+    finally:
+        store.dispose()
+    frame = generate_population(registered.spec if registered is not None else spec, key).frame
     return desired_mailboxes(frame, key, settings.mail_domain_for(key), settings.mailbox_quota_mib)
 
 

@@ -276,6 +276,16 @@ def _provider(kind: str, locale: str) -> type | None:
     return None
 
 
+def _weighted(values: object) -> dict[str, float]:
+    return dict(values) if isinstance(values, dict) else dict.fromkeys(values, 1.0)  # type: ignore[call-overload]
+
+
+def _names(person: type, attribute: str) -> object:
+    """A name table attribute of a provider class, or None where it is absent or not a table."""
+    value = getattr(person, attribute, None)
+    return value if isinstance(value, list | tuple | dict) and value else None
+
+
 @lru_cache(maxsize=64)
 def load_locale(locale: str, country: str) -> LocaleData:
     """Name, city and timezone tables for (locale, country), built once per process."""
@@ -283,9 +293,10 @@ def load_locale(locale: str, country: str) -> LocaleData:
     if person is None or not getattr(person, "last_names", None):
         person = _provider("person", "en_US")
     assert person is not None
-    female_src = getattr(person, "first_names_female", None) or person.first_names
-    male_src = getattr(person, "first_names_male", None) or person.first_names
-    any_src = getattr(person, "first_names", None) or {**dict.fromkeys(female_src), **dict.fromkeys(male_src)}
+    female_src = _names(person, "first_names_female") or person.first_names
+    male_src = _names(person, "first_names_male") or person.first_names
+    # Some providers (es_CL) compute first_names as a property: on the class that is no table, so combine.
+    any_src = _names(person, "first_names") or {**_weighted(female_src), **_weighted(male_src)}
 
     address = _provider("address", locale)
     faker_cities = getattr(address, "cities", None) if address is not None else None
@@ -329,6 +340,10 @@ def transliterated_slug(text: str) -> str:
     return ascii_slug(anyascii(text))
 
 
+# v1's placeholder slugs: a real name that transliterates to one (Bulgarian "Агент") would read as a placeholder.
+_PLACEHOLDERS = frozenset({"agent", "synth"})
+
+
 def _transliterated_table(values: object, slugs: dict[str, str] | None = None) -> NameTable:
     """A weighted name table whose slugs are transliterations; names that yield no slug are left out, so an
     address is never a placeholder."""
@@ -336,7 +351,7 @@ def _transliterated_table(values: object, slugs: dict[str, str] | None = None) -
     kept = []
     for name, weight in items:
         slug = (slugs or {}).get(name) or transliterated_slug(name)
-        if slug:
+        if slug and slug not in _PLACEHOLDERS:
             kept.append((name, slug, float(weight)))
     weights = np.array([w for _, _, w in kept], dtype=np.float64)
     cumulative = np.cumsum(weights / weights.sum())

@@ -358,7 +358,7 @@ def test_populate_submits_a_run_the_status_endpoint_follows(start_api: Callable[
     assert submitted["status_url"] == "/api/populations/seed-11"
     run = wait_run(api, submitted["run_url"])
     assert run["status"] == "SUCCESS" and run["success"] and run["partition"] == "seed-11"
-    expected = generate_population(PopulationSpec(**spec_body()), "seed-11")
+    expected = generate_population(PopulationSpec(**spec_body(), generator_version=2), "seed-11")
     assert run["assets"]["agent_profiles"]["content_hash"] == expected.content_hash
     assert run["assets"]["agent_profiles"]["row_count"] == 4
     status = api.client.get(submitted["status_url"]).json()
@@ -590,7 +590,8 @@ def test_with_a_dagster_daemon_running_runs_are_queued_and_the_daemon_executes_t
         assert queued is not None and queued.tags["dagster/partition"] == "seed-5"
         run = wait_run(api, submitted["run_url"], timeout=120)
         assert run["status"] == "SUCCESS" and run["executor"] == "daemon"
-        expected = generate_population(PopulationSpec(**spec_body(count=3, seed=5)), "seed-5").content_hash
+        expected = generate_population(PopulationSpec(**spec_body(count=3, seed=5), generator_version=2), "seed-5")
+        expected = expected.content_hash
         assert run["assets"]["agent_profiles"]["content_hash"] == expected
     finally:
         daemon.send_signal(signal.SIGINT)

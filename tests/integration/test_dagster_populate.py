@@ -21,7 +21,7 @@ def test_populate_job_twice_yields_the_same_content_hash() -> None:
     assert first.run_id != second.run_id
     h1 = first.metadata["agent_profiles"]["content_hash"]
     assert h1 == second.metadata["agent_profiles"]["content_hash"]
-    assert h1 == generate_population(SPEC, "seed-7").content_hash
+    assert h1 == generate_population(SPEC.with_version(2), "seed-7").content_hash  # new ⇒ latest generator
     assert first.metadata["agent_profiles"]["row_count"] == 40
     instance = get_instance(get_settings())
     assert instance.get_run_by_id(second.run_id).tags["dagster/partition"] == "seed-7"
@@ -37,7 +37,7 @@ def test_ui_launch_registers_from_run_config() -> None:
     outcome = operations.materialize_population("ui-pop", job_name="profiles_job", run_config=config)
     assert outcome.success, outcome.error
     registered = operations.open_store().require_population("ui-pop")
-    assert registered.spec == PopulationSpec(count=5, seed=9, country="PT")
+    assert registered.spec == PopulationSpec(count=5, seed=9, country="PT", generator_version=2)
     # Same config again (or a subset of it) is fine.
     assert operations.materialize_population("ui-pop", job_name="profiles_job", run_config=config).success
 

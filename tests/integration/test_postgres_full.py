@@ -124,7 +124,7 @@ def test_full_population_on_postgres_rematerialized_from_a_second_process(
     assert second["run_id"] != first.run_id
     assets = second["assets"]
     content_hash = first.metadata["agent_profiles"]["content_hash"]
-    assert content_hash == generate_population(SPEC, KEY).content_hash
+    assert content_hash == generate_population(SPEC.with_version(2), KEY).content_hash  # new ⇒ latest generator
     assert assets["agent_profiles"]["content_hash"] == content_hash
     assert assets["mailboxes"]["created"] == 0
     assert assets["mailboxes"]["write_count"] == 0
