@@ -2,7 +2,8 @@
 
 Contenders, each a fresh child process writing 100,000 es_ES profiles as JSON lines into a pipe this script
 drains (so every one pays for the same output path):
-  cli     `azt3knet populate --preview --count N --seed 1 --country ES --format jsonl`
+  cli     `azt3knet populate --preview --count N --seed 1 --country ES --format jsonl --generator-version V`
+          (V = 2 by default, the generator new populations get; `--generator-version 1` measures v1)
   faker   a per-row Faker loop of 7 fields (given/family name by gender, gender, age, city, username,
           e-mail local part), `json.dumps` per row
   mimesis the same 7 fields with Mimesis (`pip install -e '.[bench]'`; skipped when missing)
@@ -11,6 +12,7 @@ wait4; peak RSS = the child's ru_maxrss). Then 1,000,000 profiles streamed to a 
 the 100,000 run), and the latency of `azt3knet --help` and of a 5-profile preview.
 
 Usage: python benchmarks/generate.py [--count 100000] [--rounds 3] [--big 1000000] [--latency-runs 7]
+       [--generator-version 2]
 Nothing here asserts a time: it prints figures and whether the issue-11 targets were met on this run.
 """
 
@@ -131,6 +133,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big", type=int, default=1_000_000, help="profiles streamed to a file (0: skip)")
     parser.add_argument("--latency-runs", type=int, default=7)
+    parser.add_argument(
+        "--generator-version", type=int, default=2, help="generator the CLI runs (new populations get the latest)"
+    )
     args = parser.parse_args()
 
     env = {**os.environ, "AZT3KNET_MAX_POPULATION": str(max(args.count, args.big))}
@@ -150,6 +155,8 @@ def main() -> None:
                 "ES",
                 "--format",
                 "jsonl",
+                "--generator-version",
+                str(args.generator_version),
             ],
             "faker": [sys.executable, "-c", FAKER_LOOP, n],
         }
@@ -194,6 +201,7 @@ def main() -> None:
         help_samples: list[Sample] = []
         preview_samples: list[Sample] = []
         preview_argv = [*cli(), "populate", "--preview", "--count", "5", "--seed", "42", "--country", "ES"]
+        preview_argv += ["--generator-version", str(args.generator_version)]
         for _ in range(args.latency_runs):
             help_samples.append(run([*cli(), "--help"], env=env))
             preview_samples.append(run(preview_argv, env=env))
