@@ -208,7 +208,12 @@ def populate(body: PopulateRequest, ctx: Ctx) -> Any:
     if body.create_mailboxes:
         ctx.check_provisioning_config()
     from azt3knet_pipeline import operations
+    from azt3knet_pipeline.domain.models import spec_to_register
 
+    try:  # a new population gets the latest generator, whose data also checks the locale and city
+        spec = spec_to_register(spec, ctx.store().get_population(key))
+    except ValidationError as exc:
+        raise RequestValidationError(_issues(exc.errors(), ("body",))) from None
     _, created = operations.register_population(spec, key, store=ctx.store(), instance=ctx.instance(), actor="api")
     job = "populate_job" if body.create_mailboxes else "profiles_job"
     run_config = operations.adopt_domain_run_config(body.adopt_domain and body.create_mailboxes)

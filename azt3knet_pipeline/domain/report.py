@@ -36,7 +36,8 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
         order = np.argsort(v, kind="mergesort")
         r = np.empty(len(v), dtype=np.float64)
         r[order] = np.arange(len(v), dtype=np.float64)
-        for value in np.unique(v[np.r_[False, np.diff(v[order]) == 0]] if len(v) > 1 else []):
+        ordered = v[order]
+        for value in np.unique(ordered[1:][np.diff(ordered) == 0]):
             r[v == value] = r[v == value].mean()
         return r
 

@@ -326,6 +326,22 @@ def test_invalid_specs_are_422_naming_the_field(
     assert not isolated_env.exists()  # nothing registered, nothing created
 
 
+def test_a_new_population_is_v2_whose_places_and_locales_are_checked(
+    start_api: Callable[..., Api], isolated_env: Path
+) -> None:
+    api = start_api()
+    for body, fragment in (
+        (spec_body(city="Madird"), "did you mean: Madrid"),
+        (spec_body(locale="ja_JP"), "choose one of: es_ES"),
+    ):
+        response = api.client.post("/api/populate", json=body)
+        assert response.status_code == 422 and fragment in response.text, response.text
+    assert api.client.get("/api/populations").json()["total"] == 0
+    preview = api.client.post("/api/populate", json=spec_body(preview=True, generator_version=2, city="Málaga"))
+    assert preview.status_code == 200, preview.text
+    assert {p["city"] for p in preview.json()["profiles"]} == {"Málaga"}
+
+
 def test_malformed_input_is_4xx_never_500(start_api: Callable[..., Api], isolated_env: Path) -> None:
     api = start_api()
     cases = [
