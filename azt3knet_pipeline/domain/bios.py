@@ -229,25 +229,41 @@ def bios(
     seeds: np.ndarray,
 ) -> list[str]:
     """One bio a row, in `language` (a key of TEMPLATES), every template choice a digit of the row's seed."""
-    openers, pairs, singles, closers, mark = TEMPLATES[language]
-    sep = "" if language == "ja" else " "
+    openers, pairs, singles, closers, _ = TEMPLATES[language]
     rest = np.abs(np.asarray(seeds, dtype=np.int64))
     rest, opener_at = np.divmod(rest, len(openers))
     rest, line_at = np.divmod(rest, len(pairs) * len(singles))
+    # Everything after the opener depends only on (interests, line, r mod 6, tone, r // 7 mod 2) — every
+    # list of words and tone lines here has 1-3 entries, so r mod 6 and (r // 7) mod 2 fix the choices —
+    # and is written once per distinct key.
+    if any(len(lines) != 2 for lines in closers.values()) or any(len(c) > 3 for c in interests):
+        raise ValueError("bio templates assume 2 tone lines and at most 3 interests")
+    tails: dict[tuple[object, ...], str] = {}
     out = []
+    append = out.append
     for name, age, city, chosen, tone, o, line, r in zip(
         given_names, ages, cities, interests, tones, opener_at.tolist(), line_at.tolist(), rest.tolist(), strict=True
     ):
-        words = [_word(language, slug) for slug in chosen]
-        if len(words) >= 2:
-            a, b = words[r % len(words)], words[(r % len(words) + 1) % len(words)]
-            middle = pairs[line % len(pairs)].format(a=a, b=b)
-        elif words:
-            middle = singles[line % len(singles)].format(a=words[0])
-        else:
-            middle = ""
-        tone_lines = closers.get(tone, closers["casual"])
-        closer = tone_lines[(r // 7) % len(tone_lines)]
-        parts = (openers[o].format(name=name, age=age, city=city), middle, closer, mark)
-        out.append(sep.join(p for p in parts if p))
+        key = (chosen, line, r % 6, tone, (r // 7) % 2)
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = _tail(language, chosen, line, r, tone)
+        append(openers[o].format(name=name, age=age, city=city) + tail)
     return out
+
+
+def _tail(language: str, chosen: Sequence[str], line: int, r: int, tone: str) -> str:
+    """The bio after its opener (interest sentence, tone line, synthetic mark), with its leading separator."""
+    _, pairs, singles, closers, mark = TEMPLATES[language]
+    sep = "" if language == "ja" else " "
+    words = [_word(language, slug) for slug in chosen]
+    if len(words) >= 2:
+        a, b = words[r % len(words)], words[(r % len(words) + 1) % len(words)]
+        middle = pairs[line % len(pairs)].format(a=a, b=b)
+    elif words:
+        middle = singles[line % len(singles)].format(a=words[0])
+    else:
+        middle = ""
+    tone_lines = closers.get(tone, closers["casual"])
+    closer = tone_lines[(r // 7) % len(tone_lines)]
+    return "".join(sep + p for p in (middle, closer, mark) if p)
