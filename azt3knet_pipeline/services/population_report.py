@@ -65,6 +65,8 @@ def report_path(home: Path, key: str) -> Path:
 
 
 def write_png(report: PopulationReport, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(render_png(report))
-    return path
+    """Write the plot (0600 in a 0700 folder made if missing, never through a link; a previous plot is replaced)."""
+    from azt3knet_pipeline.private_files import ensure_private_dir, write_private
+
+    ensure_private_dir(path.parent)
+    return write_private(path, render_png(report), replace=True)
