@@ -16,8 +16,20 @@ def population_report(spec: PopulationSpec, key: str) -> PopulationReport:
     return describe(spec, key, stream_population(spec, key).chunks())
 
 
+def _private_matplotlib_dir() -> None:
+    """Keep matplotlib's font cache and config under AZT3KNET_HOME (private), never in $HOME/.cache or .config."""
+    import os
+
+    if not os.environ.get("MPLCONFIGDIR"):
+        from azt3knet_pipeline.private_files import ensure_private_dir
+        from azt3knet_pipeline.settings import get_settings
+
+        os.environ["MPLCONFIGDIR"] = str(ensure_private_dir(get_settings().home / "cache" / "matplotlib"))
+
+
 def render_png(report: PopulationReport, top: int = 12) -> bytes:
     """The report's plot as PNG bytes."""
+    _private_matplotlib_dir()
     import matplotlib
 
     matplotlib.use("Agg")
