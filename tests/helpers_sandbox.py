@@ -19,7 +19,7 @@ from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mailcow import MailcowClient
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG, DesiredMailbox, desired_mailboxes
-from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.domain.models import PopulationSpec, spec_to_register
 from azt3knet_pipeline.operations import open_store
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox
 from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY, Sandbox
@@ -65,14 +65,15 @@ def has_dkim(sandbox: Sandbox, domain: str) -> bool:
 
 def desired(spec: PopulationSpec, key: str) -> list[DesiredMailbox]:
     """The mailboxes of population `key` as registered (a new registration pins the latest generator version,
-    so the registered spec, not the one given, says what was generated); `spec` if `key` is not registered."""
+    so the registered spec, not the one given, says what was generated); if `key` is not registered yet, those
+    of `spec` as `operations.register_population` would register it."""
     settings = get_settings()
     store = open_store()
     try:
         registered = store.get_population(key)
     finally:
         store.dispose()
-    frame = generate_population(registered.spec if registered is not None else spec, key).frame
+    frame = generate_population(registered.spec if registered is not None else spec_to_register(spec, None), key).frame
     return desired_mailboxes(frame, key, settings.mail_domain_for(key), settings.mailbox_quota_mib)
 
 
