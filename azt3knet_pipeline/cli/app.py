@@ -359,6 +359,7 @@ def populations_show(
     if info.get("dns_pending_until"):
         status += f" (DNS write deferred by deSEC until {info['dns_pending_until']})"
     out.print(f"population [bold]{info['key']}[/]: {status}")
+    out.print(f"  generator version: {info['generator_version']}", highlight=False)
     out.print(f"  spec: {json.dumps(info['spec'], sort_keys=True)} (hash {info['spec_hash'][:12]})", highlight=False)
     for name, asset in sorted(info["assets"].items()):
         out.print(f"  {name}: run {asset['run_id']}", highlight=False)

@@ -21,7 +21,7 @@ def test_new_population_is_v2_and_populating_again_keeps_version_and_hash(isolat
     summary = json.loads(first.stdout)
     expected = generate_population(PopulationSpec(count=40, seed="v2", country="JP", generator_version=2), "seed-v2")
     assert summary["content_hash"] == expected.content_hash
-    shown = json.loads(azt3knet("populations", "show", "seed-v2").stdout)
+    shown = json.loads(azt3knet("populations", "show", "seed-v2", "--json").stdout)
     assert shown["generator_version"] == 2 and shown["spec"]["generator_version"] == 2
     assert shown["assets"]["agent_profiles"]["metadata"]["generator_version"] == 2
     again = json.loads(azt3knet(*args).stdout)
@@ -45,7 +45,8 @@ def test_a_population_registered_before_versions_stays_v1(isolated_env: Path) ->
     again = azt3knet("populate", "--count", "30", "--seed", "old", "--country", "GR", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["registered"] is False and json.loads(again.stdout)["content_hash"] == v1
-    assert json.loads(azt3knet("populations", "show", "seed-old").stdout)["generator_version"] == 1
+    assert json.loads(azt3knet("populations", "show", "seed-old", "--json").stdout)["generator_version"] == 1
+    assert "generator version: 1" in azt3knet("populations", "show", "seed-old").stdout
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,7 @@ def test_describe_prints_the_table_and_writes_the_png(isolated_env: Path, tmp_pa
     assert figures["generator_version"] == 2 and figures["transliteration_coverage"] == 1.0
     assert figures["age_tv_distance"] < 0.05 and figures["places_spearman_top50"] > 0.5
     assert figures["addresses_unique"] is True and figures["bio_language_fallback"] is False
-    shown = json.loads(azt3knet("populations", "show", "seed-d").stdout)
+    shown = json.loads(azt3knet("populations", "show", "seed-d", "--json").stdout)
     metadata = shown["assets"]["agent_profiles"]["metadata"]
     assert Path(metadata["report_png"]).read_bytes().startswith(b"\x89PNG")
     assert metadata["report_summary"]["generator_version"] == 2
