@@ -211,8 +211,8 @@ def populate(
     generator_version: int = typer.Option(
         None,
         "--generator-version",
-        help="Generator version. Default: a new population gets the latest, a registered key keeps its own; "
-        "--preview without it shows version 1.",
+        help="Generator version. Default: a new population (and a preview) gets the latest, a registered key "
+        "keeps its own.",
     ),
     preview: bool = typer.Option(False, "--preview", help="Print profiles only; write nothing anywhere."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output format for --preview."),
@@ -227,8 +227,11 @@ def populate(
     ),
 ) -> None:
     """Generate a population: preview it, or register it and materialize its Dagster partition."""
-    from azt3knet_pipeline.domain.models import validate_population_key
+    from azt3knet_pipeline.domain.models import LATEST_GENERATOR_VERSION, validate_population_key
 
+    if preview and generator_version is None:
+        # A preview shows what registering these fields would produce: a new population gets the latest version.
+        generator_version = LATEST_GENERATOR_VERSION
     spec = build_spec(
         count=count,
         seed=seed,
@@ -243,15 +246,6 @@ def populate(
     key = validate_population_key(key) if key else spec.default_key()
     if preview:
         from azt3knet_pipeline.domain.generation import stream_population
-        from azt3knet_pipeline.domain.models import LATEST_GENERATOR_VERSION
-
-        if generator_version is None:
-            # Previews without a version stay version 1 so every earlier preview reproduces byte for byte.
-            err.print(
-                f"note: previewing generator version 1; new registrations use version {LATEST_GENERATOR_VERSION} "
-                f"(pass --generator-version {LATEST_GENERATOR_VERSION} to preview that)",
-                highlight=False,
-            )
 
         render_population(stream_population(spec, key), fmt, limit)
         return

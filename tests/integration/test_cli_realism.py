@@ -95,14 +95,16 @@ def test_describe_says_when_bios_fall_back_to_english(isolated_env: Path) -> Non
     assert figures["bio_language"] == "en" and figures["bio_language_fallback"] is True
 
 
-def test_preview_without_a_version_is_v1_and_says_so(isolated_env: Path) -> None:
-    result = azt3knet("populate", "--preview", "--count", "3", "--seed", "1", "--country", "ES", "--format", "jsonl")
-    assert result.returncode == 0 and "previewing generator version 1" in result.stderr
-    v2 = azt3knet(
-        "populate", "--preview", "--count", "3", "--seed", "1", "--country", "ES", "--format", "jsonl",
-        "--generator-version", "2",
-    )  # fmt: skip
-    assert v2.returncode == 0 and "previewing" not in v2.stderr
-    rows = [json.loads(line) for line in v2.stdout.splitlines()]
+def test_preview_shows_what_registering_would_produce(isolated_env: Path) -> None:
+    """Without a version a preview is the latest generator, as a new registration; version 1 on request."""
+    args = ("populate", "--preview", "--count", "3", "--seed", "1", "--country", "ES", "--format", "jsonl")
+    latest = azt3knet(*args)
+    assert latest.returncode == 0
+    rows = [json.loads(line) for line in latest.stdout.splitlines()]
     expected = generate_population(PopulationSpec(count=3, seed=1, country="ES", generator_version=2)).records()
     assert rows == expected and all(row["bio"].endswith("(persona sintética)") for row in rows)
+    v1 = azt3knet(*args, "--generator-version", "1")
+    assert v1.returncode == 0
+    assert [json.loads(line) for line in v1.stdout.splitlines()] == generate_population(
+        PopulationSpec(count=3, seed=1, country="ES")
+    ).records()
