@@ -417,7 +417,7 @@ def demo(
     with running_sandbox(state_dir=home / "sandbox", mail_server=no_dovecot is None) as sandbox:
         os.environ.update(sandbox.env)
         get_settings.cache_clear()
-        operations.register_population(spec, key, actor="demo")
+        population, _ = operations.register_population(spec, key, actor="demo")
         with err.status(f"materializing {key}: profiles → mailboxes → DNS → credentials …"):
             outcome = operations.materialize_population(key, job_name="populate_job", run_config=run_log_config())
         mailcow_counts = dict(sandbox.mailcow_app.state.sandbox.counters)  # type: ignore[attr-defined]
@@ -427,7 +427,8 @@ def demo(
                 report = verify_with_settings(key, sample=verify_sample, send=True, actor="demo")
     if not outcome.success:
         raise fail_run(outcome)
-    render_population(operations.preview_population(spec, key), OutputFormat.table, limit=10)
+    # The registered spec (with its generator version), so the table and its hash are the materialized profiles.
+    render_population(operations.preview_population(population.spec, key), OutputFormat.table, limit=10)
     meta = outcome.metadata
     out.print(f"demo population [bold]{key}[/]: {spec.count} synthetic agents, run {outcome.run_id}", highlight=False)
     out.print(f"  profiles: content hash {meta.get('agent_profiles', {}).get('content_hash')}", highlight=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -262,6 +263,10 @@ def test_demo_ends_by_verifying_a_sample_and_a_delivery(dovecot_required: None) 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo-seed-1409: 4/4 sampled mailboxes logged in (6 of record)" in result.stdout
     assert "demo-seed-1409: message from " in result.stdout and " delivered to " in result.stdout
+    # The table it prints is the population it materialized (same generator version): one content hash.
+    shown = re.search(r"^content hash ([0-9a-f]{64})$", result.stderr, re.MULTILINE)  # the table's footer
+    materialized = re.search(r"profiles: content hash ([0-9a-f]{64})", result.stdout)
+    assert shown and materialized and shown.group(1) == materialized.group(1)
 
 
 def test_demo_and_sandbox_without_dovecot_say_so_in_one_line(tmp_path: Path) -> None:
