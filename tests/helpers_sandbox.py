@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from azt3knet_pipeline.clients.factory import secret_box
@@ -163,3 +164,19 @@ def read_exports(process: subprocess.Popen[str], timeout: float = 60.0) -> dict[
             name, _, value = line[len("export ") :].strip().partition("=")
             exports[name] = value
     return exports
+
+
+def wait_healthy(proc: subprocess.Popen[Any], url: str, *, timeout: float = 90.0) -> None:
+    """Wait until the API process at `url` answers /healthz; fail with its stderr if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            stderr = proc.communicate()[1]
+            raise AssertionError(stderr.decode()[-2000:] if isinstance(stderr, bytes) else stderr)
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the API at {url} did not start within {timeout:.0f} s"
+        time.sleep(0.2)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers_sandbox import wait_healthy
 
 from azt3knet_pipeline.api.server import serve_api_in_thread
 from azt3knet_pipeline.clients.factory import secret_box
@@ -226,16 +227,7 @@ def test_azt3knet_api_serve_serves_the_api(isolated_env: Path) -> None:
         env={**os.environ, "AZT3KNET_ADMIN_TOKEN": TOKEN},
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_healthy(proc, f"http://127.0.0.1:{port}")
         auth = {"Authorization": f"Bearer {TOKEN}"}
         listed = httpx.get(f"http://127.0.0.1:{port}/api/populations", headers=auth, timeout=10)
         assert listed.status_code == 200 and listed.json()["total"] == 0

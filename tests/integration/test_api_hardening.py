@@ -9,12 +9,12 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from helpers_sandbox import wait_healthy
 
 from azt3knet_pipeline.api.server import serve_api_in_thread
 from azt3knet_pipeline.operations import open_store
@@ -33,19 +33,6 @@ def serve_cli(port: int) -> subprocess.Popen[str]:
         text=True,
         env={**os.environ, "AZT3KNET_ADMIN_TOKEN": TOKEN, "AZT3KNET_API_RUN_EXECUTOR": "embedded"},
     )
-
-
-def wait_healthy(proc: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.2)
 
 
 def test_query_string_tokens_are_rejected_and_no_query_string_reaches_the_access_log(isolated_env: Path) -> None:

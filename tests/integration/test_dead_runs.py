@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_sandbox import domain_mailboxes, mail_domain, mailcow
+from helpers_sandbox import domain_mailboxes, mail_domain, mailcow, wait_healthy
 
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
@@ -142,16 +142,7 @@ def test_api_killed_mid_run_reports_it_failed_and_the_next_run_completes(
         serve = [*CLI, "api", "serve", "--host", "127.0.0.1", "--port", str(port), "--executor", "embedded"]
         api = subprocess.Popen(serve, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                assert api.poll() is None, api.communicate()[1].decode()[-2000:]
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the API never came up"
-                time.sleep(0.2)
+            wait_healthy(api, f"http://127.0.0.1:{port}", timeout=120)
             body = {"count": COUNT, "seed": 8, "country": "ES", "key": KEY, "create_mailboxes": True}
             response = httpx.post(f"http://127.0.0.1:{port}/api/populate", json=body, headers=auth, timeout=60)
             assert response.status_code == 202, response.text
