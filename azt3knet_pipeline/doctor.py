@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from azt3knet_pipeline.errors import describe_validation_error
+from azt3knet_pipeline.names import POPULATION_PARTITIONS_NAME
 from azt3knet_pipeline.settings import Settings
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
@@ -280,7 +281,7 @@ def _same_database(url_a: str | None, url_b: str | None) -> bool:
 def check_dagster(settings: Settings, store_keys: list[str] | None = None) -> Check:
     """The instance loads from DAGSTER_HOME, its storage answers, it is the storage the settings ask for, and
     every population registered in the store is a partition of it (else its runs cannot start)."""
-    from azt3knet_pipeline.dagster_home import get_instance
+    from azt3knet_pipeline.orchestration.instance import get_instance
 
     home = settings.resolved_dagster_home.expanduser()
     if _same_database(settings.database_url, settings.dagster_postgres_url):
@@ -295,7 +296,7 @@ def check_dagster(settings: Settings, store_keys: list[str] | None = None) -> Ch
         instance = get_instance(settings)
         kind = type(instance.run_storage).__name__
         runs = instance.get_runs_count()
-        partitions = set(instance.get_dynamic_partitions("population"))
+        partitions = set(instance.get_dynamic_partitions(POPULATION_PARTITIONS_NAME))
     except ModuleNotFoundError as exc:
         if exc.name == "psycopg":
             return Check(

@@ -48,13 +48,14 @@ def main() -> None:
 
     os.environ["SECRET_KEY_FOR_KV_ENC"] = Fernet.generate_key().decode()
 
-    from azt3knet_pipeline import operations
     from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
-    from azt3knet_pipeline.dagster_home import get_instance
     from azt3knet_pipeline.domain.models import PopulationSpec
+    from azt3knet_pipeline.orchestration.instance import get_instance
+    from azt3knet_pipeline.orchestration.launch import materialize_population
     from azt3knet_pipeline.sandbox.run import running_sandbox
     from azt3knet_pipeline.services.dns import reconcile_stored
     from azt3knet_pipeline.services.mailboxes import domain_spec_for
+    from azt3knet_pipeline.services.populations import open_store, register_population
     from azt3knet_pipeline.settings import get_settings
 
     with running_sandbox() as sandbox:
@@ -70,11 +71,12 @@ def main() -> None:
             return int(desec.counters_snapshot()["writes_by_domain"].get(zone, 0))
 
         instance = get_instance(settings)
+        store = open_store(settings)
 
         def timed_run(key: str, job: str) -> tuple[int, float, float, dict]:
             """(zone write requests, seconds of the dns_records step, seconds of the run, its metadata)."""
             before, start = zone_writes(), time.perf_counter()
-            outcome = operations.materialize_population(key, job_name=job, instance=instance)
+            outcome = materialize_population(key, job_name=job, instance=instance)
             seconds = time.perf_counter() - start
             if not outcome.success:
                 raise SystemExit(f"{job} for {key} failed: {outcome.error}")
@@ -93,7 +95,9 @@ def main() -> None:
         )
         for count in sizes:
             key = f"bench-{count}"
-            operations.register_population(PopulationSpec(count=count, seed=count, country="ES"), key)
+            register_population(
+                PopulationSpec(count=count, seed=count, country="ES"), key, store=store, instance=instance
+            )
             if not args.full:
                 spec = domain_spec_for(
                     settings.mail_domain_for(key),
@@ -118,7 +122,7 @@ def main() -> None:
             desec.delete_rrset(zone, f"bench-{count}", "MX")
         before, start = zone_writes(), time.perf_counter()
         with desec_client(settings) as client:
-            report = reconcile_stored(desec=client, store=operations.open_store(settings), settings=settings)
+            report = reconcile_stored(desec=client, store=store, settings=settings)
         print(
             f"drift in all {len(sizes)} populations healed by one `dns reconcile`: {report.changed} rrsets "
             f"changed in {zone_writes() - before} write request(s), {time.perf_counter() - start:.3f} s"
@@ -132,17 +136,18 @@ def main() -> None:
             keys = [f"deferred-{i}" for i in range(args.deferred)]
             start = time.perf_counter()
             for i, key in enumerate(keys):
-                operations.register_population(PopulationSpec(count=3, seed=10_000 + i, country="ES"), key)
+                register_population(
+                    PopulationSpec(count=3, seed=10_000 + i, country="ES"), key, store=store, instance=instance
+                )
                 with mailcow_client(settings) as client:
                     spec = domain_spec_for(
                         settings.mail_domain_for(key), key, 3, settings.mailbox_quota_mib, settings.dkim_selector, 1024
                     )
                     client.add_domain(spec)
-                outcome = operations.materialize_population(key, job_name="dns_reconcile_job", instance=instance)
+                outcome = materialize_population(key, job_name="dns_reconcile_job", instance=instance)
                 if not outcome.success or not outcome.metadata["dns_records"].get("dns_pending"):
                     raise SystemExit(f"{key} was not deferred: {outcome.error or outcome.metadata}")
             deferring = time.perf_counter() - start
-            store = operations.open_store(settings)
             pending = store.dns_pending()
             desec.advance_clock(3600)
             before, start = zone_writes(), time.perf_counter()

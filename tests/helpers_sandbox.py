@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers_populations import open_store
 
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mailcow import MailcowClient
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG, DesiredMailbox, desired_mailboxes
 from azt3knet_pipeline.domain.models import PopulationSpec, spec_to_register
-from azt3knet_pipeline.operations import open_store
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox
 from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY, Sandbox
 from azt3knet_pipeline.settings import get_settings
@@ -67,7 +67,7 @@ def has_dkim(sandbox: Sandbox, domain: str) -> bool:
 def desired(spec: PopulationSpec, key: str) -> list[DesiredMailbox]:
     """The mailboxes of population `key` as registered (a new registration pins the latest generator version,
     so the registered spec, not the one given, says what was generated); if `key` is not registered yet, those
-    of `spec` as `operations.register_population` would register it."""
+    of `spec` as `populations.register_population` would register it."""
     settings = get_settings()
     store = open_store()
     try:

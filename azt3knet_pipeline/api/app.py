@@ -38,18 +38,21 @@ from azt3knet_pipeline.api.models import (
     PopulationSummary,
     PreviewResponse,
     RunDetail,
+    RunInfo,
     RunSubmitted,
     SpecOut,
     TeardownAccepted,
     ValidationErrorBody,
 )
-from azt3knet_pipeline.api.runs import executor_mode_from_env, last_run, run_detail
 from azt3knet_pipeline.api.security import AdminTokenError, admin_token, token_in_query
 from azt3knet_pipeline.api.server import install_access_log_filter
 from azt3knet_pipeline.clients.factory import ConfigurationError
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.domain.models import Population, max_population
+from azt3knet_pipeline.orchestration.launch import SubmittedRun, executor_mode_from_env
+from azt3knet_pipeline.orchestration.results import last_run, run_detail
 from azt3knet_pipeline.private_files import restrict_umask
+from azt3knet_pipeline.services import populations
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.crypto import DecryptionError, KeyConfigError
 from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound
@@ -168,7 +171,11 @@ def _summary(population: Population) -> PopulationSummary:
     )
 
 
-def _submitted(key: str, submitted: Any, registered: bool = False) -> RunSubmitted:
+def _run_info(fields: dict[str, Any] | None) -> RunInfo | None:
+    return RunInfo(**fields) if fields is not None else None
+
+
+def _submitted(key: str, submitted: SubmittedRun, registered: bool = False) -> RunSubmitted:
     return RunSubmitted(
         key=key,
         run_id=submitted.run_id,
@@ -205,33 +212,38 @@ def populate(body: PopulateRequest, ctx: Ctx) -> Any:
         raise RequestValidationError([{"loc": ["body", "key"], "msg": str(exc), "type": "value_error"}]) from None
     if body.preview:
         return _preview(ctx, spec, key)
-    if body.create_mailboxes:
-        ctx.check_provisioning_config()
-    from azt3knet_pipeline import operations
-    from azt3knet_pipeline.domain.models import spec_to_register
+    if body.create_mailboxes:  # the encryption key is checked by the use case, before anything is registered
+        ctx.check_provisioning_config(needs_box=False)
+
+    def launch(population_key: str, *, job_name: str, run_config: dict[str, Any] | None = None) -> SubmittedRun:
+        submitted = ctx.launch(population_key, job_name=job_name, run_config=run_config)
+        detail = {"run_id": submitted.run_id, "job": job_name, "executor": submitted.executor}
+        ctx.store().audit("api", "run.submit", population_key, "ok", detail)
+        return submitted
 
     try:  # a new population gets the latest generator, whose data also checks the locale and city
-        spec = spec_to_register(spec, ctx.store().get_population(key))
+        outcome = populations.populate(
+            spec,
+            key,
+            store=ctx.store(),
+            settings=ctx.settings,
+            instance=ctx.instance(),
+            launch=launch,
+            create_mailboxes=body.create_mailboxes,
+            adopt_domain=body.adopt_domain,
+            actor="api",
+        )
     except ValidationError as exc:
         raise RequestValidationError(_issues(exc.errors(), ("body",))) from None
-    _, created = operations.register_population(spec, key, store=ctx.store(), instance=ctx.instance(), actor="api")
-    job = "populate_job" if body.create_mailboxes else "profiles_job"
-    run_config = operations.adopt_domain_run_config(body.adopt_domain and body.create_mailboxes)
-    submitted = ctx.runs.submit(key, job, actor="api", run_config=run_config)
-    ctx.store().audit(
-        "api", "run.submit", key, "ok", {"run_id": submitted.run_id, "job": job, "executor": submitted.executor}
-    )
-    return _submitted(key, submitted, registered=created)
+    return _submitted(key, outcome.run, registered=outcome.registered)
 
 
 def _preview(ctx: ApiContext, spec: Any, key: str) -> JSONResponse:
-    from azt3knet_pipeline.operations import preview_population
-
     # Generation is prefix-stable (agent i is the same whatever the count), so the capped preview is exactly
     # the first profiles of the full population; only the whole population's hash is meaningful.
     returned = min(spec.count, ctx.settings.preview_limit)
     truncated = returned < spec.count
-    generated = preview_population(spec.model_copy(update={"count": returned}) if truncated else spec, key)
+    generated = populations.preview_population(spec.model_copy(update={"count": returned}) if truncated else spec, key)
     body = PreviewResponse(
         key=key,
         count=spec.count,
@@ -277,7 +289,7 @@ def get_population(key: PopulationKey, ctx: Ctx) -> PopulationDetail:
         spec=summary.spec,
         mail_domain=ctx.settings.mail_domain_for(key),
         counts=ctx.counts(population, len(desired or [])),
-        last_run=last_run(ctx.instance(), key),
+        last_run=_run_info(last_run(ctx.instance(), key)),
         dns=ctx.dns_state(key, desired),
         last_teardown=ctx.last_teardown(key),
     )
@@ -292,10 +304,9 @@ def get_population(key: PopulationKey, ctx: Ctx) -> PopulationDetail:
 )
 def recreate_population(key: PopulationKey, ctx: Ctx) -> RunSubmitted:
     ctx.store().require_population(key)
-    ctx.check_provisioning_config()
-    submitted = ctx.runs.submit(key, "populate_job", actor="api")
-    ctx.store().audit(
-        "api", "population.recreate", key, "submitted", {"run_id": submitted.run_id, "executor": submitted.executor}
+    ctx.check_provisioning_config(needs_box=False)  # the encryption key is checked by the use case
+    submitted = populations.recreate(
+        key, store=ctx.store(), settings=ctx.settings, instance=ctx.instance(), launch=ctx.launch, actor="api"
     )
     return _submitted(key, submitted)
 
@@ -360,7 +371,7 @@ def get_run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)], ctx: Ctx) -> R
     detail = run_detail(ctx.instance(), run_id)
     if detail is None:
         raise ApiProblem(404, "not_found", f"no run with id {run_id!r}")
-    return detail
+    return RunDetail(**detail)
 
 
 # -- the application -----------------------------------------------------------------------------------------

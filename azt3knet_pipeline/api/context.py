@@ -13,11 +13,12 @@ import httpx
 from dagster import DagsterInstance
 
 from azt3knet_pipeline.api.models import Counts, DnsState, TeardownInfo
-from azt3knet_pipeline.api.runs import RunExecutor
 from azt3knet_pipeline.api.security import TokenChecker
 from azt3knet_pipeline.clients.http import ApiError, RetryPolicy
-from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.domain.models import Population
+from azt3knet_pipeline.orchestration.instance import get_instance
+from azt3knet_pipeline.orchestration.launch import RunExecutor, SubmittedRun
+from azt3knet_pipeline.services import populations
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
 
@@ -65,13 +66,16 @@ class ApiContext:
     def check_provisioning_config(self, *, needs_box: bool = True) -> None:
         """Mailcow, deSEC and (for provisioning) the encryption key must be configured before anything is
         submitted; raises ConfigurationError/KeyConfigError naming the missing variable."""
-        from azt3knet_pipeline import operations
         from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
 
         mailcow_client(self.settings).close()
         desec_client(self.settings).close()
         if needs_box:  # the key must exist, parse, and decrypt what the store already holds
-            operations.require_encryption_key(store=self.store())
+            populations.require_encryption_key(store=self.store(), settings=self.settings)
+
+    def launch(self, key: str, *, job_name: str, run_config: dict[str, Any] | None = None) -> SubmittedRun:
+        """Submit a run to the run executor (services.populations.Launch); returns once the run exists."""
+        return self.runs.submit(key, job_name, actor="api", run_config=run_config)
 
     # -- population status --------------------------------------------------------------------------------
 
@@ -148,11 +152,9 @@ class ApiContext:
         return True
 
     def _teardown_task(self, key: str) -> None:
-        from azt3knet_pipeline import operations
-
         try:
-            operations.teardown(key, actor="api")
-        except Exception as exc:  # recorded in the audit log by operations.teardown; keep the state visible
+            populations.teardown(key, store=self.store(), settings=self.settings, actor="api")
+        except Exception as exc:  # recorded in the audit log by populations.teardown; keep the state visible
             log.warning("teardown of %s failed: %s", key, type(exc).__name__)
             self.store().set_population_status(key, "teardown_failed")
         finally:

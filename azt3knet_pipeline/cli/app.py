@@ -249,28 +249,34 @@ def populate(
 
         render_population(stream_population(spec, key), fmt, limit)
         return
-    from azt3knet_pipeline import operations
-    from azt3knet_pipeline.cli.progress import materialize_with_progress
+    from azt3knet_pipeline.cli.progress import ProgressLaunch
+    from azt3knet_pipeline.names import AGENT_PROFILES
+    from azt3knet_pipeline.orchestration.instance import get_instance
+    from azt3knet_pipeline.services import populations
+    from azt3knet_pipeline.settings import get_settings
 
-    if create_mailboxes:
-        operations.require_encryption_key()
-    _, created = operations.register_population(spec, key)
-    job_name = "populate_job" if create_mailboxes else "profiles_job"
-    outcome = materialize_with_progress(
+    settings = get_settings()
+    store = populations.open_store(settings)
+    instance = get_instance(settings)
+    quiet_progress = quiet or as_json or not err.is_terminal
+    result = populations.populate(
+        spec,
         key,
-        job_name=job_name,
-        mailboxes=spec.count,
-        console=err,
-        quiet=quiet or as_json or not err.is_terminal,
-        run_config=operations.adopt_domain_run_config(adopt_domain and create_mailboxes),
+        store=store,
+        settings=settings,
+        instance=instance,
+        launch=ProgressLaunch(instance=instance, store=store, mailboxes=spec.count, console=err, quiet=quiet_progress),
+        create_mailboxes=create_mailboxes,
+        adopt_domain=adopt_domain,
     )
+    outcome, created = result.run, result.registered
     summary = {
         "key": key,
         "registered": created,
         "run_id": outcome.run_id,
         "success": outcome.success,
         "count": spec.count,
-        "content_hash": outcome.metadata.get("agent_profiles", {}).get("content_hash"),
+        "content_hash": outcome.metadata.get(AGENT_PROFILES, {}).get("content_hash"),
         "assets": {name: _scalar_metadata(meta) for name, meta in outcome.metadata.items()},
     }
     if as_json:
@@ -291,9 +297,10 @@ def _warn_dns_deferred(key: str, metadata: dict[str, dict[str, Any]]) -> None:
     """A run whose DNS write deSEC deferred succeeds; say so in one line (what, until when, who finishes it)."""
     from datetime import datetime
 
+    from azt3knet_pipeline.names import DNS_RECORDS
     from azt3knet_pipeline.services.dns import DnsDeferral
 
-    dns = metadata.get("dns_records", {})
+    dns = metadata.get(DNS_RECORDS, {})
     if dns.get("dns_pending_until"):
         until = datetime.fromisoformat(str(dns["dns_pending_until"]).replace("Z", "+00:00"))
         deferral = DnsDeferral(zone=str(dns.get("zone")), keys=(key,), until=until)
@@ -308,10 +315,11 @@ def _scalar_metadata(meta: dict[str, Any]) -> dict[str, Any]:
 @handle_errors
 def populations_list(as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts.")) -> None:
     """List registered populations."""
-    from azt3knet_pipeline import operations
     from azt3knet_pipeline.domain.models import canonical_json
+    from azt3knet_pipeline.services import populations
+    from azt3knet_pipeline.settings import get_settings
 
-    rows = operations.open_store().list_populations()
+    rows = populations.open_store(get_settings()).list_populations()
     if as_json:
         for population in rows:
             sys.stdout.write(
@@ -343,9 +351,19 @@ def populations_show(
     key: str, as_json: bool = typer.Option(False, "--json", help="One JSON object (for scripts).")
 ) -> None:
     """Show one population: its spec, status (with the DNS pending time) and latest materializations."""
-    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.services import populations
+    from azt3knet_pipeline.settings import get_settings
 
-    info = operations.describe_population(key)
+    settings = get_settings()
+
+    def read_assets(population_key: str) -> dict[str, Any]:
+        # Dagster only for a registered population: an unknown key fails before the instance is opened.
+        from azt3knet_pipeline.orchestration.instance import get_instance
+        from azt3knet_pipeline.orchestration.results import latest_materializations
+
+        return latest_materializations(get_instance(settings), population_key)
+
+    info = populations.describe_population(key, store=populations.open_store(settings), read_assets=read_assets)
     if as_json:
         sys.stdout.write(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
         return
@@ -368,13 +386,14 @@ def populations_describe(
 ) -> None:
     """How faithful a registered population is: age pyramid vs the country's reference, top places vs their
     population share, gender shares, transliteration coverage; a table plus a PNG plot."""
-    from azt3knet_pipeline import operations
     from azt3knet_pipeline.services.population_report import population_report, report_path, write_png
+    from azt3knet_pipeline.services.populations import open_store
     from azt3knet_pipeline.settings import get_settings
 
-    population = operations.open_store().require_population(key)
+    settings = get_settings()
+    population = open_store(settings).require_population(key)
     report = population_report(population.spec, key)
-    path = write_png(report, png or report_path(get_settings().home, key))
+    path = write_png(report, png or report_path(settings.home, key))
     if as_json:
         sys.stdout.write(json.dumps({**report.summary(), "key": key, "png": str(path)}, sort_keys=True) + "\n")
         return
@@ -395,9 +414,12 @@ def demo(
     in to a sample of the mailboxes and send one message between two agents on a local Dovecot (if installed)."""
     import os
 
-    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.names import AGENT_PROFILES, CREDENTIAL_EXPORT, DNS_RECORDS, MAILBOXES
+    from azt3knet_pipeline.orchestration.instance import get_instance
+    from azt3knet_pipeline.orchestration.launch import materialize_population
     from azt3knet_pipeline.sandbox.dovecot import dovecot_missing
     from azt3knet_pipeline.sandbox.run import running_sandbox
+    from azt3knet_pipeline.services import populations
     from azt3knet_pipeline.services.verify import verify_with_settings
     from azt3knet_pipeline.settings import get_settings
 
@@ -417,9 +439,25 @@ def demo(
     with running_sandbox(state_dir=home / "sandbox", mail_server=no_dovecot is None) as sandbox:
         os.environ.update(sandbox.env)
         get_settings.cache_clear()
-        population, _ = operations.register_population(spec, key, actor="demo")
+        settings = get_settings()
+        instance = get_instance(settings)
+
+        def launch(population_key: str, *, job_name: str, run_config: dict[str, Any] | None = None) -> Any:
+            config = {**run_log_config(), **(run_config or {})}
+            return materialize_population(population_key, instance=instance, job_name=job_name, run_config=config)
+
         with err.status(f"materializing {key}: profiles → mailboxes → DNS → credentials …"):
-            outcome = operations.materialize_population(key, job_name="populate_job", run_config=run_log_config())
+            populated = populations.populate(
+                spec,
+                key,
+                store=populations.open_store(settings),
+                settings=settings,
+                instance=instance,
+                launch=launch,
+                create_mailboxes=True,
+                actor="demo",
+            )
+        population, outcome = populated.population, populated.run
         mailcow_counts = dict(sandbox.mailcow_app.state.sandbox.counters)  # type: ignore[attr-defined]
         desec_counts = dict(sandbox.desec_app.state.sandbox.counters)  # type: ignore[attr-defined]
         if outcome.success and no_dovecot is None:
@@ -428,24 +466,24 @@ def demo(
     if not outcome.success:
         raise fail_run(outcome)
     # The registered spec (with its generator version), so the table and its hash are the materialized profiles.
-    render_population(operations.preview_population(population.spec, key), OutputFormat.table, limit=10)
+    render_population(populations.preview_population(population.spec, key), OutputFormat.table, limit=10)
     meta = outcome.metadata
     out.print(f"demo population [bold]{key}[/]: {spec.count} synthetic agents, run {outcome.run_id}", highlight=False)
-    out.print(f"  profiles: content hash {meta.get('agent_profiles', {}).get('content_hash')}", highlight=False)
-    mb = meta.get("mailboxes", {})
+    out.print(f"  profiles: content hash {meta.get(AGENT_PROFILES, {}).get('content_hash')}", highlight=False)
+    mb = meta.get(MAILBOXES, {})
     out.print(
         f"  mailboxes on {mb.get('mail_domain')}: {mb.get('created')} created, {mb.get('unchanged')} unchanged "
         f"(stand-in saw {mailcow_counts.get('writes')} writes)",
         highlight=False,
     )
-    dns = meta.get("dns_records", {})
+    dns = meta.get(DNS_RECORDS, {})
     out.print(
         f"  DNS in {dns.get('zone')}: {dns.get('desired')} rrsets desired, {dns.get('changed')} written in "
         f"{dns.get('write_count')} bulk request(s) (stand-in saw {desec_counts.get('writes')} writes)",
         highlight=False,
     )
     out.print(
-        f"  credentials: {meta.get('credential_export', {}).get('bundle_path')} (Fernet-encrypted, mode 0600)",
+        f"  credentials: {meta.get(CREDENTIAL_EXPORT, {}).get('bundle_path')} (Fernet-encrypted, mode 0600)",
         highlight=False,
     )
     if report is None:
@@ -627,19 +665,23 @@ def dns_reconcile(
 
     Exits 75 with one line when deSEC defers the write again (the populations stay dns_pending with its time).
     """
-    from azt3knet_pipeline import operations
     from azt3knet_pipeline.clients.factory import desec_client
     from azt3knet_pipeline.services.dns import reconcile_stored
+    from azt3knet_pipeline.services.populations import open_store
     from azt3knet_pipeline.settings import get_settings
 
     settings = get_settings()
-    store = operations.open_store(settings)
+    store = open_store(settings)
     with desec_client(settings) as client:
         report = reconcile_stored(desec=client, store=store, settings=settings, keys=keys or None)
     if report.deferral is not None:
         err.print(report.deferral.line(), markup=False, highlight=False)
         raise typer.Exit(EX_TEMPFAIL)
-    operations.record_dns_reconciled(report, keys=list(store.desired_dns(settings.desec_domain, keys or None)))
+    from azt3knet_pipeline.orchestration.instance import get_instance
+    from azt3knet_pipeline.orchestration.results import record_dns_reconciled
+
+    reconciled = list(store.desired_dns(settings.desec_domain, keys or None))
+    record_dns_reconciled(get_instance(settings), report.metadata(), keys=reconciled)
     for key in sorted(set(store.dns_pending()) - set(store.desired_dns(settings.desec_domain))):
         err.print(f"{key}: DNS pending, its rrsets were never computed; run `azt3knet recreate {key}`", markup=False)
     out.print(
@@ -660,22 +702,21 @@ def recreate(
     ),
 ) -> None:
     """Re-materialize a population's partition: converge mailboxes, DKIM and DNS (idempotent)."""
-    from azt3knet_pipeline import operations
-    from azt3knet_pipeline.cli.progress import materialize_with_progress
+    from azt3knet_pipeline.cli.progress import ProgressLaunch
+    from azt3knet_pipeline.orchestration.instance import get_instance
+    from azt3knet_pipeline.services import populations
+    from azt3knet_pipeline.settings import get_settings
 
-    count = operations.open_store().require_population(key).spec.count
-
-    def runner(run_key: str, *, job_name: str, run_config: dict[str, Any] | None = None) -> operations.RunOutcome:
-        return materialize_with_progress(
-            run_key,
-            job_name=job_name,
-            mailboxes=count,
-            console=err,
-            quiet=quiet or as_json or not err.is_terminal,
-            run_config=run_config,
-        )
-
-    outcome = operations.recreate(key, runner=runner, adopt_domain=adopt_domain)
+    settings = get_settings()
+    store = populations.open_store(settings)
+    count = store.require_population(key).spec.count
+    instance = get_instance(settings)
+    launch = ProgressLaunch(
+        instance=instance, store=store, mailboxes=count, console=err, quiet=quiet or as_json or not err.is_terminal
+    )
+    outcome = populations.recreate(
+        key, store=store, settings=settings, instance=instance, launch=launch, adopt_domain=adopt_domain
+    )
     _print_outcome(outcome, as_json)
 
 
@@ -707,9 +748,11 @@ def plan(
     adopt_domain: bool = typer.Option(False, "--adopt-domain", help="Plan a recreate with --adopt-domain."),
 ) -> None:
     """Show every write a recreate would make (Mailcow domain, DKIM, mailboxes; DNS), without writing anything."""
-    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.services import populations
+    from azt3knet_pipeline.settings import get_settings
 
-    result = operations.plan(key, adopt_domain=adopt_domain)
+    settings = get_settings()
+    result = populations.plan(key, store=populations.open_store(settings), settings=settings, adopt_domain=adopt_domain)
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
         return
@@ -754,9 +797,13 @@ def export_credentials(
     """Export a population's credentials: Fernet-encrypted by default, plaintext only with --plaintext.
 
     Never writes through a symlink, over a special file or folder, or over an existing file without --force."""
-    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.services import populations
+    from azt3knet_pipeline.settings import get_settings
 
-    result = operations.export_credentials(key, out_path, plaintext=plaintext, force=force)
+    settings = get_settings()
+    result = populations.export_credentials(
+        key, out_path, store=populations.open_store(settings), settings=settings, plaintext=plaintext, force=force
+    )
     kind = "PLAINTEXT" if plaintext else "encrypted"
     out.print(f"wrote {result['mailboxes']} credentials ({kind}) to {result['path']} (mode 0600)", highlight=False)
 
@@ -773,10 +820,13 @@ def teardown(
     Both APIs are read first: if either read fails, nothing is written anywhere (exit 1). The population stays
     registered and recreatable.
     """
-    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.services import populations
+    from azt3knet_pipeline.settings import get_settings
 
+    settings = get_settings()
+    store = populations.open_store(settings)
     if not yes:
-        plan = operations.teardown_plan(key)
+        plan = populations.teardown_plan(key, store=store, settings=settings)
         if as_json:
             sys.stdout.write(json.dumps(plan.to_dict(), sort_keys=True) + "\n")
             return
@@ -787,7 +837,7 @@ def teardown(
             out.print(f"  note: {note}", highlight=False, markup=False)
         out.print("Nothing was changed; pass --yes to apply.", highlight=False)
         return
-    result = operations.teardown(key)
+    result = populations.teardown(key, store=store, settings=settings)
     if as_json:
         sys.stdout.write(json.dumps(vars(result), sort_keys=True, default=str) + "\n")
     else:
@@ -812,9 +862,11 @@ def keys_rotate(
     """Re-encrypt every stored secret and bundle under the first key of SECRET_KEY_FOR_KV_ENC, all or nothing.
 
     Every ciphertext must decrypt first; on any failure nothing changes (exit 2, naming what failed)."""
-    from azt3knet_pipeline import operations
+    from azt3knet_pipeline.services import populations
+    from azt3knet_pipeline.settings import get_settings
 
-    report = operations.rotate_keys(dry_run=dry_run)
+    settings = get_settings()
+    report = populations.rotate_keys(store=populations.open_store(settings), settings=settings, dry_run=dry_run)
     counts = ", ".join(f"{report[kind]} {kind}" for kind in ("kv_secret", "agent_mailbox", "bundles"))
     older = f"{report['under_older_keys']} still under an older key"
     if dry_run:
@@ -850,8 +902,8 @@ def api_serve(
 
     import uvicorn
 
-    from azt3knet_pipeline.api.runs import EXECUTOR_ENV, executor_mode_from_env
     from azt3knet_pipeline.api.security import AdminTokenError, admin_token
+    from azt3knet_pipeline.orchestration.launch import EXECUTOR_ENV, executor_mode_from_env
     from azt3knet_pipeline.settings import get_settings
 
     if executor is not None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+from azt3knet_pipeline.names import DNS_RECORDS, MAILBOXES
 
 if TYPE_CHECKING:  # the CLI imports this module at start-up: keep it light (tests/integration/test_cli_imports.py)
     from azt3knet_pipeline.settings import Settings
@@ -18,8 +19,8 @@ _state = {"verbose": False}
 
 # The endpoint each step talks to, by settings field; steps without one name none.
 STEP_ENDPOINTS = {
-    "mailboxes": "mailcow_api_url",
-    "dns_records": "desec_api_url",
+    MAILBOXES: "mailcow_api_url",
+    DNS_RECORDS: "desec_api_url",
     "update_mail_host_ips": "desec_api_url",
 }
 
@@ -60,33 +61,21 @@ def logs_dir(settings: Settings) -> Path:
 
 def write_run_log(settings: Settings, run_id: str) -> Path:
     """Write the run's whole event log (messages, errors with their stack traces) to a 0600 file."""
-    from azt3knet_pipeline.dagster_home import get_instance
+    from azt3knet_pipeline.orchestration.instance import get_instance
+    from azt3knet_pipeline.orchestration.results import run_log_lines
     from azt3knet_pipeline.private_files import ensure_private_dir, write_private
 
     instance = get_instance(settings)
     try:
-        entries = instance.all_logs(run_id)
+        lines = run_log_lines(instance, run_id)
     finally:
         instance.dispose()
-    lines = []
-    for entry in entries:
-        event = entry.dagster_event
-        kind = event.event_type_value if event is not None else "LOG"
-        at = datetime.fromtimestamp(entry.timestamp, UTC).isoformat(timespec="milliseconds")
-        lines.append(f"{at} {entry.step_key or '-'} {kind}: {entry.message or entry.user_message}")
-        error = None
-        if event is not None and event.is_step_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-        elif event is not None and event.is_run_failure and event.job_failure_data is not None:
-            error = event.job_failure_data.error
-        if error is not None:
-            lines.append(error.to_string())
     folder = ensure_private_dir(logs_dir(settings))
     return write_private(folder / f"run-{run_id}.log", ("\n".join(lines) + "\n").encode("utf-8"), replace=True)
 
 
 def run_failure_line(outcome: Any, settings: Settings) -> str:
-    """The one line that reports a failed run (`outcome` is an operations.RunOutcome)."""
+    """The one line that reports a failed run (`outcome` is an orchestration.results.RunOutcome)."""
     parts = []
     for failure in outcome.failures:
         field = STEP_ENDPOINTS.get(failure.step)

@@ -9,6 +9,7 @@ from azt3knet_pipeline.defs.assets.dns import dns_records
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations
+from azt3knet_pipeline.names import DNS_RECORDS_IN_SYNC
 from azt3knet_pipeline.services.dns import in_subtree
 from azt3knet_pipeline.settings import get_settings
 
@@ -17,6 +18,7 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 
 @asset_check(
+    name=DNS_RECORDS_IN_SYNC,
     asset=dns_records,
     partitions_def=population_partitions,
     description="The partition's rrsets on deSEC equal the desired rrsets last written (no drift).",

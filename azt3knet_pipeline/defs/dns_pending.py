@@ -7,6 +7,7 @@ gets a `dns_records` materialization for its partition (so the UI and the sensor
 from dagster import AssetMaterialization, Config, Failure, OpExecutionContext, job, op
 
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
+from azt3knet_pipeline.names import DNS_PENDING_JOB, DNS_RECORDS
 from azt3knet_pipeline.services.dns import reconcile_stored
 from azt3knet_pipeline.settings import get_settings
 
@@ -31,13 +32,16 @@ def write_pending_dns(
     for key in config.keys:
         context.log_event(
             AssetMaterialization(
-                asset_key="dns_records", partition=key, metadata={"source": "dns_pending_job", **report.metadata()}
+                asset_key=DNS_RECORDS, partition=key, metadata={"source": DNS_PENDING_JOB, **report.metadata()}
             )
         )
     context.log.info(f"{report.zone}: {report.changed} rrset(s) written for {', '.join(config.keys)}")
     return {**report.metadata(), "provisioned": report.provisioned}
 
 
-@job(description="Write the DNS of every dns_pending population whose deferral has passed (one bulk write).")
+@job(
+    name=DNS_PENDING_JOB,
+    description="Write the DNS of every dns_pending population whose deferral has passed (one bulk write).",
+)
 def dns_pending_job() -> None:
     write_pending_dns()

@@ -3,6 +3,7 @@
 from dagster import OpExecutionContext, ScheduleDefinition, job, op
 
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
+from azt3knet_pipeline.names import DYNDNS_JOB, DYNDNS_SCHEDULE
 from azt3knet_pipeline.services.dns import detect_public_ips, update_mail_host
 from azt3knet_pipeline.settings import get_settings
 
@@ -25,13 +26,13 @@ def update_mail_host_ips(context: OpExecutionContext, desec: DesecResource, stor
     return {"ipv4": ipv4, "ipv6": ipv6, "changed": result.changed, "writes": result.writes}
 
 
-@job(description="Point the mail host's A/AAAA at the current public IP (writes only on change).")
+@job(name=DYNDNS_JOB, description="Point the mail host's A/AAAA at the current public IP (writes only on change).")
 def dyndns_job() -> None:
     update_mail_host_ips()
 
 
 dyndns_schedule = ScheduleDefinition(
-    name="dyndns_schedule",
+    name=DYNDNS_SCHEDULE,
     job=dyndns_job,
     cron_schedule=get_settings().dyndns_cron,
     description="Run dyndns_job (default every 5 minutes; DYNDNS_CRON).",

@@ -2,6 +2,6 @@
 
 from dagster import DynamicPartitionsDefinition
 
-POPULATION_PARTITIONS_NAME = "population"
+from azt3knet_pipeline.names import POPULATION_PARTITIONS_NAME
 
 population_partitions = DynamicPartitionsDefinition(name=POPULATION_PARTITIONS_NAME)

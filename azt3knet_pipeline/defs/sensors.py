@@ -21,6 +21,7 @@ from azt3knet_pipeline.defs.jobs import dns_reconcile_job
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations
 from azt3knet_pipeline.domain.models import sha256_hex
+from azt3knet_pipeline.names import DNS_DRIFT_SENSOR, DNS_RECORDS
 from azt3knet_pipeline.services import dns as dns_service
 from azt3knet_pipeline.services.dns import dns_configured
 from azt3knet_pipeline.settings import get_settings
@@ -39,7 +40,7 @@ def _drift_token(context: SensorEvaluationContext, key: str, digest: str) -> str
     except DagsterInvariantViolationError:  # a context built by hand without an instance: no history to bind
         return sha256_hex(f"{digest}:0")
     records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey("dns_records"), asset_partitions=[key]), limit=1
+        AssetRecordsFilter(asset_key=AssetKey(DNS_RECORDS), asset_partitions=[key]), limit=1
     ).records
     return sha256_hex(f"{digest}:{records[0].storage_id if records else 0}")
 
@@ -59,7 +60,9 @@ def pending_request(due: dict) -> RunRequest | None:
     )
 
 
-@sensor(jobs=[dns_reconcile_job, dns_pending_job], minimum_interval_seconds=300, description=__doc__)
+@sensor(
+    name=DNS_DRIFT_SENSOR, jobs=[dns_reconcile_job, dns_pending_job], minimum_interval_seconds=300, description=__doc__
+)
 def dns_drift_sensor(context: SensorEvaluationContext, store: StoreResource, desec: DesecResource):
     settings = get_settings()
     if not dns_configured(settings):

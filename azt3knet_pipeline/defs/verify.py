@@ -22,6 +22,7 @@ from azt3knet_pipeline.defs import checks as _checks  # noqa: F401 - silences th
 from azt3knet_pipeline.defs.assets.mailboxes import mailboxes
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import StoreResource
+from azt3knet_pipeline.names import MAILBOXES_ACCEPT_LOGIN, VERIFY_MAILBOXES_JOB, VERIFY_MAILBOXES_SCHEDULE
 from azt3knet_pipeline.services.verify import NothingToVerify, verify_population
 from azt3knet_pipeline.settings import get_settings
 
@@ -30,6 +31,7 @@ VERIFIABLE_STATUSES = frozenset({"provisioned", "dns_pending"})
 
 
 @asset_check(
+    name=MAILBOXES_ACCEPT_LOGIN,
     asset=mailboxes,
     partitions_def=population_partitions,
     description="A deterministic sample of the population's mailboxes logs in over IMAPS with the stored credentials.",
@@ -56,7 +58,7 @@ def partition_tags(population_key: str) -> dict[str, str]:
 
 
 verify_mailboxes_job = define_asset_job(
-    "verify_mailboxes_job",
+    VERIFY_MAILBOXES_JOB,
     selection=AssetSelection.checks(mailboxes_accept_login),
     partitions_def=population_partitions,
     description="Check that a population's mailboxes accept login (IMAPS), without materializing anything.",
@@ -64,6 +66,7 @@ verify_mailboxes_job = define_asset_job(
 
 
 @schedule(
+    name=VERIFY_MAILBOXES_SCHEDULE,
     job=verify_mailboxes_job,
     cron_schedule=get_settings().verify_cron,
     description="Run mailboxes_accept_login for every provisioned population (AZT3KNET_VERIFY_CRON, hourly).",

@@ -571,7 +571,7 @@ def test_with_a_dagster_daemon_running_runs_are_queued_and_the_daemon_executes_t
 ) -> None:
     from dagster import DagsterInstance
 
-    from azt3knet_pipeline.dagster_home import ensure_dagster_home
+    from azt3knet_pipeline.orchestration.instance import ensure_dagster_home
 
     ensure_dagster_home(get_settings())
     daemon = subprocess.Popen(
@@ -613,12 +613,12 @@ def test_with_a_dagster_daemon_running_runs_are_queued_and_the_daemon_executes_t
 def test_runs_still_waiting_when_the_api_stops_are_marked_canceled(isolated_env: Path) -> None:
     import threading
 
+    import helpers_populations as populations
     from dagster import DagsterRunStatus
 
-    from azt3knet_pipeline import operations
     from azt3knet_pipeline.api.context import ApiContext
 
-    operations.register_population(PopulationSpec(**spec_body()), "waiting")
+    populations.register_population(PopulationSpec(**spec_body()), "waiting")
     ctx = ApiContext(get_settings(), TOKEN, "embedded")
     gate, busy = threading.Event(), threading.Event()
     ctx.runs.submit_task(lambda: (busy.set(), gate.wait(30)))  # the worker is busy with another operation

@@ -8,6 +8,7 @@ import json
 import stat
 from pathlib import Path
 
+import helpers_populations as populations
 import pytest
 from cryptography.fernet import Fernet
 from helpers_sandbox import (
@@ -25,7 +26,6 @@ from helpers_sandbox import (
     stored_passwords,
 )
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mailcow import MailboxSpec
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG
@@ -40,7 +40,7 @@ KEY = "seed-51"
 
 
 def provision() -> dict[str, str]:
-    outcome = operations.populate(SPEC, KEY, create_mailboxes=True)
+    outcome = populations.populate(SPEC, KEY, create_mailboxes=True)
     assert outcome.success, outcome.error
     return stored_passwords(KEY)
 
@@ -91,7 +91,7 @@ def test_export_credentials_encrypted_by_default_plaintext_only_on_request(sandb
     assert stat.S_IMODE(plaintext.stat().st_mode) == 0o600
     assert {e["address"]: e["password"] for e in json.loads(plaintext.read_text())["mailboxes"]} == passwords
 
-    audit = [e for e in operations.open_store().audit_entries(target=KEY) if e.action == "credentials.export"]
+    audit = [e for e in populations.open_store().audit_entries(target=KEY) if e.action == "credentials.export"]
     assert [e.outcome for e in audit if e.actor == "cli"].count("refused") == 1
     by_actor = [json.loads(e.detail or "{}") for e in audit if e.actor == "cli" and e.outcome == "ok"]
     assert sorted(d["plaintext"] for d in by_actor) == [False, True]
@@ -114,7 +114,7 @@ def test_plan_shows_create_update_remove_and_writes_nothing(sandbox: Sandbox) ->
         )
     sandbox.desec_app.state.sandbox.delete_rrset(SANDBOX_ZONE, KEY, "MX")  # type: ignore[attr-defined]
     before = mailcow(sandbox).snapshot()
-    store = operations.open_store()
+    store = populations.open_store()
     audit_before = len(store.audit_entries(limit=10_000))
     reset_counters(sandbox)
 
@@ -147,7 +147,7 @@ def test_plan_shows_create_update_remove_and_writes_nothing(sandbox: Sandbox) ->
     assert len(store.audit_entries(limit=10_000)) == audit_before
 
     # The plan is what a recreate does.
-    outcome = operations.recreate(KEY)
+    outcome = populations.recreate(KEY)
     assert outcome.success, outcome.error
     meta = outcome.metadata["mailboxes"]
     assert (meta["created"], meta["updated"], meta["removed"], meta["unchanged"]) == (2, 1, 1, 5)
@@ -180,7 +180,7 @@ def test_teardown_needs_yes_then_removes_everything_and_recreate_restores(sandbo
     assert domain_record(sandbox, domain) is None
     assert not has_dkim(sandbox, domain)
     assert zone_rrsets(sandbox, KEY) == {}
-    store = operations.open_store()
+    store = populations.open_store()
     assert store.require_population(KEY).status == "torn_down"
     assert {row.state for row in store.list_mailboxes(KEY)} == {"removed"}
 
@@ -204,7 +204,7 @@ def test_keys_rotate_keeps_every_secret_and_password(
     passwords = provision()
     old = get_settings().secret_key_for_kv_enc.get_secret_value()  # type: ignore[union-attr]
     new = Fernet.generate_key().decode()
-    store = operations.open_store()
+    store = populations.open_store()
     ciphertexts = {row.address: row.password_ciphertext for row in store.list_mailboxes(KEY)}
     bundle_before = bundle_path(get_settings(), KEY).read_bytes()
 
@@ -233,7 +233,7 @@ def test_keys_rotate_keeps_every_secret_and_password(
 
     # The derivation secret survived rotation: recreate with the new key alone is a no-op.
     reset_counters(sandbox)
-    outcome = operations.recreate(KEY)
+    outcome = populations.recreate(KEY)
     assert outcome.success, outcome.error
     assert mailcow_counters(sandbox)["writes"] == 0
     assert assert_converged(sandbox, SPEC, KEY) == passwords
@@ -258,7 +258,7 @@ MISSING, MALFORMED = "", "not-a-fernet-key"
 def test_missing_or_malformed_key_is_a_clear_error(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], key: str
 ) -> None:
-    operations.register_population(SPEC, KEY)
+    populations.register_population(SPEC, KEY)
     if key == MISSING:
         monkeypatch.delenv("SECRET_KEY_FOR_KV_ENC")
     else:

@@ -80,7 +80,7 @@ store.dispose()
 """
 
 OPEN_INSTANCE = """
-from azt3knet_pipeline.dagster_home import get_instance
+from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.settings import get_settings
 instance = get_instance(get_settings())
 instance.add_dynamic_partitions("population", ["first-use"])

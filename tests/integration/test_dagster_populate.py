@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import helpers_populations as populations
 import pytest
 
-from azt3knet_pipeline import operations
-from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.settings import get_settings
 
 SPEC = PopulationSpec(count=40, seed=7, country="MX", interests=["jazz", "tea"])
 
 
 def test_populate_job_twice_yields_the_same_content_hash() -> None:
-    operations.register_population(SPEC, "seed-7")
-    first = operations.materialize_population("seed-7", job_name="profiles_job")
-    second = operations.materialize_population("seed-7", job_name="profiles_job")
+    populations.register_population(SPEC, "seed-7")
+    first = populations.materialize_population("seed-7", job_name="profiles_job")
+    second = populations.materialize_population("seed-7", job_name="profiles_job")
     assert first.success and second.success, (first.error, second.error)
     assert first.run_id != second.run_id
     h1 = first.metadata["agent_profiles"]["content_hash"]
@@ -26,7 +26,7 @@ def test_populate_job_twice_yields_the_same_content_hash() -> None:
     instance = get_instance(get_settings())
     assert instance.get_run_by_id(second.run_id).tags["dagster/partition"] == "seed-7"
     assert "seed-7" in instance.get_dynamic_partitions("population")
-    described = operations.describe_population("seed-7")
+    described = populations.describe_population("seed-7")
     assert described["assets"]["agent_profiles"]["run_id"] == second.run_id
 
 
@@ -34,21 +34,21 @@ def test_ui_launch_registers_from_run_config() -> None:
     instance = get_instance(get_settings())
     instance.add_dynamic_partitions("population", ["ui-pop"])
     config = {"ops": {"population_spec": {"config": {"count": 5, "seed": "9", "country": "PT"}}}}
-    outcome = operations.materialize_population("ui-pop", job_name="profiles_job", run_config=config)
+    outcome = populations.materialize_population("ui-pop", job_name="profiles_job", run_config=config)
     assert outcome.success, outcome.error
-    registered = operations.open_store().require_population("ui-pop")
+    registered = populations.open_store().require_population("ui-pop")
     assert registered.spec == PopulationSpec(count=5, seed=9, country="PT", generator_version=2)
     # Same config again (or a subset of it) is fine.
-    assert operations.materialize_population("ui-pop", job_name="profiles_job", run_config=config).success
+    assert populations.materialize_population("ui-pop", job_name="profiles_job", run_config=config).success
 
 
 def test_contradicting_run_config_fails_with_a_clear_message() -> None:
-    operations.register_population(SPEC, "seed-7")
+    populations.register_population(SPEC, "seed-7")
     config = {"ops": {"population_spec": {"config": {"count": 41}}}}
-    outcome = operations.materialize_population("seed-7", job_name="profiles_job", run_config=config)
+    outcome = populations.materialize_population("seed-7", job_name="profiles_job", run_config=config)
     assert not outcome.success
     assert "contradicts the spec registered" in outcome.error and "count" in outcome.error
-    assert operations.open_store().require_population("seed-7").spec.count == 40
+    assert populations.open_store().require_population("seed-7").spec.count == 40
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,6 @@ def test_unregistered_partition_without_valid_config_fails(config: dict, message
     instance = get_instance(get_settings())
     instance.add_dynamic_partitions("population", ["orphan"])
     run_config = {"ops": {"population_spec": {"config": config}}} if config else None
-    outcome = operations.materialize_population("orphan", job_name="profiles_job", run_config=run_config)
+    outcome = populations.materialize_population("orphan", job_name="profiles_job", run_config=run_config)
     assert not outcome.success and message in outcome.error
-    assert operations.open_store().get_population("orphan") is None
+    assert populations.open_store().get_population("orphan") is None

@@ -1,6 +1,7 @@
 """The Dagster UI's backend as a user reaches it: `dagster-webserver` on loopback for the project's workspace.
 
-A partition is materialized through `operations` (the whole graph, against the Mailcow/deSEC stand-ins);
+A partition is materialized through the population use cases (the whole graph, against the Mailcow/deSEC
+stand-ins);
 then the real webserver is started for `workspace.yaml` on the same instance, and its GraphQL API must show
 the asset graph, the population partition and the materialization metadata, and no secret anywhere.
 
@@ -21,10 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import helpers_populations as populations
 import httpx
 import pytest
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
@@ -54,12 +55,12 @@ def materialize_population(monkeypatch: pytest.MonkeyPatch) -> Materialized:
         for name, value in sandbox.env.items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
-        operations.register_population(SPEC, KEY, actor="test")
-        outcome = operations.materialize_population(KEY, job_name="populate_job")
+        populations.register_population(SPEC, KEY, actor="test")
+        outcome = populations.materialize_population(KEY, job_name="populate_job")
         assert outcome.success, outcome.error
         settings = get_settings()
         box = secret_box(settings)
-        passwords = [box.decrypt(row.password_ciphertext) for row in operations.open_store().list_mailboxes(KEY)]
+        passwords = [box.decrypt(row.password_ciphertext) for row in populations.open_store().list_mailboxes(KEY)]
         assert len(passwords) == SPEC.count
         secrets = [
             *passwords,

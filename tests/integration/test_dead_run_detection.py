@@ -14,9 +14,9 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.events import DagsterEvent
 
-from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.definitions import defs
-from azt3knet_pipeline.services import dead_runs
+from azt3knet_pipeline.orchestration import dead_runs
+from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.settings import get_settings
 
 

@@ -47,7 +47,7 @@ def backend(kind: str, home: Path, monkeypatch: pytest.MonkeyPatch, databases: C
 
 
 def open_instance() -> Any:
-    from azt3knet_pipeline.dagster_home import get_instance
+    from azt3knet_pipeline.orchestration.instance import get_instance
     from azt3knet_pipeline.settings import get_settings
 
     get_settings.cache_clear()

@@ -9,16 +9,16 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import helpers_populations as populations
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, SkipReason, build_sensor_context
 
-from azt3knet_pipeline import operations
-from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.defs.sensors import dns_drift_sensor
 from azt3knet_pipeline.domain.models import PopulationSpec
-from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
+from azt3knet_pipeline.orchestration.instance import get_instance
+from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG
 from azt3knet_pipeline.sandbox.desec import DEFAULT_THROTTLE_RATES, DesecSandbox, DesecSandboxConfig, SandboxDomain
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
 from azt3knet_pipeline.services import dns as dns_service
@@ -61,7 +61,7 @@ def shown(key: str) -> dict:
 
 
 def stored_desired(key: str) -> list[dict]:
-    store = operations.open_store()
+    store = populations.open_store()
     try:
         return store.desired_dns(get_settings().desec_domain, [key]).get(key, [])
     finally:
@@ -139,13 +139,13 @@ def test_one_sensor_tick_and_the_run_it_requests_write_every_due_pending_populat
 ) -> None:
     zone, stand_in = throttled.zone, desec_state(throttled)
     for index, key in enumerate(("pop-a", "pop-b")):
-        operations.register_population(PopulationSpec(count=3, seed=70 + index, country="ES"), key)
+        populations.register_population(PopulationSpec(count=3, seed=70 + index, country="ES"), key)
     stand_in.spend_throttle(WRITE_SCOPE, zone, "h")
     for key in ("pop-a", "pop-b"):
-        outcome = operations.materialize_population(key, job_name="populate_job")
+        outcome = populations.materialize_population(key, job_name="populate_job")
         assert outcome.success, outcome.error  # success with deferral
         assert outcome.metadata["dns_records"]["dns_pending"] == 1
-    store = operations.open_store()
+    store = populations.open_store()
     assert set(store.dns_pending()) == {"pop-a", "pop-b"}
     instance = get_instance(get_settings())
     resources = {"store": StoreResource(), "desec": DesecResource()}
@@ -186,13 +186,13 @@ def test_one_sensor_tick_and_the_run_it_requests_write_every_due_pending_populat
 
 def test_a_dns_write_that_fails_leaves_the_population_dns_pending_never_provisioned(throttled: Sandbox) -> None:
     stand_in = desec_state(throttled)
-    operations.register_population(PopulationSpec(count=3, seed=77, country="ES"), "pop-f")
+    populations.register_population(PopulationSpec(count=3, seed=77, country="ES"), "pop-f")
     # A token policy that forbids writes: 403 on the bulk write, not retried.
     stand_in.config = stand_in.config.model_copy(update={"read_only_tokens": list(stand_in.config.tokens)})
-    outcome = operations.materialize_population("pop-f", job_name="populate_job")
+    outcome = populations.materialize_population("pop-f", job_name="populate_job")
     assert not outcome.success and "Insufficient token permissions" in (outcome.error or "")
     assert len(domain_mailboxes(throttled, mail_domain("pop-f"))) == 3
-    store = operations.open_store()
+    store = populations.open_store()
     population = store.require_population("pop-f")
     assert population.status == "dns_pending"  # mailboxes exist, DNS does not: not `provisioned`
     assert population.dns_pending_until is not None  # the drift sensor repairs it after the write-ahead grace
@@ -210,8 +210,8 @@ def test_the_users_daily_limit_is_deferred_the_same_way_and_marks_nothing_falsel
     throttled: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stand_in = desec_state(throttled)
-    operations.register_population(PopulationSpec(count=2, seed=78, country="ES"), "pop-u")
-    assert operations.materialize_population("pop-u", job_name="populate_job").success
+    populations.register_population(PopulationSpec(count=2, seed=78, country="ES"), "pop-u")
+    assert populations.materialize_population("pop-u", job_name="populate_job").success
     assert shown("pop-u")["status"] == "provisioned"
     # 2000 requests/day per user, used up: even the zone read is answered 429 with most of a day to wait.
     assert 1990 < stand_in.spend_throttle("user", "sandbox", "day") <= 2000  # the rest of the day's 2000
@@ -223,8 +223,8 @@ def test_the_users_daily_limit_is_deferred_the_same_way_and_marks_nothing_falsel
     assert shown("pop-u")["status"] == "provisioned"  # its DNS is on deSEC: a throttled read changes nothing
 
     # A new population meeting the same limit: mailboxes made, DNS deferred by a day, status dns_pending.
-    operations.register_population(PopulationSpec(count=2, seed=79, country="ES"), "pop-v")
-    outcome = operations.materialize_population("pop-v", job_name="populate_job")
+    populations.register_population(PopulationSpec(count=2, seed=79, country="ES"), "pop-v")
+    outcome = populations.materialize_population("pop-v", job_name="populate_job")
     assert outcome.success, outcome.error
     info = shown("pop-v")
     assert info["status"] == "dns_pending"
@@ -242,7 +242,7 @@ def test_the_users_daily_limit_is_deferred_the_same_way_and_marks_nothing_falsel
 def test_mailboxes_made_by_a_run_that_never_reached_dns_say_dns_pending_and_the_sensor_finishes_them(
     throttled: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    operations.register_population(PopulationSpec(count=2, seed=80, country="ES"), "pop-m")
+    populations.register_population(PopulationSpec(count=2, seed=80, country="ES"), "pop-m")
     instance = get_instance(get_settings())
     upto_mailboxes = defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_selection={AssetKey("population_spec"), AssetKey("agent_profiles"), AssetKey("mailboxes")}

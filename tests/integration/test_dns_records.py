@@ -13,14 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import helpers_populations as populations
 import pytest
 from typer.testing import CliRunner
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.cli.app import app
 from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
 from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations, parse_txt_strings, txt_content
 from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.orchestration.results import RunOutcome
 from azt3knet_pipeline.sandbox.desec import DesecSandbox
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.mailboxes import domain_spec_for
@@ -51,11 +52,11 @@ def subtree(sandbox: Sandbox, key: str) -> dict[tuple[str, str], RRset]:
 
 
 def register(key: str, count: int, seed: int) -> None:
-    operations.register_population(PopulationSpec(count=count, seed=seed, country="ES"), key)
+    populations.register_population(PopulationSpec(count=count, seed=seed, country="ES"), key)
 
 
-def materialize(key: str, job_name: str) -> operations.RunOutcome:
-    outcome = operations.materialize_population(key, job_name=job_name)
+def materialize(key: str, job_name: str) -> RunOutcome:
+    outcome = populations.materialize_population(key, job_name=job_name)
     assert outcome.success, outcome.error
     return outcome
 
@@ -166,7 +167,7 @@ def test_a_population_costs_one_rrset_write_whatever_its_size_and_nothing_when_u
     assert desec_state(sandbox).counters_snapshot()["writes"] == desec_before
     assert mailcow_writes(sandbox) == mailcow_before
     # Every population's records coexist in the zone, and none drifted.
-    stored = operations.open_store().desired_dns(sandbox.zone)
+    stored = populations.open_store().desired_dns(sandbox.zone)
     assert sorted(stored) == ["pop-10", "pop-1000", "pop-10000"]
     desired = {key: [RRset.model_validate(r) for r in rrsets] for key, rrsets in stored.items()}
     assert drift_for_populations(desired, desec_state(sandbox).rrsets(sandbox.zone)) == {}
@@ -212,11 +213,11 @@ def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write
     with mailcow_client(get_settings()) as client:
         assert client.get_domain("pop-a.azt3knet.test") is None
         assert client.get_dkim("pop-a.azt3knet.test") is None
-    assert sorted(operations.open_store().desired_dns(zone)) == ["pop-b"]  # the sensor forgets pop-a
+    assert sorted(populations.open_store().desired_dns(zone)) == ["pop-b"]  # the sensor forgets pop-a
 
     # Tearing down again finds nothing of ours: no write.
     before = zone_writes(sandbox)
-    assert operations.teardown("pop-a").rrsets_removed == 0
+    assert populations.teardown("pop-a").rrsets_removed == 0
     assert zone_writes(sandbox) == before
 
 
@@ -248,7 +249,7 @@ def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(sandbox
     assert meta["write_count"] == 2  # the throttled attempt and the applied one: still ONE bulk request
     assert after["writes_by_domain"][zone] - before["writes_by_domain"][zone] == 2
     assert set(subtree(sandbox, "pop-t")) == expected_keys("pop-t")
-    stored = operations.open_store().desired_dns(zone, ["pop-t"])
+    stored = populations.open_store().desired_dns(zone, ["pop-t"])
     desired = {"pop-t": [RRset.model_validate(r) for r in stored["pop-t"]]}
     assert drift_for_populations(desired, stand_in.rrsets(zone)) == {}
 

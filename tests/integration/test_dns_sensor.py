@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import helpers_populations as populations
 import pytest
 from dagster import (
     AssetCheckKey,
@@ -17,14 +18,13 @@ from dagster import (
     build_sensor_context,
 )
 
-from azt3knet_pipeline import operations
-from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.defs.sensors import dns_drift_sensor
 from azt3knet_pipeline.domain.dns_plan import RRset
 from azt3knet_pipeline.domain.models import PopulationSpec
-from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
+from azt3knet_pipeline.orchestration.instance import get_instance
+from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG
 from azt3knet_pipeline.sandbox.desec import (
     DEFAULT_THROTTLE_RATES,
     DesecSandbox,
@@ -84,8 +84,8 @@ def test_drift_in_one_population_requests_that_partition_once_and_reconciling_he
     zone = dns_sandbox.zone
     stand_in = desec_state(dns_sandbox)
     for key, seed in (("pop-a", 1), ("pop-b", 2)):
-        operations.register_population(PopulationSpec(count=3, seed=seed, country="ES"), key)
-        outcome = operations.materialize_population(key, job_name="populate_job")
+        populations.register_population(PopulationSpec(count=3, seed=seed, country="ES"), key)
+        outcome = populations.materialize_population(key, job_name="populate_job")
         assert outcome.success, outcome.error
     instance = get_instance(get_settings())
 
@@ -156,7 +156,7 @@ def test_the_sensor_skips_without_dns_and_the_check_warns_for_a_never_reconciled
     dns_sandbox: Sandbox,
 ) -> None:
     instance = get_instance(get_settings())
-    operations.register_population(PopulationSpec(count=2, seed=5, country="ES"), "pop-new")
+    populations.register_population(PopulationSpec(count=2, seed=5, country="ES"), "pop-new")
     context = build_sensor_context(instance=instance, resources={"store": StoreResource(), "desec": DesecResource()})
     skipped = dns_drift_sensor(context)
     assert not isinstance(skipped, SensorResult) and "no provisioned population" in str(skipped.skip_message)
@@ -174,8 +174,8 @@ def test_cli_reconcile_heals_many_populations_in_one_write_and_is_recorded(dns_s
     zone = dns_sandbox.zone
     stand_in = desec_state(dns_sandbox)
     for key, seed in (("pop-a", 1), ("pop-b", 2)):
-        operations.register_population(PopulationSpec(count=3, seed=seed, country="ES"), key)
-        assert operations.materialize_population(key, job_name="populate_job").success
+        populations.register_population(PopulationSpec(count=3, seed=seed, country="ES"), key)
+        assert populations.materialize_population(key, job_name="populate_job").success
     instance = get_instance(get_settings())
     stand_in.delete_rrset(zone, "pop-a", "MX")
     stand_in.delete_rrset(zone, "pop-b", "MX")

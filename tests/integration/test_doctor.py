@@ -169,11 +169,12 @@ def test_doctor_names_mailcow_on_a_wrong_key_after_one_attempt(
 def test_doctor_names_the_key_that_cannot_decrypt_the_store(
     stand_ins: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from azt3knet_pipeline import operations
+    import helpers_populations as populations
+
     from azt3knet_pipeline.domain.models import PopulationSpec
 
-    operations.register_population(PopulationSpec(count=2, seed="k", country="ES"), "seed-k")
-    assert operations.materialize_population("seed-k", job_name="populate_job").success
+    populations.register_population(PopulationSpec(count=2, seed="k", country="ES"), "seed-k")
+    assert populations.materialize_population("seed-k", job_name="populate_job").success
     monkeypatch.setenv("SECRET_KEY_FOR_KV_ENC", Fernet.generate_key().decode())
     code, report = _doctor_json()
     assert code == 1 and report["failed"] == ["SECRET_KEY_FOR_KV_ENC"]
@@ -213,9 +214,9 @@ def test_doctor_on_postgresql_green_then_names_the_unreachable_store(
     store_url, dagster_url = two_databases
     monkeypatch.setenv("AZT3KNET_DATABASE_URL", store_url)
     monkeypatch.setenv("AZT3KNET_DAGSTER_POSTGRES_URL", dagster_url)
-    from azt3knet_pipeline import operations
+    import helpers_populations as populations
 
-    operations.open_store()  # the store as any command leaves it: migrated
+    populations.open_store()  # the store as any command leaves it: migrated
     code, report = _doctor_json()
     assert code == 0, report
     details = {check["name"]: check["detail"] for check in report["checks"]}
@@ -241,11 +242,12 @@ def test_doctor_on_postgresql_green_then_names_the_unreachable_store(
 
 def test_doctor_names_registered_populations_missing_from_dagster(stand_ins: Sandbox) -> None:
     """Dagster's storage lost or reset while the store survived: runs of those populations cannot start."""
-    from azt3knet_pipeline import operations
-    from azt3knet_pipeline.dagster_home import get_instance
-    from azt3knet_pipeline.domain.models import PopulationSpec
+    import helpers_populations as populations
 
-    operations.register_population(PopulationSpec(count=2, seed="gone", country="PT"), "seed-gone")
+    from azt3knet_pipeline.domain.models import PopulationSpec
+    from azt3knet_pipeline.orchestration.instance import get_instance
+
+    populations.register_population(PopulationSpec(count=2, seed="gone", country="PT"), "seed-gone")
     get_instance(get_settings()).delete_dynamic_partition("population", "seed-gone")
     code, report = _doctor_json()
     assert code == 1 and report["failed"] == ["Dagster instance"]
@@ -253,7 +255,7 @@ def test_doctor_names_registered_populations_missing_from_dagster(stand_ins: San
     assert "lacks the partition of 1 registered population(s): seed-gone" in detail
 
     # The repair docs/operations.md gives: register every stored population again (a no-op in the store).
-    for population in operations.open_store().list_populations():
-        operations.register_population(population.spec, population.key)
+    for population in populations.open_store().list_populations():
+        populations.register_population(population.spec, population.key)
     code, report = _doctor_json()
     assert code == 0, report

@@ -14,13 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import helpers_populations as populations
 import pytest
 
-from azt3knet_pipeline import operations
-from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.domain.dns_plan import RRset
-from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
+from azt3knet_pipeline.orchestration.instance import get_instance
+from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG
 from azt3knet_pipeline.sandbox.desec import DesecSandbox
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.settings import get_settings
@@ -115,7 +115,7 @@ def test_dyndns_job_writes_only_when_the_public_ip_changes(
     assert host["A"].records == ("198.51.100.8",) and host["AAAA"].records == ("2001:db8::7",)
 
     # Only the two runs that changed something are in the audit log.
-    entries = operations.open_store().audit_entries(target="mail.azt3knet.test")
+    entries = populations.open_store().audit_entries(target="mail.azt3knet.test")
     assert [e.action for e in entries] == ["dyndns.update", "dyndns.update"]
 
     # A source answering something that is not an address fails the run and writes nothing.

@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import helpers_populations as populations
 import httpx
 from helpers_sandbox import azt3knet_command, read_exports
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.domain.dns_plan import txt_content
 from azt3knet_pipeline.sandbox.server import free_port
 from azt3knet_pipeline.settings import get_settings
@@ -68,7 +68,7 @@ def assert_provisioned(mailcow_url: str, desec_url: str) -> tuple[list[str], dic
 def passwords(tmp_path: Path, name: str) -> dict[str, str]:
     get_settings.cache_clear()
     out = tmp_path / name
-    operations.export_credentials(KEY, str(out), plaintext=True, actor="test")
+    populations.export_credentials(KEY, str(out), plaintext=True, actor="test")
     bundle = json.loads(out.read_text())
     return {m["address"]: m["password"] for m in bundle["mailboxes"]}
 

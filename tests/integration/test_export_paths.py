@@ -11,10 +11,10 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import helpers_populations as populations
 import pytest
 from helpers_sandbox import azt3knet, stored_passwords
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.private_files import UnsafePathError, write_private
@@ -97,7 +97,7 @@ CASES: dict[str, tuple[Callable[[Path], tuple[Path, list[Path]]], str]] = {
 
 @pytest.fixture
 def registered(sandbox: Sandbox) -> dict[str, str]:
-    outcome = operations.populate(SPEC, KEY, create_mailboxes=True)
+    outcome = populations.populate(SPEC, KEY, create_mailboxes=True)
     assert outcome.success, outcome.error
     return stored_passwords(KEY)
 

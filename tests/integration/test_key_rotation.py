@@ -9,12 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import helpers_populations as populations
 import pytest
 from cryptography.fernet import Fernet
 from helpers_sandbox import azt3knet, stored_passwords
 from sqlalchemy import select
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import BUNDLE_SUFFIX, decrypt_bundle
@@ -51,13 +51,13 @@ def one_error_line(result: Any) -> str:
 
 def test_one_undecryptable_bundle_changes_nothing_then_rotation_succeeds(sandbox: Sandbox) -> None:
     for key, spec in SPECS.items():
-        outcome = operations.populate(spec, key, create_mailboxes=True)
+        outcome = populations.populate(spec, key, create_mailboxes=True)
         assert outcome.success, outcome.error
     passwords = {key: stored_passwords(key) for key in SPECS}
     settings = get_settings()
     old = settings.secret_key_for_kv_enc.get_secret_value()  # type: ignore[union-attr]
     new = Fernet.generate_key().decode()
-    store = operations.open_store()
+    store = populations.open_store()
     exports = settings.exports_dir
     # Sorted last, so a rotation that worked item by item would already have rewritten everything else.
     stray = exports / f"zz-unknown{BUNDLE_SUFFIX}"

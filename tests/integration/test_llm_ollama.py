@@ -250,7 +250,8 @@ def test_llm_enriched_population_is_identical_on_rematerialization(
 ) -> None:
     """agent_profiles with the Ollama backend: bios come from the (non-deterministic) model on the first run and
     from the store's cache on the second, so the partition's content hash does not change."""
-    from azt3knet_pipeline import operations
+    import helpers_populations as populations
+
     from azt3knet_pipeline.domain.models import PopulationSpec
     from azt3knet_pipeline.settings import get_settings
 
@@ -258,12 +259,12 @@ def test_llm_enriched_population_is_identical_on_rematerialization(
     monkeypatch.setenv("OLLAMA_BASE_URL", fake_server[1].url)
     monkeypatch.setenv("OLLAMA_MODEL", MODEL)
     get_settings.cache_clear()
-    operations.register_population(PopulationSpec(count=6, seed=3, country="IT"), "llm-pop")
-    first = operations.materialize_population("llm-pop", job_name="profiles_job")
+    populations.register_population(PopulationSpec(count=6, seed=3, country="IT"), "llm-pop")
+    first = populations.materialize_population("llm-pop", job_name="profiles_job")
     assert first.success, first.error
     assert len(fake.requests) == 6
     assert all(r["options"]["temperature"] == 0 and "seed" in r["options"] for r in fake.requests)
-    second = operations.materialize_population("llm-pop", job_name="profiles_job")
+    second = populations.materialize_population("llm-pop", job_name="profiles_job")
     assert second.success, second.error
     assert len(fake.requests) == 6  # every bio came from the cache
     meta1, meta2 = first.metadata["agent_profiles"], second.metadata["agent_profiles"]

@@ -10,9 +10,9 @@ import sys
 import time
 from collections.abc import Callable
 
+import helpers_populations as populations
 from helpers_sandbox import assert_converged, desired, domain_mailboxes, mail_domain, mailcow, stored_passwords
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
@@ -76,7 +76,7 @@ def test_sigkill_mid_provisioning_then_rerun_converges(sandbox_factory: Callable
     assert all(mailcow(sandbox).check_password(address, passwords[address]) for address in survivors)
 
     mailcow(sandbox).update_faults(latency_ms=0)
-    outcome = operations.recreate(KEY)
+    outcome = populations.recreate(KEY)
     assert outcome.success, outcome.error
     meta = outcome.metadata["mailboxes"]
     assert meta["created"] + meta["adopted"] == 60 - len(survivors)
@@ -84,4 +84,4 @@ def test_sigkill_mid_provisioning_then_rerun_converges(sandbox_factory: Callable
     # No duplicate, no orphan (nothing in the domain or the store that is not desired, every row active),
     # every credential decryptable and accepted by the server; the same passwords as before the crash.
     assert assert_converged(sandbox, SPEC, KEY) == passwords
-    assert operations.open_store().require_population(KEY).status == "provisioned"
+    assert populations.open_store().require_population(KEY).status == "provisioned"

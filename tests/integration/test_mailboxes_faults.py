@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import helpers_populations as populations
 import pytest
 from helpers_sandbox import (
     api_client,
@@ -18,7 +19,6 @@ from helpers_sandbox import (
     reset_counters,
 )
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.http import RetryPolicy
 from azt3knet_pipeline.domain.generation import generate_population
@@ -67,9 +67,9 @@ def test_populate_converges_under_a_fifth_of_requests_failing(
     get_settings.cache_clear()
     spec, key = PopulationSpec(count=40, seed=21, country="ES"), "faulty"
 
-    outcomes = [operations.populate(spec, key, create_mailboxes=True)]
+    outcomes = [populations.populate(spec, key, create_mailboxes=True)]
     while not outcomes[-1].success and len(outcomes) < 4:  # a run may give up on a mailbox; the next converges
-        outcomes.append(operations.recreate(key))
+        outcomes.append(populations.recreate(key))
     assert outcomes[-1].success, [o.error for o in outcomes]
     injected = mailcow(sandbox).fault_counts
     assert injected.get("error_after_apply") and injected.get("429")
@@ -83,7 +83,7 @@ def test_populate_converges_under_a_fifth_of_requests_failing(
     # Converged means converged: with the faults gone, a recreate is one list and zero writes.
     mailcow(sandbox).update_faults(**NO_FAULTS)
     reset_counters(sandbox)
-    assert operations.recreate(key).success
+    assert populations.recreate(key).success
     assert mailcow_counters(sandbox)["writes"] == 0
     assert mailcow_counters(sandbox)["GET get/mailbox"] == 1
 
@@ -99,7 +99,7 @@ def test_exhausted_retries_fail_the_run_and_the_next_run_converges(
     settings = get_settings()
     spec, key = PopulationSpec(count=20, seed=22, country="PT"), "stingy"
     domain = mail_domain(key)
-    store = operations.open_store(settings)
+    store = populations.open_store(settings)
     store.register_population(key, spec)
     box = secret_box(settings)
     profiles = generate_population(spec, key).frame

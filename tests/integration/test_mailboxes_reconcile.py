@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import helpers_populations as populations
 from helpers_sandbox import (
     api_client,
     assert_converged,
@@ -21,7 +22,6 @@ from helpers_sandbox import (
     stored_passwords,
 )
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mailcow import MailboxSpec
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG
@@ -30,7 +30,7 @@ from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import bundle_path, decrypt_bundle
 from azt3knet_pipeline.settings import get_settings
 
-SPEC = PopulationSpec(count=25, seed=11, country="ES")  # recreate_from_seed(SPEC, 11) names the same population
+SPEC = PopulationSpec(count=25, seed=11, country="ES")  # registered under its default key, seed-11
 KEY = "seed-11"
 
 
@@ -43,8 +43,8 @@ def bundle_passwords(key: str) -> dict[str, str]:
 
 
 def test_create_then_recreate_is_one_list_and_zero_writes_then_restores_deleted(sandbox: Sandbox) -> None:
-    # The Python API: the population that this spec with seed 11 names (registered as seed-11).
-    first = operations.recreate_from_seed(SPEC, 11)
+    # The use case the CLI and the API call: the population this spec names (registered as seed-11).
+    first = populations.populate(SPEC, create_mailboxes=True)
     assert first.success, first.error
     assert first.key == KEY
     meta = first.metadata["mailboxes"]
@@ -58,11 +58,11 @@ def test_create_then_recreate_is_one_list_and_zero_writes_then_restores_deleted(
     assert {SYNTHETIC_TAG, KEY} <= set(domain["tags"])
     assert has_dkim(sandbox, mail_domain(KEY))
     assert bundle_passwords(KEY) == passwords
-    assert operations.open_store().require_population(KEY).status == "provisioned"
+    assert populations.open_store().require_population(KEY).status == "provisioned"
 
     # Recreate of an unchanged population: one mailbox LIST, zero writes (Mailcow and deSEC).
     reset_counters(sandbox)
-    again = operations.recreate(KEY)
+    again = populations.recreate(KEY)
     assert again.success, again.error
     counters = mailcow_counters(sandbox)
     assert counters["GET get/mailbox"] == 1
@@ -80,7 +80,7 @@ def test_create_then_recreate_is_one_list_and_zero_writes_then_restores_deleted(
         assert client.delete_mailboxes(gone) == dict.fromkeys(gone, "removed")
     assert set(domain_mailboxes(sandbox, mail_domain(KEY))) == set(passwords) - set(gone)
     reset_counters(sandbox)
-    restored = operations.recreate(KEY)
+    restored = populations.recreate(KEY)
     assert restored.success, restored.error
     counters = mailcow_counters(sandbox)
     assert counters["POST add/mailbox"] == 5 and counters["writes"] == 5, counters
@@ -95,7 +95,7 @@ def test_create_then_recreate_is_one_list_and_zero_writes_then_restores_deleted(
 
 def test_drift_is_corrected_and_only_owned_mailboxes_are_removed(sandbox: Sandbox) -> None:
     spec, key = PopulationSpec(count=12, seed=12, country="DE"), "drift-pop"
-    assert operations.populate(spec, key, create_mailboxes=True).success
+    assert populations.populate(spec, key, create_mailboxes=True).success
     domain = mail_domain(key)
     passwords = stored_passwords(key)
     a, b, c, d = sorted(passwords)[:4]
@@ -120,7 +120,7 @@ def test_drift_is_corrected_and_only_owned_mailboxes_are_removed(sandbox: Sandbo
         if address in {handmade, neighbour}
     }
 
-    planned = operations.plan(key)["mailboxes"]
+    planned = populations.plan(key)["mailboxes"]
     assert planned["to_create"] == [] and planned["to_remove"] == [ghost]
     assert {u["address"]: u["changes"] for u in planned["to_update"]} == {
         a: ["name"],
@@ -129,7 +129,7 @@ def test_drift_is_corrected_and_only_owned_mailboxes_are_removed(sandbox: Sandbo
         d: ["active", "name", "quota"],
     }
 
-    outcome = operations.recreate(key)
+    outcome = populations.recreate(key)
     assert outcome.success, outcome.error
     meta = outcome.metadata["mailboxes"]
     assert (meta["updated"], meta["removed"], meta["created"], meta["unchanged"]) == (4, 1, 0, 8)
@@ -141,11 +141,11 @@ def test_drift_is_corrected_and_only_owned_mailboxes_are_removed(sandbox: Sandbo
     assert mailcow(sandbox).check_password(handmade, "Hand-Made-Pass-1")
 
     # Converged: nothing more to do.
-    assert operations.plan(key)["mailboxes"]["to_update"] == []
+    assert populations.plan(key)["mailboxes"]["to_update"] == []
 
     # Teardown removes the population's mailboxes but keeps the domain (it is not empty), its DKIM key and its
     # DNS (the remaining mailboxes still receive and sign mail), and says so; the foreign mailboxes survive.
-    report = operations.teardown(key)
+    report = populations.teardown(key)
     assert report.mailboxes_removed == 12 and report.foreign_mailboxes_left == 2
     assert not report.domain_removed
     assert domain_record(sandbox, domain) is not None
@@ -153,38 +153,38 @@ def test_drift_is_corrected_and_only_owned_mailboxes_are_removed(sandbox: Sandbo
     assert {address: domain_mailboxes(sandbox, domain)[address] for address in kept_before} == kept_before
     assert has_dkim(sandbox, domain) and not report.plan["mailcow"]["remove_dkim"]
     assert any("not created by azt3knet remain" in note for note in report.plan["notes"])
-    store = operations.open_store()
+    store = populations.open_store()
     assert store.require_population(key).status == "torn_down"
     assert {row.state for row in store.list_mailboxes(key)} == {"removed"}
     audit = [e for e in store.audit_entries(target=key) if e.action == "population.teardown"]
     assert audit and audit[0].outcome == "ok" and '"foreign_left": 2' in (audit[0].detail or "")
 
     # Recreate brings back the same addresses with the same passwords, next to the foreign ones.
-    back = operations.recreate(key)
+    back = populations.recreate(key)
     assert back.success, back.error
     assert assert_converged(sandbox, spec, key, foreign={handmade, neighbour}) == passwords
     assert has_dkim(sandbox, domain)
-    assert operations.open_store().require_population(key).status == "provisioned"
+    assert populations.open_store().require_population(key).status == "provisioned"
 
 
 def test_foreign_mailbox_in_a_freed_slot_does_not_block_convergence(sandbox: Sandbox) -> None:
     """Mailboxes the pipeline does not own still count against the domain's limits: recreate must make room
     for the whole population rather than fail on the last mailbox forever."""
     spec, key = PopulationSpec(count=10, seed=13, country="FR"), "freed-slot"
-    assert operations.populate(spec, key, create_mailboxes=True).success
+    assert populations.populate(spec, key, create_mailboxes=True).success
     domain = mail_domain(key)
     passwords = stored_passwords(key)
     removed = sorted(passwords)[:3]
     with api_client(sandbox) as client:
         client.delete_mailboxes(removed)
         client.add_mailbox(MailboxSpec(local_part="helpdesk", domain=domain, password="Hand-Made-Pass-1", quota=1024))
-    outcome = operations.recreate(key)
+    outcome = populations.recreate(key)
     assert outcome.success, outcome.error
     assert outcome.metadata["mailboxes"]["created"] == 3
     assert assert_converged(sandbox, spec, key, foreign={f"helpdesk@{domain}"}) == passwords
     # And the next recreate is a no-op again.
     reset_counters(sandbox)
-    assert operations.recreate(key).success
+    assert populations.recreate(key).success
     assert mailcow_counters(sandbox)["writes"] == 0
 
 
@@ -196,21 +196,21 @@ def test_a_hand_made_mailbox_at_a_desired_address_is_left_alone_and_reported(san
     """An untagged mailbox squatting on an agent's address is never adopted (its password is not ours, and
     teardown would delete it): the run fails naming it, everything else converges, the bundle leaves it out."""
     spec, key = PopulationSpec(count=6, seed=17, country="FR"), "squat"
-    operations.register_population(spec, key)
+    populations.register_population(spec, key)
     domain = mail_domain(key)
     target = sorted(m.address for m in desired(spec, key))[0]
     local = target.split("@", 1)[0]
     with api_client(sandbox) as client:
-        assert operations.populate(spec, key, create_mailboxes=True).success
+        assert populations.populate(spec, key, create_mailboxes=True).success
         client.delete_mailboxes([target])
         client.add_mailbox(MailboxSpec(local_part=local, domain=domain, password="Hand-Made-Pass-1", quota=7))
-    outcome = operations.recreate(key)
+    outcome = populations.recreate(key)
     assert not outcome.success
     assert target in outcome.error and "did not create" in outcome.error
     squatter = domain_mailboxes(sandbox, domain)[target]
     assert SYNTHETIC_TAG not in squatter.get("tags", []) and mailcow(sandbox).check_password(target, "Hand-Made-Pass-1")
     assert len(domain_mailboxes(sandbox, domain)) == 6
-    exported = operations.export_credentials(key, str(sandbox_tmp(key)), plaintext=True)
+    exported = populations.export_credentials(key, str(sandbox_tmp(key)), plaintext=True)
     assert exported["mailboxes"] == 5
     assert target not in sandbox_tmp(key).read_text()
 
@@ -227,14 +227,14 @@ def test_a_domain_azt3knet_did_not_create_stops_the_run_until_adopted(sandbox: S
         client.add_domain(DomainSpec(domain=domain))
     assert "tags" not in domain_record_api(sandbox, domain)  # contract §7: no tags key on an untagged domain
     reset_counters(sandbox)
-    refused = operations.populate(spec, key, create_mailboxes=True)
+    refused = populations.populate(spec, key, create_mailboxes=True)
     assert not refused.success
     assert domain in (refused.error or "") and "--adopt-domain" in (refused.error or "")
     assert mailcow_counters(sandbox)["writes"] == 0 and mailcow(sandbox).writes_received() == []
     assert domain_mailboxes(sandbox, domain) == {}
     assert domain_record(sandbox, domain)["tags"] == []  # type: ignore[index]
 
-    outcome = operations.populate(spec, key, create_mailboxes=True, adopt_domain=True)
+    outcome = populations.populate(spec, key, create_mailboxes=True, adopt_domain=True)
     assert outcome.success, outcome.error
     meta = outcome.metadata["mailboxes"]
     assert not meta["domain_created"] and meta["domain_adopted"]
@@ -243,7 +243,7 @@ def test_a_domain_azt3knet_did_not_create_stops_the_run_until_adopted(sandbox: S
     assert record is not None and record["mailboxes"] >= 14 and record["quota"] >= 14 * 1024
     assert {SYNTHETIC_TAG, key} <= set(record["tags"])
     reset_counters(sandbox)
-    assert operations.recreate(key).success
+    assert populations.recreate(key).success
     assert mailcow_counters(sandbox)["writes"] == 0
 
 
@@ -259,15 +259,15 @@ def domain_record_api(sandbox: Sandbox, domain: str) -> dict:
 def test_recreate_re_adds_a_partition_lost_with_dagster_storage(sandbox: Sandbox) -> None:
     """The store is the record of which populations exist: if Dagster's storage lost the partition, recreate
     puts it back and converges (with zero writes, as nothing changed on Mailcow)."""
-    from azt3knet_pipeline.dagster_home import get_instance
+    from azt3knet_pipeline.orchestration.instance import get_instance
 
     spec, key = PopulationSpec(count=4, seed=19, country="PT"), "lost-partition"
-    assert operations.populate(spec, key, create_mailboxes=True).success
+    assert populations.populate(spec, key, create_mailboxes=True).success
     instance = get_instance(get_settings())
     instance.delete_dynamic_partition("population", key)
     assert not instance.has_dynamic_partition("population", key)
     reset_counters(sandbox)
-    outcome = operations.recreate(key)
+    outcome = populations.recreate(key)
     assert outcome.success, outcome.error
     assert instance.has_dynamic_partition("population", key)
     assert mailcow_counters(sandbox)["writes"] == 0

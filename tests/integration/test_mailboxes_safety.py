@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import helpers_populations as populations
 from helpers_sandbox import (
     api_client,
     assert_converged,
@@ -26,7 +27,6 @@ from helpers_sandbox import (
     stored_passwords,
 )
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.mailcow import DomainSpec, MailboxSpec
 from azt3knet_pipeline.domain.dns_plan import RRset
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG
@@ -79,17 +79,17 @@ def test_a_crashed_create_is_never_exported_or_active_and_recreate_repairs_it(
     spec, key = PopulationSpec(count=6, seed=71, country="ES"), "crash-create"
     # Domain add answers normally; the next two mailbox creates hit a crashed handler (HTTP 200, empty body).
     mailcow(sandbox).update_faults(fault_actions=["add"], fault_queue=["ok", "empty_200", "empty_200"])
-    outcome = operations.populate(spec, key, create_mailboxes=True)
+    outcome = populations.populate(spec, key, create_mailboxes=True)
     assert not outcome.success and "ambiguous_reply" in (outcome.error or "")
-    meta_rows = {row.address: row.state for row in operations.open_store().list_mailboxes(key)}
+    meta_rows = {row.address: row.state for row in populations.open_store().list_mailboxes(key)}
     missing = {a for a in meta_rows if a not in domain_mailboxes(sandbox, mail_domain(key))}
     assert len(missing) == 2 and all(meta_rows[a] != "active" for a in missing)
     assert sum(1 for state in meta_rows.values() if state == "active") == 4
-    exported = operations.export_credentials(key, str(tmp_path / "creds.json"), plaintext=True)
+    exported = populations.export_credentials(key, str(tmp_path / "creds.json"), plaintext=True)
     bundle = json.loads((tmp_path / "creds.json").read_text())
     assert exported["mailboxes"] == 4 and not missing & {m["address"] for m in bundle["mailboxes"]}
 
-    again = operations.recreate(key)
+    again = populations.recreate(key)
     assert again.success, again.error
     assert again.metadata["mailboxes"]["created"] == 2
     assert_converged(sandbox, spec, key)
@@ -97,26 +97,26 @@ def test_a_crashed_create_is_never_exported_or_active_and_recreate_repairs_it(
 
 def test_fresh_populate_reports_the_dkim_key_its_domain_creation_generated(sandbox: Sandbox) -> None:
     spec, key = PopulationSpec(count=3, seed=72, country="ES"), "dkim-fresh"
-    outcome = operations.populate(spec, key, create_mailboxes=True)
+    outcome = populations.populate(spec, key, create_mailboxes=True)
     assert outcome.success, outcome.error
     meta = outcome.metadata["mailboxes"]
     assert meta["domain_created"] and meta["dkim_created"]
     assert [w["route"] for w in mailcow(sandbox).writes_received()].count("add/dkim") == 0  # made by add/domain
-    assert store_created_domain(operations.open_store(), key)
+    assert store_created_domain(populations.open_store(), key)
 
 
 def test_a_mailbox_made_by_someone_else_between_list_and_create_is_a_conflict(sandbox: Sandbox) -> None:
     spec, key = PopulationSpec(count=5, seed=73, country="ES"), "race-box"
     target = sorted(m.address for m in desired(spec, key))[0]
     mailcow(sandbox).update_faults(foreign_race_addresses=[target])
-    outcome = operations.populate(spec, key, create_mailboxes=True)
+    outcome = populations.populate(spec, key, create_mailboxes=True)
     assert not outcome.success
     assert target in (outcome.error or "") and "did not create" in (outcome.error or "")
     theirs = domain_mailboxes(sandbox, mail_domain(key))[target]
     assert theirs["tags"] == [] and mailcow(sandbox).check_password(target, "Someone-elses-1")
     assert not mailcow(sandbox).check_password(target, stored_passwords(key)[target])
     assert not [w for w in mailcow(sandbox).writes_received() if w["route"] == "edit/mailbox"]
-    rows = {row.address: row.state for row in operations.open_store().list_mailboxes(key)}
+    rows = {row.address: row.state for row in populations.open_store().list_mailboxes(key)}
     assert rows[target] == "conflict" and {s for a, s in rows.items() if a != target} == {"active"}
     # Teardown removes the agents' mailboxes and leaves theirs, with the domain that serves it.
     result = azt3knet("teardown", key, "--yes")
@@ -127,7 +127,7 @@ def test_a_mailbox_made_by_someone_else_between_list_and_create_is_a_conflict(sa
 
 def test_teardown_with_a_bad_mailcow_key_or_desec_token_writes_nothing_anywhere(sandbox: Sandbox) -> None:
     spec, key = PopulationSpec(count=4, seed=74, country="ES"), "bad-key"
-    assert operations.populate(spec, key, create_mailboxes=True).success
+    assert populations.populate(spec, key, create_mailboxes=True).success
     rrsets = zone_rrsets(sandbox, key)
     boxes = domain_mailboxes(sandbox, mail_domain(key))
     assert len(rrsets) == 6 and len(boxes) == 4
@@ -140,12 +140,12 @@ def test_teardown_with_a_bad_mailcow_key_or_desec_token_writes_nothing_anywhere(
     assert desec_counters(sandbox)["writes"] == 0 and mailcow_counters(sandbox)["writes"] == 0
     assert mailcow(sandbox).writes_received() == []
     assert zone_rrsets(sandbox, key) == rrsets and domain_mailboxes(sandbox, mail_domain(key)) == boxes
-    assert operations.open_store().require_population(key).status == "provisioned"
+    assert populations.open_store().require_population(key).status == "provisioned"
 
 
 def test_teardown_with_a_foreign_mailbox_keeps_the_domain_its_dkim_key_and_dns(sandbox: Sandbox) -> None:
     spec, key = PopulationSpec(count=4, seed=75, country="ES"), "foreign-box"
-    assert operations.populate(spec, key, create_mailboxes=True).success
+    assert populations.populate(spec, key, create_mailboxes=True).success
     domain = mail_domain(key)
     foreign = f"helpdesk@{domain}"
     with api_client(sandbox) as client:
@@ -198,7 +198,7 @@ def test_populate_on_a_foreign_domain_exits_1_with_no_write_until_adopted(sandbo
     assert record is not None and {SYNTHETIC_TAG, key} <= set(record["tags"]) and record["mailboxes"] >= 6
     # Adopted means ours from now on: a recreate without the flag is a no-op.
     reset_counters(sandbox)
-    assert operations.recreate(key).success
+    assert populations.recreate(key).success
     assert mailcow_counters(sandbox)["writes"] == 0
 
 
@@ -206,12 +206,12 @@ def test_a_domain_made_before_domains_were_tagged_is_recognised_as_ours(sandbox:
     """Earlier versions created domains without tags. Such a domain is ours when the store recorded creating it
     and every mailbox in it is this population's: recreate tags it (one edit) and carries on."""
     spec, key = PopulationSpec(count=3, seed=77, country="ES"), "legacy-dom"
-    assert operations.populate(spec, key, create_mailboxes=True).success
+    assert populations.populate(spec, key, create_mailboxes=True).success
     domain = mail_domain(key)
     with mailcow(sandbox)._lock:
         mailcow(sandbox).domains[domain]["tags"] = []  # as an earlier version left it
     reset_counters(sandbox)
-    outcome = operations.recreate(key)
+    outcome = populations.recreate(key)
     assert outcome.success, outcome.error
     assert received(sandbox) == [("edit/domain", domain, ("tags",))]
     assert {SYNTHETIC_TAG, key} <= set(domain_record(sandbox, domain)["tags"])  # type: ignore[index]
@@ -221,8 +221,8 @@ def test_a_domain_made_before_domains_were_tagged_is_recognised_as_ours(sandbox:
     with api_client(sandbox) as client:
         client.edit_domain(domain, {"mailboxes": 4, "aliases": 4, "quota": 4 * 1024})
         client.add_mailbox(MailboxSpec(local_part="owner", domain=domain, password="Hand-Made-Pass-1", quota=64))
-    assert operations.plan(key)["blocked"]
-    assert not operations.recreate(key).success
+    assert populations.plan(key)["blocked"]
+    assert not populations.recreate(key).success
     adopted = azt3knet("recreate", key, "--adopt-domain", "--json")
     assert adopted.returncode == 0, adopted.stderr
     assert json.loads(adopted.stdout)["assets"]["mailboxes"]["domain_adopted"] is True
@@ -232,8 +232,8 @@ def test_a_domain_made_before_domains_were_tagged_is_recognised_as_ours(sandbox:
 def test_plan_lists_exactly_the_writes_recreate_makes(sandbox: Sandbox) -> None:
     spec, key = PopulationSpec(count=6, seed=78, country="ES"), "exact-plan"
     domain = mail_domain(key)
-    operations.register_population(spec, key)
-    store = operations.open_store()
+    populations.register_population(spec, key)
+    store = populations.open_store()
 
     def drift_mailbox_deleted() -> None:
         with api_client(sandbox) as client:
@@ -277,10 +277,10 @@ def test_plan_lists_exactly_the_writes_recreate_makes(sandbox: Sandbox) -> None:
     ]
     for name, drift in shapes:
         drift()
-        plan = operations.plan(key)
+        plan = populations.plan(key)
         before = zone_rrsets(sandbox, key)
         reset_counters(sandbox)
-        outcome = operations.recreate(key)
+        outcome = populations.recreate(key)
         assert outcome.success, (name, outcome.error)
         assert Counter(received(sandbox)) == Counter(planned(plan)), name
         after = zone_rrsets(sandbox, key)

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import helpers_populations as populations
 import psycopg2
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.run import running_sandbox
@@ -80,8 +80,8 @@ def test_full_population_on_postgres_rematerialized_from_a_second_process(
         get_settings.cache_clear()
 
         # -- process 1 (this one): register and materialize the whole graph --------------------------
-        operations.register_population(SPEC, KEY, actor="test")
-        first = operations.materialize_population(KEY, job_name="populate_job")
+        populations.register_population(SPEC, KEY, actor="test")
+        first = populations.materialize_population(KEY, job_name="populate_job")
         assert first.success, first.error
         assert first.metadata["mailboxes"]["created"] == SPEC.count
         assert first.metadata["credential_export"]["mailboxes"] == SPEC.count

@@ -19,6 +19,7 @@ import stat
 from pathlib import Path
 from urllib.parse import quote
 
+import helpers_populations as populations
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, serialize_value
 from helpers_sandbox import (
@@ -31,12 +32,11 @@ from helpers_sandbox import (
 )
 from sqlalchemy import MetaData, select
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
-from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.defs.verify import partition_tags
 from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import bundle_path, decrypt_bundle
 from azt3knet_pipeline.services.verify import verify_with_settings
@@ -63,27 +63,27 @@ def test_no_plaintext_password_outside_the_plaintext_export(
 
     # 1. A failed run: the server's policy is stricter than our passwords (a business error, not retried).
     cow.password_policy = {**STRICT, "length": 30}
-    failed = operations.populate(SPEC, KEY, create_mailboxes=True)
+    failed = populations.populate(SPEC, KEY, create_mailboxes=True)
     assert not failed.success and "password_complexity" in (failed.error or "")
     outputs["failed run error"] = failed.error or ""
     # 2. The policy back to strict-but-satisfiable: the run converges.
     cow.password_policy = dict(STRICT)
-    assert operations.recreate(KEY).success
+    assert populations.recreate(KEY).success
     # 3. Two mailboxes deleted by hand; the first re-create's answer is lost after it was applied, so the retry
     #    meets `object_exists` and the pipeline adopts the mailbox by re-asserting the password of record.
     with api_client(sandbox) as client:
         client.delete_mailboxes(sorted(domain_mailboxes(sandbox, mail_domain(KEY)))[:2])
     cow.update_faults(fault_actions=["add"], fault_queue=["error_after_apply"])
-    adopted = operations.recreate(KEY)
+    adopted = populations.recreate(KEY)
     assert adopted.success, adopted.error
     assert adopted.metadata["mailboxes"]["adopted"] == 1 and adopted.metadata["mailboxes"]["created"] == 1
     passwords = assert_converged(sandbox, SPEC, KEY)
     # 4. Read-only views and exports, in-process ...
-    outputs["plan"] = json.dumps(operations.plan(KEY))
-    outputs["describe"] = json.dumps(operations.describe_population(KEY), default=str)
+    outputs["plan"] = json.dumps(populations.plan(KEY))
+    outputs["describe"] = json.dumps(populations.describe_population(KEY), default=str)
     encrypted_out = tmp_path / "exports-elsewhere" / "bundle.fernet"
     encrypted_out.parent.mkdir()  # exports never create folders
-    operations.export_credentials(KEY, str(encrypted_out))
+    populations.export_credentials(KEY, str(encrypted_out))
     # ... and through the CLI, as a user runs it.
     for name, args in {
         "cli recreate": ["recreate", KEY, "--json"],
@@ -118,7 +118,7 @@ def test_no_plaintext_password_outside_the_plaintext_export(
     outputs["cli plaintext export"] = result.stdout + result.stderr
 
     box = secret_box(settings)
-    store = operations.open_store(settings)
+    store = populations.open_store(settings)
     secrets = {f"password of {address}": password for address, password in passwords.items()}
     secrets["derivation secret"] = store.derivation_secret(box).hex()
     secrets["Fernet key"] = settings.secret_key_for_kv_enc.get_secret_value()  # type: ignore[union-attr]

@@ -11,9 +11,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from helpers_populations import open_store
 from helpers_sandbox import azt3knet, domain_mailboxes, mail_domain
 
-from azt3knet_pipeline.operations import open_store
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.settings import Settings, get_settings
 

@@ -16,19 +16,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers_populations as populations
 import pytest
 from cryptography.fernet import Fernet
 from dagster import build_schedule_context
 from helpers_sandbox import api_client, azt3knet, azt3knet_command, mailcow, read_exports, stored_passwords
 
-from azt3knet_pipeline import operations
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mail import AUTH_REFUSED, TIMEOUT, TLS, MailEndpoint, MailProbeError, imap_login
-from azt3knet_pipeline.dagster_home import get_instance
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.defs.resources import StoreResource
 from azt3knet_pipeline.defs.verify import partition_tags, verify_mailboxes_schedule
 from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.sandbox.server import free_port
 from azt3knet_pipeline.services.credentials import decrypt_bundle
@@ -39,7 +39,7 @@ OUT_OF_BAND_PASSWORD = "Changed-Behind-The-Back-7x"
 
 
 def provision(count: int, seed: int, key: str) -> dict[str, str]:
-    outcome = operations.populate(PopulationSpec(count=count, seed=seed, country="ES"), key, create_mailboxes=True)
+    outcome = populations.populate(PopulationSpec(count=count, seed=seed, country="ES"), key, create_mailboxes=True)
     assert outcome.success, outcome.error
     passwords = stored_passwords(key)
     assert len(passwords) == count
@@ -96,7 +96,7 @@ def test_25_exported_credentials_log_in_and_verify_names_exactly_the_changed_pas
     # The default sample is deterministic: the same addresses every time, a prefix of larger samples.
     as_json = [json.loads(azt3knet("verify", key, "--sample", str(n), "--json").stdout) for n in (5, 5, 10)]
     assert as_json[0]["sampled"] == 5 and as_json[2]["sampled"] == 10
-    audit = [e for e in operations.open_store().audit_entries(target=key) if e.action == "mailboxes.verify"]
+    audit = [e for e in populations.open_store().audit_entries(target=key) if e.action == "mailboxes.verify"]
     assert [e.outcome for e in reversed(audit)][:2] == ["ok", "failed"]
 
 
@@ -139,7 +139,7 @@ def test_asset_check_passes_after_provisioning_and_fails_after_a_mailbox_is_disa
     assert passed, meta
     assert (meta["mailboxes"], meta["sampled"], meta["logged_in"], meta["failed"]) == (6, 6, 6, 0)
     # The schedule asks for one check run per provisioned population (not for profiles-only ones).
-    operations.populate(PopulationSpec(count=2, seed=1407, country="ES"), "profiles-only")
+    populations.populate(PopulationSpec(count=2, seed=1407, country="ES"), "profiles-only")
     tick = datetime.datetime(2026, 1, 1, 10, 17, tzinfo=datetime.UTC)
     context = build_schedule_context(instance=instance, scheduled_execution_time=tick)
     requests = verify_mailboxes_schedule(context, store=StoreResource())
@@ -199,7 +199,7 @@ def test_verify_refuses_unknown_and_unprovisioned_populations_in_one_line(mail_s
     result = azt3knet("verify", "no-such-population")
     assert result.returncode == 2 and result.stderr.strip().startswith("error: no population is registered")
     assert len(result.stderr.strip().splitlines()) == 1
-    operations.populate(PopulationSpec(count=2, seed=1405, country="ES"), "profiles-only")
+    populations.populate(PopulationSpec(count=2, seed=1405, country="ES"), "profiles-only")
     result = azt3knet("verify", "profiles-only")
     assert result.returncode == 2 and "has no active mailboxes to verify" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -5,14 +5,15 @@ from dagster import AssetExecutionContext, Output, asset
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import StoreResource
+from azt3knet_pipeline.names import DNS_RECORDS, MAILBOXES, POPULATION_GROUP
 from azt3knet_pipeline.services.credentials import encrypted_bundle, save_bundle
 from azt3knet_pipeline.settings import get_settings
 
 
 @asset(
     partitions_def=population_partitions,
-    group_name="population",
-    deps=["mailboxes", "dns_records"],
+    group_name=POPULATION_GROUP,
+    deps=[MAILBOXES, DNS_RECORDS],
     description="Fernet-encrypted bundle of every mailbox's credentials and IMAP/SMTP settings.",
 )
 def credential_export(context: AssetExecutionContext, store: StoreResource) -> Output[str]:

@@ -4,15 +4,16 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import DesecResource, MailcowResource, StoreResource
+from azt3knet_pipeline.names import MAILBOXES, POPULATION_GROUP
 from azt3knet_pipeline.services.dns import reconcile_dns
 from azt3knet_pipeline.settings import get_settings
 
 
 @asset(
     partitions_def=population_partitions,
-    group_name="population",
+    group_name=POPULATION_GROUP,
     pool="desec_api",
-    deps=["mailboxes"],
+    deps=[MAILBOXES],
     description="MX, SPF, DKIM, DMARC and autoconfig/autodiscover rrsets of <key>.<DESEC_DOMAIN> on deSEC.",
 )
 def dns_records(

@@ -8,6 +8,7 @@ from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import MailcowResource, StoreResource
+from azt3knet_pipeline.names import POPULATION_GROUP
 from azt3knet_pipeline.services.dns import WRITE_AHEAD_GRACE, dns_configured, utcnow
 from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, reconcile_mailboxes
 from azt3knet_pipeline.settings import get_settings
@@ -24,7 +25,7 @@ class MailboxesConfig(Config):
 
 @asset(
     partitions_def=population_partitions,
-    group_name="population",
+    group_name=POPULATION_GROUP,
     pool="mailcow_api",
     description="One Mailcow mailbox per agent on <key>.<DESEC_DOMAIN>, tagged azt3knet-synthetic + key.",
 )

@@ -20,6 +20,7 @@ from azt3knet_pipeline.domain.models import LATEST_GENERATOR_VERSION, Population
 from azt3knet_pipeline.domain.report import describe
 from azt3knet_pipeline.enrich import enrich_profiles
 from azt3knet_pipeline.errors import describe_validation_error
+from azt3knet_pipeline.names import POPULATION_GROUP
 from azt3knet_pipeline.store.repository import PopulationConflict
 
 PREVIEW_COLUMNS = ["index", "display_name", "gender", "age", "city", "email_local_part", "interests"]
@@ -50,7 +51,7 @@ def _spec_from_config(given: dict[str, Any]) -> PopulationSpec:
 
 @asset(
     partitions_def=population_partitions,
-    group_name="population",
+    group_name=POPULATION_GROUP,
     description="The PopulationSpec registered for this partition (registered from run config if new).",
 )
 def population_spec(
@@ -98,7 +99,7 @@ def population_spec(
 
 @asset(
     partitions_def=population_partitions,
-    group_name="population",
+    group_name=POPULATION_GROUP,
     description="Deterministic synthetic agent profiles (pandas DataFrame, one row per agent).",
     # Follows the generator: a new generator version is new code for new populations (registered ones keep
     # theirs, shown per partition in the `generator_version` metadata).

@@ -1,4 +1,7 @@
-"""How the API starts Dagster runs: queued for `dagster-daemon`, or executed by the API process itself.
+"""Launching runs of a population's partition: in this process (the CLI, the demo, tests) with
+`materialize_population`, or through the API's `RunExecutor`.
+
+The API's runs are queued for `dagster-daemon`, or executed by the API process itself.
 
 Either way the run is created in the instance *before* the request returns (status NOT_STARTED, tagged with the
 partition), so the run id in the 202 answer can be looked up at once with `instance.get_run_by_id`:
@@ -25,10 +28,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, JobDefinition, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, JobDefinition
 from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
@@ -39,16 +41,17 @@ from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOr
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-from azt3knet_pipeline.api.models import RunDetail, RunInfo
-from azt3knet_pipeline.defs.partitions import POPULATION_PARTITIONS_NAME
-from azt3knet_pipeline.operations import QUIET_RUN_CONFIG
-from azt3knet_pipeline.services.dead_runs import (
-    fail_dead_run,
+from azt3knet_pipeline.definitions import defs
+from azt3knet_pipeline.names import POPULATE_JOB
+from azt3knet_pipeline.orchestration.dead_runs import (
     hold_heartbeat,
     owner_tags,
+    owning_runs,
     reap_dead_runs,
     release_heartbeat,
 )
+from azt3knet_pipeline.orchestration.partitions import ensure_partition
+from azt3knet_pipeline.orchestration.results import EXECUTOR_TAG, RunOutcome, outcome_of
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +61,38 @@ DEFINITIONS_ATTRIBUTE = "defs"
 LOCATION_NAME = f"{DEFINITIONS_MODULE}:{DEFINITIONS_ATTRIBUTE}"
 EXECUTOR_ENV = "AZT3KNET_API_RUN_EXECUTOR"
 EXECUTOR_MODES = ("auto", "daemon", "embedded")
-EXECUTOR_TAG = "azt3knet/executor"
 ACTOR_TAG = "azt3knet/actor"
-PARTITION_TAG = "dagster/partition"
 DAEMON_TYPE = "QUEUED_RUN_COORDINATOR"
 HEARTBEAT_FRESH_SECONDS = 120.0
 IN_PROCESS_EXECUTION: dict[str, Any] = {"config": {"in_process": {}}}
-HIDDEN_METADATA = frozenset({"path", "preview"})
+QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def materialize_population(
+    key: str,
+    *,
+    instance: DagsterInstance,
+    job_name: str = POPULATE_JOB,
+    run_config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+) -> RunOutcome:
+    """Run `job_name` for partition `key` in this process, in `instance` (the run shows in the Dagster UI).
+
+    Runs of this instance whose process died (kill -9, crash) are marked failed and their pool slots freed
+    first, so they never block this one; this run is tagged with this process as its owner for the same reason.
+    """
+    reap_dead_runs(instance)
+    job = defs.resolve_job_def(job_name)
+    config = {**QUIET_RUN_CONFIG, **(run_config or {})}
+    with owning_runs(instance):
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=key,
+            run_config=config,
+            raise_on_error=False,
+            tags={**owner_tags(), **(tags or {})},
+        )
+    return outcome_of(result, key=key, job_name=job_name)
 
 
 def executor_mode_from_env() -> str:
@@ -97,8 +125,6 @@ def load_jobs() -> dict[str, LoadedJob]:
     """
     with _definitions_lock:
         if not _loaded_jobs:
-            from azt3knet_pipeline.definitions import defs
-
             repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE)
             repository_def = defs.get_repository_def()
             for job_def in repository_def.get_all_jobs():
@@ -133,16 +159,17 @@ def daemon_alive(instance: DagsterInstance) -> bool:
     return heartbeat is not None and time.time() - heartbeat.timestamp <= HEARTBEAT_FRESH_SECONDS
 
 
-def ensure_partition(instance: DagsterInstance, key: str) -> None:
-    if not instance.has_dynamic_partition(POPULATION_PARTITIONS_NAME, key):
-        instance.add_dynamic_partitions(POPULATION_PARTITIONS_NAME, [key])
-
-
 @dataclass(frozen=True)
 class SubmittedRun:
+    """A run the RunExecutor created and handed on; it has not necessarily started."""
+
     run_id: str
     job: str
     executor: str
+
+    def audit_detail(self) -> tuple[str, dict[str, Any]]:
+        """(outcome, detail) for the audit log entry of the use case that submitted it."""
+        return "submitted", {"run_id": self.run_id, "executor": self.executor}
 
 
 class RunExecutor:
@@ -251,84 +278,3 @@ class RunExecutor:
                 instance.report_run_canceled(
                     run, message="the API stopped before this run started; POST /api/populations/{key}/recreate"
                 )
-
-
-def _timestamp(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()  # storage keeps naive UTC
-    return float(value)
-
-
-def _run_info_fields(record: Any) -> dict[str, Any]:
-    run = record.dagster_run
-    return {
-        "run_id": run.run_id,
-        "job": run.job_name,
-        "status": run.status.value,
-        "partition": run.tags.get(PARTITION_TAG),
-        "executor": run.tags.get(EXECUTOR_TAG),
-        "created_at": _timestamp(record.create_timestamp),
-        "started_at": _timestamp(record.start_time),
-        "ended_at": _timestamp(record.end_time),
-    }
-
-
-def _records(instance: DagsterInstance, filters: RunsFilter) -> list[Any]:
-    """The newest run matching `filters`; a run whose process is gone is failed first, never shown as running."""
-    records = list(instance.get_run_records(filters=filters, limit=1))
-    if records and fail_dead_run(instance, records[0].dagster_run) is not None:
-        records = list(instance.get_run_records(filters=filters, limit=1))
-    return records
-
-
-def last_run(instance: DagsterInstance, key: str) -> RunInfo | None:
-    """The most recent run of the population's partition (any job, whoever launched it)."""
-    records = _records(instance, RunsFilter(tags={PARTITION_TAG: key}))
-    return RunInfo(**_run_info_fields(records[0])) if records else None
-
-
-def _scalar(value: Any) -> bool:
-    return isinstance(value, bool | int | float | str) or value is None
-
-
-def run_detail(instance: DagsterInstance, run_id: str) -> RunDetail | None:
-    """State of one run, the scalar metadata of each asset it materialized, and its failure messages."""
-    records = _records(instance, RunsFilter(run_ids=[run_id]))
-    if not records:
-        return None
-    fields = _run_info_fields(records[0])
-    run = records[0].dagster_run
-    assets: dict[str, dict[str, Any]] = {}
-    errors: list[str] = []
-    for entry in instance.all_logs(
-        run_id,
-        of_type={DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE},
-    ):
-        event = entry.dagster_event
-        if event is None:
-            continue
-        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION and entry.asset_materialization:
-            materialization = entry.asset_materialization
-            assets[materialization.asset_key.to_user_string()] = {
-                name: value.value
-                for name, value in materialization.metadata.items()
-                if name not in HIDDEN_METADATA and _scalar(value.value)
-            }
-        elif event.event_type == DagsterEventType.STEP_FAILURE:
-            data = event.step_failure_data
-            if data is not None and data.error is not None:
-                info = data.error
-                while info.cause is not None and info.cls_name == "DagsterExecutionStepExecutionError":
-                    info = info.cause  # the wrapper only says "error in op X"; its cause says what went wrong
-                errors.append(f"{event.step_key}: {info.message.strip()}")
-        elif event.event_type == DagsterEventType.RUN_FAILURE and not errors:
-            errors.append((event.message or entry.message or "run failed").strip())
-    return RunDetail(
-        **fields,
-        finished=run.is_finished,
-        success=run.status == DagsterRunStatus.SUCCESS,
-        assets=assets,
-        error="; ".join(errors)[:2000] or None,
-    )
