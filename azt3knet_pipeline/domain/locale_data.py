@@ -1,208 +1,33 @@
-"""Locale tables for generation, loaded once from Faker's provider data (never by calling Faker per row).
+"""Locale tables for generation: Faker's name, city and country data, read from compact package data.
 
-Faker is pinned to an exact version in pyproject.toml: its name tables are data, and an unpinned upgrade would
-change every population generated from the same seed.
+The tables under `data/faker/` were extracted from Faker 40.63.0 by tools/extract_names.py, so no command
+imports Faker (a third of a second at start-up) and an upgrade of it can never change a population; the
+extraction is checked against Faker itself by tests/unit/test_locale_tables.py. Each table is read once per
+process and only for the locale asked for.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import json
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
-from faker.config import AVAILABLE_LOCALES
-from faker.providers.date_time import Provider as DateTimeProvider
 
-# Where a country has several Faker locales, the one most people there would expect.
-_PREFERRED_LOCALE = {
-    "US": "en_US",
-    "GB": "en_GB",
-    "IE": "en_IE",
-    "IN": "en_IN",
-    "CA": "en_CA",
-    "AU": "en_AU",
-    "NZ": "en_NZ",
-    "CH": "de_CH",
-    "BE": "fr_BE",
-    "ES": "es_ES",
-    "PH": "en_PH",
-    "NG": "en_NG",
-    "PK": "en_PK",
-    "KE": "en_KE",
-    "LU": "fr_LU",
-    "CY": "el_CY",
-    "TH": "th_TH",
-    "BD": "bn_BD",
-    "DZ": "fr_DZ",
-}
+from azt3knet_pipeline.domain.v1_places import (
+    _CITIES,
+    _FAMILY_NAME_FIRST,
+    _PREFERRED_LOCALE,
+    _PRIMARY_TIMEZONE,
+    CITY_TIMEZONES,
+)
 
-# Faker has city lists for only some locales; these fill the gaps for common countries. Anything else falls
-# back to the capital from Faker's country table.
-_CITIES = {
-    "ES": (
-        "Madrid",
-        "Barcelona",
-        "Valencia",
-        "Sevilla",
-        "Zaragoza",
-        "Málaga",
-        "Bilbao",
-        "Murcia",
-        "Palma",
-        "Las Palmas",
-        "Alicante",
-        "Córdoba",
-        "Valladolid",
-        "Vigo",
-        "Gijón",
-        "Granada",
-        "A Coruña",
-        "Vitoria",
-    ),
-    "US": (
-        "New York",
-        "Los Angeles",
-        "Chicago",
-        "Houston",
-        "Phoenix",
-        "Philadelphia",
-        "San Antonio",
-        "San Diego",
-        "Dallas",
-        "Austin",
-        "Seattle",
-        "Denver",
-        "Boston",
-        "Portland",
-        "Atlanta",
-        "Miami",
-    ),
-    "GB": (
-        "London",
-        "Manchester",
-        "Birmingham",
-        "Leeds",
-        "Glasgow",
-        "Liverpool",
-        "Bristol",
-        "Edinburgh",
-        "Sheffield",
-        "Cardiff",
-        "Belfast",
-        "Nottingham",
-        "Newcastle",
-        "Leicester",
-    ),
-    "FR": (
-        "Paris",
-        "Marseille",
-        "Lyon",
-        "Toulouse",
-        "Nice",
-        "Nantes",
-        "Strasbourg",
-        "Montpellier",
-        "Bordeaux",
-        "Lille",
-        "Rennes",
-        "Reims",
-    ),
-    "MX": (
-        "Ciudad de México",
-        "Guadalajara",
-        "Monterrey",
-        "Puebla",
-        "Tijuana",
-        "León",
-        "Mérida",
-        "Querétaro",
-        "Cancún",
-        "Oaxaca",
-    ),
-    "BR": (
-        "São Paulo",
-        "Rio de Janeiro",
-        "Brasília",
-        "Salvador",
-        "Fortaleza",
-        "Belo Horizonte",
-        "Manaus",
-        "Curitiba",
-        "Recife",
-        "Porto Alegre",
-    ),
-    "AR": ("Buenos Aires", "Córdoba", "Rosario", "Mendoza", "La Plata", "Mar del Plata", "Salta"),
-    "CA": ("Toronto", "Montreal", "Vancouver", "Calgary", "Edmonton", "Ottawa", "Winnipeg", "Halifax"),
-    "AU": ("Sydney", "Melbourne", "Brisbane", "Perth", "Adelaide", "Canberra", "Hobart", "Darwin"),
-    "IN": ("Mumbai", "Delhi", "Bengaluru", "Hyderabad", "Chennai", "Kolkata", "Pune", "Ahmedabad", "Jaipur"),
-    "PT": ("Lisboa", "Porto", "Braga", "Coimbra", "Faro", "Aveiro", "Funchal"),
-    "NL": ("Amsterdam", "Rotterdam", "Den Haag", "Utrecht", "Eindhoven", "Groningen", "Tilburg"),
-    "CO": ("Bogotá", "Medellín", "Cali", "Barranquilla", "Cartagena", "Bucaramanga"),
-    "CL": ("Santiago", "Valparaíso", "Concepción", "La Serena", "Antofagasta", "Temuco"),
-    "IE": ("Dublin", "Cork", "Galway", "Limerick", "Waterford"),
-    "FI": ("Helsinki", "Espoo", "Tampere", "Vantaa", "Oulu", "Turku"),
-    "SE": ("Stockholm", "Göteborg", "Malmö", "Uppsala", "Västerås", "Örebro"),
-    "NO": ("Oslo", "Bergen", "Trondheim", "Stavanger", "Tromsø"),
-    "DK": ("København", "Aarhus", "Odense", "Aalborg", "Esbjerg"),
-}
-
-# Cities of the tables above that are not in their country's primary timezone.
-CITY_TIMEZONES = {
-    ("ES", "Las Palmas"): "Atlantic/Canary",
-    ("US", "Los Angeles"): "America/Los_Angeles",
-    ("US", "San Diego"): "America/Los_Angeles",
-    ("US", "Seattle"): "America/Los_Angeles",
-    ("US", "Portland"): "America/Los_Angeles",
-    ("US", "Phoenix"): "America/Phoenix",
-    ("US", "Denver"): "America/Denver",
-    ("US", "Chicago"): "America/Chicago",
-    ("US", "Houston"): "America/Chicago",
-    ("US", "San Antonio"): "America/Chicago",
-    ("US", "Dallas"): "America/Chicago",
-    ("US", "Austin"): "America/Chicago",
-    ("CA", "Toronto"): "America/Toronto",
-    ("CA", "Montreal"): "America/Toronto",
-    ("CA", "Ottawa"): "America/Toronto",
-    ("CA", "Vancouver"): "America/Vancouver",
-    ("CA", "Calgary"): "America/Edmonton",
-    ("CA", "Edmonton"): "America/Edmonton",
-    ("CA", "Winnipeg"): "America/Winnipeg",
-    ("CA", "Halifax"): "America/Halifax",
-    ("AU", "Sydney"): "Australia/Sydney",
-    ("AU", "Melbourne"): "Australia/Melbourne",
-    ("AU", "Brisbane"): "Australia/Brisbane",
-    ("AU", "Perth"): "Australia/Perth",
-    ("AU", "Adelaide"): "Australia/Adelaide",
-    ("AU", "Canberra"): "Australia/Sydney",
-    ("AU", "Hobart"): "Australia/Hobart",
-    ("AU", "Darwin"): "Australia/Darwin",
-    ("BR", "Manaus"): "America/Manaus",
-    ("BR", "Fortaleza"): "America/Fortaleza",
-    ("BR", "Recife"): "America/Recife",
-    ("BR", "Salvador"): "America/Bahia",
-    ("MX", "Tijuana"): "America/Tijuana",
-    ("MX", "Cancún"): "America/Cancun",
-    ("PT", "Funchal"): "Atlantic/Madeira",
-}
-_PRIMARY_TIMEZONE = {
-    "US": "America/New_York",
-    "CA": "America/Toronto",
-    "AU": "Australia/Sydney",
-    "BR": "America/Sao_Paulo",
-    "MX": "America/Mexico_City",
-    "ES": "Europe/Madrid",
-    "PT": "Europe/Lisbon",
-    "AR": "America/Argentina/Buenos_Aires",
-    "RU": "Europe/Moscow",
-    "CL": "America/Santiago",
-    "ID": "Asia/Jakarta",
-    "KZ": "Asia/Almaty",
-}
-
-_FAMILY_NAME_FIRST = {"ja", "zh", "ko", "hu", "vi"}
+FAKER_DATA = Path(__file__).resolve().parent / "data" / "faker"
 
 
 @dataclass(frozen=True)
@@ -237,8 +62,9 @@ class LocaleData:
 
 def ascii_slug(text: str) -> str:
     """Lowercase ASCII letters and digits only (accents folded); '' for names in non-Latin scripts."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return "".join(ch for ch in folded.lower() if ch.isalnum())
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return "".join(filter(str.isalnum, text.lower()))  # ASCII in, so str.isalnum keeps exactly [a-z0-9]
 
 
 def _table(values: object) -> NameTable:
@@ -257,22 +83,50 @@ def _table(values: object) -> NameTable:
     )
 
 
+@lru_cache(maxsize=1)
+def _meta() -> dict[str, Any]:
+    """Faker's locales, countries (capital, time zones) and the names of its person and address modules."""
+    return json.loads((FAKER_DATA / "meta.json").read_text(encoding="utf-8"))
+
+
+def available_locales() -> list[str]:
+    """Faker's `AVAILABLE_LOCALES` (sorted)."""
+    return _meta()["available_locales"]
+
+
 def locale_for_country(country: str) -> str:
     """The Faker locale for an ISO country code; `en` where Faker has none for that country."""
     if country in _PREFERRED_LOCALE:
         return _PREFERRED_LOCALE[country]
-    for candidate in AVAILABLE_LOCALES:  # a sorted list, so the choice is stable
+    for candidate in available_locales():  # a sorted list, so the choice is stable
         if candidate.endswith(f"_{country}"):
             return candidate
     return "en"
 
 
-def _provider(kind: str, locale: str) -> type | None:
+def _source(table: dict[str, list[Any]]) -> object:
+    """An extracted table as Faker held it: weighted names as a dict (name -> weight), others as a list."""
+    if "weights" in table:
+        return dict(zip(table["names"], table["weights"], strict=True))
+    return table["names"]
+
+
+@cache
+def _module(kind: str, name: str) -> SimpleNamespace:
+    """The extracted attributes of `faker.providers.<kind>.<name>.Provider` (absent ones stay absent)."""
+    data = json.loads((FAKER_DATA / kind / f"{name}.json").read_text(encoding="utf-8"))
+    if kind == "address":
+        return SimpleNamespace() if data is None else SimpleNamespace(cities=data)
+    tables = {k: _source(v) if isinstance(v, dict) else v for k, v in data.items()}
+    return SimpleNamespace(**tables)
+
+
+def _provider(kind: str, locale: str) -> Any:
+    """Faker's provider for `locale`: the locale's own module, else its language's, else en_US's."""
+    modules = _meta()[kind]
     for name in (locale, locale.split("_")[0], "en_US"):
-        try:
-            return importlib.import_module(f"faker.providers.{kind}.{name}").Provider
-        except ModuleNotFoundError:
-            continue
+        if name in modules:
+            return _module(kind, name)
     return None
 
 
@@ -280,15 +134,18 @@ def _weighted(values: object) -> dict[str, float]:
     return dict(values) if isinstance(values, dict) else dict.fromkeys(values, 1.0)  # type: ignore[call-overload]
 
 
-def _names(person: type, attribute: str) -> object:
+def _names(person: Any, attribute: str) -> object:
     """A name table attribute of a provider class, or None where it is absent or not a table."""
     value = getattr(person, attribute, None)
     return value if isinstance(value, list | tuple | dict) and value else None
 
 
+NAME_KINDS = ("female", "male", "any_gender", "family")
+
+
 @lru_cache(maxsize=64)
-def load_locale(locale: str, country: str) -> LocaleData:
-    """Name, city and timezone tables for (locale, country), built once per process."""
+def name_tables(locale: str) -> dict[str, NameTable]:
+    """The locale's female, male, any-gender and family name tables (`NAME_KINDS`), built once per process."""
     person = _provider("person", locale)
     if person is None or not getattr(person, "last_names", None):
         person = _provider("person", "en_US")
@@ -297,27 +154,35 @@ def load_locale(locale: str, country: str) -> LocaleData:
     male_src = _names(person, "first_names_male") or person.first_names
     # Some providers (es_CL) compute first_names as a property: on the class that is no table, so combine.
     any_src = _names(person, "first_names") or {**_weighted(female_src), **_weighted(male_src)}
+    sources = (female_src, male_src, any_src, person.last_names)
+    return {kind: _table(source) for kind, source in zip(NAME_KINDS, sources, strict=True)}
 
+
+def cities_and_timezone(locale: str, country: str) -> tuple[tuple[str, ...], str]:
+    """v1's cities for (locale, country) and the country's primary time zone."""
     address = _provider("address", locale)
     faker_cities = getattr(address, "cities", None) if address is not None else None
-    country_row = next((c for c in DateTimeProvider.countries if c.alpha_2_code == country), None)
+    country_row = _meta()["countries"].get(country)
     if country in _CITIES:
         cities: tuple[str, ...] = _CITIES[country]
     elif isinstance(faker_cities, list | tuple) and faker_cities and address is not None and locale.endswith(country):
         cities = tuple(str(c) for c in faker_cities)
-    elif country_row is not None and country_row.capital:
-        cities = (country_row.capital,)
+    elif country_row is not None and country_row["capital"]:
+        cities = (country_row["capital"],)
     else:
         cities = ("Capital City",)
-    listed = tuple(country_row.timezones) if country_row is not None and country_row.timezones else ("UTC",)
-    primary = _PRIMARY_TIMEZONE.get(country, listed[0])
+    listed = tuple(country_row["timezones"]) if country_row is not None and country_row["timezones"] else ("UTC",)
+    return cities, _PRIMARY_TIMEZONE.get(country, listed[0])
+
+
+@lru_cache(maxsize=64)
+def load_locale(locale: str, country: str) -> LocaleData:
+    """Name, city and timezone tables for (locale, country), built once per process."""
+    cities, primary = cities_and_timezone(locale, country)
     return LocaleData(
         locale=locale,
         country=country,
-        female=_table(female_src),
-        male=_table(male_src),
-        any_gender=_table(any_src),
-        family=_table(person.last_names),
+        **name_tables(locale),
         cities=cities,
         primary_timezone=primary,
         family_name_first=locale.split("_")[0] in _FAMILY_NAME_FIRST,
@@ -329,7 +194,7 @@ def load_locale(locale: str, country: str) -> LocaleData:
 
 def supported_locales(country: str) -> tuple[str, ...]:
     """The locales generator v2 accepts for `country`: Faker's locales of that country and its default."""
-    return tuple(sorted({locale_for_country(country), *(c for c in AVAILABLE_LOCALES if c.endswith(f"_{country}"))}))
+    return tuple(sorted({locale_for_country(country), *(c for c in available_locales() if c.endswith(f"_{country}"))}))
 
 
 def transliterated_slug(text: str) -> str:
@@ -363,7 +228,7 @@ def _transliterated_table(values: object, slugs: dict[str, str] | None = None) -
     )
 
 
-def _pairs(person: type, attribute: str) -> tuple[list[str], dict[str, str]] | None:
+def _pairs(person: Any, attribute: str) -> tuple[list[str], dict[str, str]] | None:
     """Native names and their romanised slugs from Faker's (kanji, kana, romaji) pairs, where it ships them."""
     pairs = getattr(person, attribute, None)
     if not pairs:
@@ -373,24 +238,28 @@ def _pairs(person: type, attribute: str) -> tuple[list[str], dict[str, str]] | N
 
 
 @lru_cache(maxsize=64)
-def load_locale_v2(locale: str, country: str) -> LocaleData:
-    """v1's tables with every name transliterated (romanised readings where Faker has them) and only names
-    that give an address kept."""
-    base = load_locale(locale, country)
+def name_tables_v2(locale: str) -> dict[str, NameTable]:
+    """v1's name tables with every name transliterated (romanised readings where Faker has them) and only
+    names that give an address kept."""
+    base = name_tables(locale)
     person = _provider("person", locale)
     tables = {}
-    for kind, pair_attr in (
-        ("female", "first_name_female_pairs"),
-        ("male", "first_name_male_pairs"),
-        ("any_gender", "first_name_pairs"),
-        ("family", "last_name_pairs"),
+    for kind, pair_attr in zip(
+        NAME_KINDS,
+        ("first_name_female_pairs", "first_name_male_pairs", "first_name_pairs", "last_name_pairs"),
+        strict=True,
     ):
         paired = _pairs(person, pair_attr) if person is not None else None
         if paired is not None:
             tables[kind] = _transliterated_table(paired[0], paired[1])
         else:
-            source: NameTable = getattr(base, kind)
-            cumulative = source.cumulative
-            weights = np.diff(np.concatenate([[0.0], cumulative]))
+            source = base[kind]
+            weights = np.diff(np.concatenate([[0.0], source.cumulative]))
             tables[kind] = _transliterated_table(dict(zip(source.names.tolist(), weights.tolist(), strict=True)))
-    return dataclasses.replace(base, **tables)
+    return tables
+
+
+@lru_cache(maxsize=64)
+def load_locale_v2(locale: str, country: str) -> LocaleData:
+    """`load_locale` with generator v2's name tables (`name_tables_v2`)."""
+    return dataclasses.replace(load_locale(locale, country), **name_tables_v2(locale))
