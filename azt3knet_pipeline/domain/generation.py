@@ -4,37 +4,34 @@ Generation v1: this exact algorithm must reproduce every registered population b
 (tests/unit/test_golden_hashes.py). A different algorithm is a new version beside this one, never an edit of it:
 version 2 lives in generation_v2.py and `iter_chunks` dispatches on `spec.version`.
 
-Derivation scheme (DESIGN.md): every random draw comes from a generator seeded by
-`sub_seed = sha256(seed, namespace, block, field)`, never Python's `hash()`. Rows are drawn in blocks of
-`BLOCK` agents so a whole field is sampled with one numpy call per block; the row's position inside its block
-stands for the index. Because draws are prefix-stable, agent `i` is the same whatever the population's count,
-so growing a population keeps every existing agent (and its mailbox) unchanged.
+Every draw follows the derivation scheme of draws.py (prefix-stable: growing a population keeps every existing
+agent and its mailbox unchanged); ids and addresses come from addresses.py. Profiles are generated and encoded
+as column chunks (columns.py), never one Python object a row.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from azt3knet_pipeline.domain import columns as col
+from azt3knet_pipeline.domain.addresses import AGENT_ID_NAMESPACE, _AddressBook, _addresses, agent_ids
+from azt3knet_pipeline.domain.draws import BLOCK, NAMESPACE, _draw, _subsets, derive_seed
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale, locale_for_country
-from azt3knet_pipeline.domain.models import AgentProfile, PopulationSpec, canonical_json, validate_population_key
+from azt3knet_pipeline.domain.models import AgentProfile, PopulationSpec, validate_population_key
 from azt3knet_pipeline.domain.text import columnar_bios
+
+# Re-exported: callers and tests import these from here.
+__all__ = ["AGENT_ID_NAMESPACE", "BLOCK", "NAMESPACE", "_draw", "agent_ids", "derive_seed"]
 
 if TYPE_CHECKING:
     import pandas as pd
 
-NAMESPACE = "azt3knet/profiles/v1"
-BLOCK = 1024
-AGENT_ID_NAMESPACE = uuid.UUID("5b0c1a52-7d2e-4f39-9d0b-a27e3c1f4e11")
 
 INTEREST_CATALOGUE: tuple[str, ...] = (
     "astronomy",
@@ -99,105 +96,8 @@ _MIXED_GENDERS: tuple[str, ...] = ("female", "male", "non_binary")
 _MIXED_WEIGHTS = np.array([0.48, 0.48, 0.04])
 
 PROFILE_COLUMNS: tuple[str, ...] = tuple(AgentProfile.model_fields)
-_LOCAL_PART_MAX = 64
-_USERNAME_MAX = 30
 # Profiles are generated and streamed this many blocks at a time: working memory does not grow with the count.
 CHUNK_BLOCKS = 8
-
-
-def derive_seed(seed: int | str, namespace: str, index: int, field: str) -> int:
-    """`H(seed, namespace, index, field)` as a 128-bit integer: the one derivation behind every draw."""
-    material = canonical_json([type(seed).__name__, str(seed), namespace, index, field])
-    return int.from_bytes(hashlib.sha256(material.encode("utf-8")).digest()[:16], "big")
-
-
-def _draw(
-    seed: int | str,
-    field: str,
-    start: int,
-    stop: int,
-    sample: Callable[[np.random.Generator, int], np.ndarray],
-    namespace: str = NAMESPACE,
-) -> np.ndarray:
-    """Rows `start..stop-1` (`start` on a block boundary, `stop` a block boundary or the population's end) of
-    a field: `sample(rng, n)` per block, each block with its own derived generator."""
-    parts = []
-    for row in range(start, stop, BLOCK):
-        size = min(BLOCK, stop - row)
-        rng = np.random.Generator(np.random.PCG64(derive_seed(seed, namespace, row // BLOCK, field)))
-        parts.append(sample(rng, size))
-    return np.concatenate(parts) if parts else np.empty(0)
-
-
-def _smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's `k` smallest keys, in key order (== argsort(keys)[:, :k], but O(m) a row)."""
-    if k >= keys.shape[1]:
-        return np.argsort(keys, axis=1)
-    part = np.argpartition(keys, k - 1, axis=1)[:, :k]
-    return np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
-
-
-@dataclass(frozen=True)
-class _Subsets:
-    """Per row a subset of a pool: `rows[i, :sizes[i]]` are pool indices in pool order, padded with len(pool)."""
-
-    rows: np.ndarray
-    sizes: np.ndarray
-    column: col.Coded
-
-
-def _subsets(
-    seed: int | str,
-    field: str,
-    start: int,
-    stop: int,
-    pool: Sequence[str],
-    lo: int,
-    hi: int,
-    memo: dict[int, tuple[str, ...]] | None = None,
-    *,
-    namespace: str = NAMESPACE,
-    weights: np.ndarray | None = None,
-) -> _Subsets:
-    """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order.
-
-    `weights` (rows x pool, positive) makes the draw weighted without replacement (exponential race: the
-    smallest `-log(1 - u) / w` keys win); without it every member is equally likely, as in v1.
-    """
-    if list(pool) != sorted(pool):
-        raise ValueError(f"{field}: the pool must be sorted so index order is name order")
-    hi = min(hi, len(pool))
-    lo = min(lo, hi)
-    sizes = _draw(seed, f"{field}:size", start, stop, lambda rng, n: rng.integers(lo, hi + 1, size=n), namespace)
-    if weights is None:
-        chosen = _draw(
-            seed,
-            f"{field}:order",
-            start,
-            stop,
-            lambda rng, n: _smallest_keys(rng.random((n, len(pool))), hi),
-            namespace,
-        )
-    else:
-        uniforms = _draw(seed, f"{field}:order", start, stop, lambda rng, n: rng.random((n, len(pool))), namespace)
-        chosen = _smallest_keys(-np.log1p(-uniforms) / weights, hi)
-    # Sort each row's first `size` picks by index (= by name); unused slots sort last.
-    rows = np.sort(np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool)), axis=1)
-    radix = len(pool) + 1
-    if hi * np.log2(radix) < 62:  # one integer per row: much faster to deduplicate than rows
-        distinct, codes = np.unique(rows @ radix ** np.arange(hi, dtype=np.int64), return_inverse=True)
-        memo = {} if memo is None else memo  # code -> subset, kept across the chunks of one population
-        values = []
-        for code in distinct.tolist():
-            subset = memo.get(code)
-            if subset is None:
-                digits = ((code // radix**j) % radix for j in range(hi))
-                subset = memo[code] = tuple(pool[i] for i in digits if i < len(pool))
-            values.append(subset)
-    else:
-        unique_rows, codes = np.unique(rows, axis=0, return_inverse=True)
-        values = [tuple(pool[i] for i in row if i < len(pool)) for row in unique_rows.tolist()]
-    return _Subsets(rows=rows, sizes=sizes, column=col.Coded(codes.reshape(-1), values))
 
 
 class GeneratedPopulation:
@@ -325,56 +225,6 @@ class _Tables:
         )
 
 
-class _AddressBook:
-    """Usernames and local parts taken so far: unique within the population, collisions resolved in index
-    order by the first free numeric suffix. Kept as integer keys (`_address_key`): a million of them take a
-    third less memory than the strings."""
-
-    def __init__(self) -> None:
-        self.users: set[int] = set()
-        self.locals: set[int] = set()
-        self.next_user: dict[int, int] = {}
-        self.next_local: dict[int, int] = {}
-
-    def take_users(self, bases: list[str]) -> list[str]:
-        return _unique_all(bases, self.users, self.next_user)
-
-    def take_locals(self, bases: list[str]) -> list[str]:
-        return _unique_all(bases, self.locals, self.next_local)
-
-
-def _address_key(value: str) -> int:
-    """An exact, injective integer for a string (the leading 1 byte keeps leading NULs significant)."""
-    return int.from_bytes(b"\x01" + value.encode("utf-8"), "big")
-
-
-def _address_keys(values: list[str]) -> list[int]:
-    """`_address_key` of every value, encoded and split in C (values never contain a newline; checked)."""
-    parts = ("\x01" + "\n\x01".join(values)).encode("utf-8").split(b"\n") if values else []
-    if len(parts) != len(values):
-        return [_address_key(v) for v in values]
-    return list(map(int.from_bytes, parts, repeat("big")))
-
-
-def _unique_all(bases: list[str], taken: set[int], counters: dict[int, int]) -> list[str]:
-    out = []
-    append, add, key = out.append, taken.add, _address_key
-    for base, base_key in zip(bases, _address_keys(bases), strict=True):
-        if base_key in taken:
-            k = counters.get(base_key, 2)
-            while key(f"{base}{k}") in taken:
-                k += 1
-            counters[base_key] = k + 1
-            base = f"{base}{k}"
-            base_key = key(base)
-        add(base_key)
-        append(base)
-    return out
-
-
-_TWO_DIGITS = np.array([f"{i:02d}" for i in range(100)], dtype=object)
-
-
 def iter_chunks(
     spec: PopulationSpec, population_key: str, chunk_rows: int = BLOCK * CHUNK_BLOCKS
 ) -> Iterator[col.ProfileChunk]:
@@ -491,72 +341,3 @@ def _chunk(
         "synthetic": col.Const(True),
     }
     return col.ProfileChunk(start=start, size=n, columns={name: columns[name] for name in PROFILE_COLUMNS})
-
-
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-# Where the 32 hex digits go in the 36-character UUID text (the rest are dashes).
-_UUID_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
-
-
-def agent_ids(population_key: str, count: int, *, start: int = 0) -> list[str]:
-    """`str(uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}"))` for every index in `start..count-1`: one sha1 a row,
-    the version bits and hex text for all rows at once."""
-    prefix = AGENT_ID_NAMESPACE.bytes + f"{population_key}:".encode()
-    sha1 = hashlib.sha1
-    digests = b"".join([sha1(prefix + b"%d" % index).digest() for index in range(start, count)])
-    n = max(count - start, 0)
-    raw = np.frombuffer(digests, dtype=np.uint8).reshape(n, 20)[:, :16].copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x50
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    nibbles = np.empty((n, 32), dtype=np.uint8)
-    nibbles[:, 0::2], nibbles[:, 1::2] = raw >> 4, raw & 0x0F
-    text = np.full((n, 36), ord("-"), dtype=np.uint8)
-    text[:, _UUID_DIGITS] = _HEX[nibbles]
-    joined = text.tobytes().decode("ascii")
-    return [joined[i : i + 36] for i in range(0, 36 * n, 36)]
-
-
-def _addresses(
-    tables: _Tables,
-    given_codes: np.ndarray,
-    family_codes: np.ndarray,
-    birth_years: np.ndarray,
-    styles: np.ndarray,
-    numbers: np.ndarray,
-    book: _AddressBook,
-) -> tuple[list[str], list[str]]:
-    """Usernames and email local parts, unique within the population, collisions resolved in index order."""
-    n = len(given_codes)
-    g, gi = tables.given_slug[given_codes], tables.given_initial[given_codes]
-    f, fi = tables.family_slug[family_codes], tables.family_initial[family_codes]
-    year = np.array(birth_years.astype(np.int64).astype(str), dtype=object)
-    yy = _TWO_DIGITS[birth_years.astype(np.int64) % 100]
-    num = np.array(numbers.astype(np.int64).astype(str), dtype=object)
-    user = np.empty(n, dtype=object)
-    local = np.empty(n, dtype=object)
-    forms = (
-        lambda i: (g[i] + f[i], g[i] + "." + f[i]),
-        lambda i: (g[i] + "_" + f[i] + num[i], g[i] + "." + f[i] + num[i]),
-        lambda i: (gi[i] + f[i] + yy[i], gi[i] + "." + f[i] + yy[i]),
-        lambda i: (g[i] + year[i], g[i] + "." + fi[i] + year[i]),
-    )
-    for style, form in enumerate(forms):
-        where = np.flatnonzero(styles == style)
-        if len(where):
-            user[where], local[where] = form(where)
-    return (
-        book.take_users(_clipped(user.tolist(), _USERNAME_MAX)),
-        book.take_locals(_clipped(local.tolist(), _LOCAL_PART_MAX - 6)),
-    )
-
-
-def _clipped(values: list[str], limit: int) -> list[str]:
-    """`_clip` of every value. Unclipped values need no strip: slugs are [a-z0-9]+, so no form starts or ends
-    with a dot."""
-    if not values or max(map(len, values)) <= limit:
-        return values
-    return [v if len(v) <= limit else _clip(v, limit) for v in values]
-
-
-def _clip(value: str, limit: int) -> str:
-    return value[:limit].strip(".")

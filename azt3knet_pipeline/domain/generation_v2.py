@@ -19,19 +19,16 @@ import numpy as np
 
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain import reference
+from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
 from azt3knet_pipeline.domain.bios import bio_language, bios
+from azt3knet_pipeline.domain.draws import _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,
     INTEREST_CATALOGUE,
     POSTING_CADENCES,
     PROFILE_COLUMNS,
     TONES,
-    _AddressBook,
-    _addresses,
-    _draw,
-    _subsets,
     _Tables,
-    agent_ids,
     resolved_locale,
 )
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale_v2
