@@ -61,7 +61,7 @@ def _unique_all(bases: list[str], taken: set[int], counters: dict[int, int]) -> 
     """
     keys = _address_keys(bases)
     n = len(keys)
-    first = dict(zip(reversed(keys), range(n - 1, -1, -1)))  # key -> the first row with that base
+    first = dict(zip(reversed(keys), range(n - 1, -1, -1), strict=True))  # key -> the first row with that base
     clashing = taken.intersection(first)
     if len(first) == n and not clashing:
         taken.update(keys)

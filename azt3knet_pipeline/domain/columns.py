@@ -90,6 +90,24 @@ def column_values(column: Column, size: int) -> list[Any]:
     return list(column.values)
 
 
+def object_table(values: Sequence[Any]) -> np.ndarray:
+    """`values` as a 1-d object array (tuples stay elements, never a second axis)."""
+    table = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        table[i] = value
+    return table
+
+
+def object_values(column: Column, size: int) -> np.ndarray:
+    """One column as a 1-d object array of its row values."""
+    if isinstance(column, Const):
+        table = object_table([column.value])
+        return table[np.zeros(size, dtype=np.intp)]
+    if isinstance(column, Coded):
+        return object_table(column.values)[column.codes]
+    return object_table(column_values(column, size))
+
+
 def _take(values: Sequence[Any], codes: np.ndarray, encode: Callable[[Any], Any]) -> list[Any]:
     """`[encode(values[c]) for c in codes]`, encoding each distinct used value once."""
     table = np.empty(len(values), dtype=object)

@@ -20,7 +20,7 @@ import numpy as np
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain import reference
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
-from azt3knet_pipeline.domain.bios import bio_language, bios
+from azt3knet_pipeline.domain.bios import bio_language, columnar_bios
 from azt3knet_pipeline.domain.draws import _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,
@@ -222,15 +222,17 @@ def _chunk(
     given_arr, family_arr = tables.given_arr[given_codes], tables.family_arr[family_codes]
     sep = "" if data.locale.startswith("ja") or data.locale.startswith("zh") else " "
     display = (family_arr + sep + given_arr if data.family_name_first else given_arr + " " + family_arr).tolist()
-    interest_values = col.column_values(interests.column, n)
-    tone_names = [TONES[t] for t in tone_codes.tolist()]
-    bio_text = bios(
+    city_names = col.object_values(city, n)
+    bio_text = columnar_bios(
         bio_language(data.locale),
-        given_arr.tolist(),
-        ages.tolist(),
-        col.column_values(city, n),
-        interest_values,
-        tone_names,
+        given_arr,
+        ages,
+        city_names,
+        interest_pool,
+        interests.rows,
+        interests.sizes,
+        tone_codes,
+        TONES,
         bio_seeds,
     )
     columns: dict[str, col.Column] = {
