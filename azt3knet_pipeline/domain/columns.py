@@ -50,8 +50,8 @@ class Ints:
 
 @dataclass(frozen=True)
 class Strs:
-    """Text, one string a row. `plain`: known by construction to be [A-Za-z0-9._-] only (ids, addresses), so
-    it never needs JSON escaping."""
+    """Text, one string a row. `plain`: known to need no JSON escaping, by construction ([A-Za-z0-9._-] ids and
+    addresses) or because every text the values are made of was checked once (`needs_escaping`)."""
 
     values: list[str]
     plain: bool = False
@@ -116,6 +116,21 @@ def _take(values: Sequence[Any], codes: np.ndarray, encode: Callable[[Any], Any]
     return table[codes].tolist()
 
 
+def needs_escaping(texts: Iterable[str]) -> bool:
+    """Whether any of `texts` has a character JSON must escape (a quote, a backslash, a control character)."""
+    return _JSON_ESCAPE.search("".join(texts)) is not None
+
+
+def _int_texts(values: np.ndarray) -> list[str]:
+    """`str` of each integer; a small range (ages, years) is written once per value and taken by index."""
+    if len(values) == 0:
+        return []
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > 4096:
+        return list(map(str, values.tolist()))
+    return np.array([str(v) for v in range(lo, hi + 1)], dtype=object)[values - lo].tolist()
+
+
 def _escaped(values: list[str]) -> list[str]:
     """JSON string bodies (no quotes): the values themselves unless one of them needs escaping (rare)."""
     if not _JSON_ESCAPE.search("".join(values)):
@@ -162,7 +177,7 @@ def json_text(chunk: ProfileChunk, sep: str, *, last_sep: bool = True) -> str:
         if isinstance(column, Coded):
             encoded.append(_take(column.values, column.codes, _dumps_cached))
         elif isinstance(column, Ints):
-            encoded.append(list(map(str, column.values.tolist())))
+            encoded.append(_int_texts(column.values))
         else:
             cache: dict[Any, str] = {}
             encoded.append([cache.get(v) or cache.setdefault(v, _dumps(v)) for v in map(_hashable, column.values)])

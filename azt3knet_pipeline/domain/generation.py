@@ -24,7 +24,7 @@ from azt3knet_pipeline.domain.addresses import AGENT_ID_NAMESPACE, _AddressBook,
 from azt3knet_pipeline.domain.draws import BLOCK, NAMESPACE, _draw, _subsets, derive_seed
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale, locale_for_country
 from azt3knet_pipeline.domain.models import AgentProfile, PopulationSpec, validate_population_key
-from azt3knet_pipeline.domain.text import columnar_bios
+from azt3knet_pipeline.domain.text import columnar_bios, template_text
 
 # Re-exported: callers and tests import these from here.
 __all__ = ["AGENT_ID_NAMESPACE", "BLOCK", "NAMESPACE", "_draw", "agent_ids", "derive_seed"]
@@ -203,6 +203,7 @@ class _Tables:
     family_initial: np.ndarray
     given_arr: np.ndarray
     family_arr: np.ndarray
+    names_plain: bool  # no name needs JSON escaping, so neither does a display name
     memo: dict[str, dict[int, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
 
     @staticmethod
@@ -222,7 +223,14 @@ class _Tables:
             family_initial=np.array([s[0] for s in family_slug], dtype=object),
             given_arr=np.array(given, dtype=object),
             family_arr=data.family.names,
+            names_plain=not col.needs_escaping([*given, *data.family.names.tolist()]),
         )
+
+
+def bios_plain(city: col.Column, interest_pool: Sequence[str], templates: str | None = None) -> bool:
+    """Whether bios made of these cities, interests and template texts (and checked names) need no escaping."""
+    cities = [city.value] if isinstance(city, col.Const) else list(city.values)  # type: ignore[union-attr]
+    return not col.needs_escaping([*cities, *interest_pool, template_text() if templates is None else templates])
 
 
 def iter_chunks(
@@ -323,7 +331,7 @@ def _chunk(
         "index": col.Ints(np.arange(start, stop, dtype=np.int64)),
         "given_name": given_names,
         "family_name": family_names,
-        "display_name": col.Strs(display),
+        "display_name": col.Strs(display, plain=tables.names_plain),
         "username": col.Strs(usernames, plain=True),
         "email_local_part": col.Strs(local_parts, plain=True),
         "gender": gender,
@@ -334,7 +342,7 @@ def _chunk(
         "locale": col.Const(data.locale),
         "timezone": timezone,
         "interests": interests.column,
-        "bio": col.Strs(bios),
+        "bio": col.Strs(bios, plain=tables.names_plain and bios_plain(city, interest_pool)),
         "posting_cadence": col.Coded(cadence_codes, POSTING_CADENCES),
         "tone": col.Coded(tone_codes, TONES),
         "behavioral_biases": biases.column,

@@ -20,7 +20,7 @@ import numpy as np
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain import reference
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
-from azt3knet_pipeline.domain.bios import bio_language, columnar_bios
+from azt3knet_pipeline.domain.bios import bio_language, columnar_bios, template_text
 from azt3knet_pipeline.domain.draws import _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,
@@ -29,6 +29,7 @@ from azt3knet_pipeline.domain.generation import (
     PROFILE_COLUMNS,
     TONES,
     _Tables,
+    bios_plain,
     resolved_locale,
 )
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale_v2
@@ -223,8 +224,10 @@ def _chunk(
     sep = "" if data.locale.startswith("ja") or data.locale.startswith("zh") else " "
     display = (family_arr + sep + given_arr if data.family_name_first else given_arr + " " + family_arr).tolist()
     city_names = col.object_values(city, n)
+    language = bio_language(data.locale)
+    bio_plain = tables.names_plain and bios_plain(city, interest_pool, template_text(language))
     bio_text = columnar_bios(
-        bio_language(data.locale),
+        language,
         given_arr,
         ages,
         city_names,
@@ -241,7 +244,7 @@ def _chunk(
         "index": col.Ints(np.arange(start, stop, dtype=np.int64)),
         "given_name": col.Coded(given_codes, tables.given),
         "family_name": col.Coded(family_codes, tables.family),
-        "display_name": col.Strs(display),
+        "display_name": col.Strs(display, plain=tables.names_plain),
         "username": col.Strs(usernames, plain=True),
         "email_local_part": col.Strs(local_parts, plain=True),
         "gender": gender,
@@ -252,7 +255,7 @@ def _chunk(
         "locale": col.Const(data.locale),
         "timezone": timezone,
         "interests": interests.column,
-        "bio": col.Strs(bio_text),
+        "bio": col.Strs(bio_text, plain=bio_plain),
         "posting_cadence": col.Coded(cadence_codes, POSTING_CADENCES),
         "tone": col.Coded(tone_codes, TONES),
         "behavioral_biases": biases.column,

@@ -44,6 +44,12 @@ _TONE_LINES = {
 SYNTHETIC_MARK = "(synthetic persona)"
 
 
+def template_text() -> str:
+    """Every literal an offline bio can contain but names, cities and interests (to check escaping once)."""
+    lines = [line for lines in _TONE_LINES.values() for line in lines]
+    return "".join([*_OPENERS, *_INTEREST_LINES, *_SINGLE_INTEREST_LINES, *lines, SYNTHETIC_MARK])
+
+
 def _pretty(slug: str) -> str:
     return slug.replace("_", " ").replace("-", " ")
 
