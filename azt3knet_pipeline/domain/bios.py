@@ -313,13 +313,15 @@ def columnar_bios(
     tone_codes: np.ndarray,
     tone_names: Sequence[str],
     seeds: np.ndarray,
+    memo: dict[int, str] | None = None,
 ) -> list[str]:
     """`bios(...)` for every row, from columns: row `i` has interests `pool[interest_rows[i, :sizes[i]]]` (pool
     order) and tone `tone_names[tone_codes[i]]`; names and cities are object arrays.
 
     The template arithmetic is vectorised, each distinct interest sentence and tone line is written once, and
     the rows are assembled by one C-level join of all pieces, split back on a separator no input contains
-    (checked; else row by row).
+    (checked; else row by row). `memo` keeps the interest sentences across the chunks of one population (same
+    language and pool).
     """
     n = len(seeds)
     parts = _openers(language)
@@ -343,17 +345,23 @@ def columnar_bios(
     p = len(pool) + 1
     middle_keys, middle_at = np.unique(((kind * p + a) * p + b) * 6 + line, return_inverse=True)
     words = [_word(language, slug) for slug in pool]
+    memo = {} if memo is None else memo
     middles = []
-    for key in middle_keys.tolist():
-        key, line_of = divmod(key, 6)
+    for middle_key in middle_keys.tolist():
+        known = memo.get(middle_key)
+        if known is not None:
+            middles.append(known)
+            continue
+        key, line_of = divmod(middle_key, 6)
         key, b_of = divmod(key, p)
         kind_of, a_of = divmod(key, p)
         if kind_of == 2:
-            middles.append(sep + pairs[line_of].format(a=words[a_of], b=words[b_of]))
+            middle = sep + pairs[line_of].format(a=words[a_of], b=words[b_of])
         elif kind_of == 1:
-            middles.append(sep + singles[line_of].format(a=words[a_of]))
+            middle = sep + singles[line_of].format(a=words[a_of])
         else:
-            middles.append("")
+            middle = ""
+        middles.append(memo.setdefault(middle_key, middle))
     # The tone line: tone_lines[(r // 7) % 2], then the synthetic mark.
     closer_table = np.array(
         [f"{sep}{line}{sep}{mark}{_SEPARATOR}" for t in tone_names for line in closers.get(t, closers["casual"])],

@@ -237,6 +237,7 @@ def _chunk(
         tone_codes,
         TONES,
         bio_seeds,
+        tables.memo.setdefault("bio_middles", {}),
     )
     columns: dict[str, col.Column] = {
         "id": col.Strs(agent_ids(key, stop, start=start), plain=True),

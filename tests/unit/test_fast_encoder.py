@@ -1,0 +1,114 @@
+"""The fast paths equal their canonical definitions on varied specs and locales (hypothesis).
+
+- JSON lines and the content hash from the column encoders == `canonical_json(record)` row by row (the stdlib
+  `json.dumps`), for v1 and v2, with and without the escape scan being skipped.
+- Columnar bios (v1 and v2) == the row-by-row template code.
+- Address uniqueness with set operations == the in-order loop, chunk after chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from azt3knet_pipeline.domain import bios as bios_v2
+from azt3knet_pipeline.domain import columns as col
+from azt3knet_pipeline.domain import text
+from azt3knet_pipeline.domain.addresses import _unique_all, _unique_in_order
+from azt3knet_pipeline.domain.generation import INTEREST_CATALOGUE, TONES, iter_chunks
+from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json
+
+COUNTRIES = ("ES", "US", "JP", "CN", "RU", "GR", "IN", "NG", "BR", "DE", "FR", "IL", "KR", "TH", "PL", "AQ", "IT")
+EXTRA_INTERESTS = (*INTEREST_CATALOGUE, "chess", "go_kart")
+SEEDS = st.one_of(st.integers(0, 10**6), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,8}", fullmatch=True))
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> PopulationSpec:
+    version = draw(st.sampled_from((1, 2)))
+    lo = draw(st.integers(13, 80))
+    fields: dict[str, object] = {
+        "count": draw(st.integers(1, 2600)),
+        "seed": draw(
+            st.one_of(st.integers(0, 10**6), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,8}", fullmatch=True))
+        ),
+        "country": draw(st.sampled_from(COUNTRIES)),
+        "age_range": f"{lo}-{draw(st.integers(lo, 90))}",
+        "generator_version": version,
+    }
+    if draw(st.booleans()):
+        fields["gender"] = draw(st.sampled_from(("female", "male", "non_binary", "unspecified")))
+    if draw(st.booleans()):
+        fields["interests"] = draw(st.lists(st.sampled_from(EXTRA_INTERESTS), min_size=1))
+    if version == 1 and draw(st.booleans()):
+        # v1 takes any plain city: quotes, backslashes and non-Latin text exercise the escaping paths.
+        fields["city"] = draw(st.sampled_from(('50% "Quote" \\ Ciudad', "Ñandú", "東京", "Zürich")))
+    return PopulationSpec.model_validate(fields)
+
+
+@SETTINGS
+@given(spec=specs())
+def test_json_lines_and_hash_equal_canonical_json_row_by_row(spec: PopulationSpec) -> None:
+    chunks = list(iter_chunks(spec, spec.default_key(), chunk_rows=1024))
+    records = [record for chunk in chunks for record in col.records(chunk)]
+    assert len(records) == spec.count
+    assert "".join(col.jsonl(chunk) for chunk in chunks) == "".join(canonical_json(r) + "\n" for r in records)
+    expected = hashlib.sha256(canonical_json(records).encode("utf-8")).hexdigest()
+    assert col.content_hash(chunks) == expected
+
+
+@SETTINGS
+@given(
+    language=st.sampled_from(bios_v2.BIO_LANGUAGES),
+    n=st.integers(1, 300),
+    pool=st.lists(st.sampled_from(EXTRA_INTERESTS), min_size=1, unique=True),
+    seed=st.integers(0, 2**32),
+)
+def test_columnar_bios_equal_the_row_by_row_templates(language: str, n: int, pool: list[str], seed: int) -> None:
+    pool = sorted(pool)
+    rng = np.random.default_rng(seed)
+    names = col.object_table(rng.choice(["Ana", "José", "佐藤", 'O"Neil', "Łukasz"], size=n).tolist())
+    cities = col.object_table(rng.choice(["Madrid", "São Paulo", "東京"], size=n).tolist())
+    ages = rng.integers(0, 105, size=n)
+    hi = min(3, len(pool))
+    sizes = rng.integers(0, hi + 1, size=n)
+    rows = np.full((n, max(hi, 1)), len(pool), dtype=np.int64)
+    for i, size in enumerate(sizes.tolist()):
+        rows[i, :size] = np.sort(rng.choice(len(pool), size=size, replace=False))
+    tones = rng.integers(0, len(TONES), size=n)
+    seeds = rng.integers(0, 2**62, size=n)
+    interests = [tuple(pool[j] for j in row[:size]) for row, size in zip(rows.tolist(), sizes.tolist(), strict=True)]
+    tone_names = [TONES[t] for t in tones.tolist()]
+
+    fast = bios_v2.columnar_bios(language, names, ages, cities, pool, rows, sizes, tones, TONES, seeds, {})
+    slow = bios_v2.bios(language, names.tolist(), ages.tolist(), cities.tolist(), interests, tone_names, seeds)
+    assert fast == slow
+
+    fast_v1 = text.columnar_bios(names.tolist(), ages.tolist(), cities.tolist(), pool, rows, sizes, TONES, tones, seeds)
+    rowwise = zip(names.tolist(), ages.tolist(), cities.tolist(), interests, tone_names, seeds.tolist(), strict=True)
+    assert fast_v1 == [text.offline_bio(*row) for row in rowwise]
+
+
+@SETTINGS
+@given(
+    chunks=st.lists(
+        st.lists(st.sampled_from(["ana", "ana2", "ana3", "ana22", "b", "b2", "ana.b", "ana.b2", "c"]), max_size=40),
+        max_size=5,
+    )
+)
+def test_address_uniqueness_equals_the_in_order_rule(chunks: list[list[str]]) -> None:
+    fast_taken: set[int] = set()
+    fast_counters: dict[int, int] = {}
+    slow_taken: set[int] = set()
+    slow_counters: dict[int, int] = {}
+    seen: list[str] = []
+    for bases in chunks:
+        fast = _unique_all(list(bases), fast_taken, fast_counters)
+        assert fast == _unique_in_order(list(bases), slow_taken, slow_counters)
+        assert fast_taken == slow_taken
+        seen += fast
+    assert len(seen) == len(set(seen))
