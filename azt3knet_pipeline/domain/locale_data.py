@@ -8,7 +8,6 @@ process and only for the locale asked for.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import unicodedata
 from dataclasses import dataclass
@@ -67,7 +66,8 @@ def ascii_slug(text: str) -> str:
     return "".join(filter(str.isalnum, text.lower()))  # ASCII in, so str.isalnum keeps exactly [a-z0-9]
 
 
-def _table(values: object) -> NameTable:
+def _weighted_names(values: object) -> tuple[list[str], np.ndarray]:
+    """A table's names and cumulative weights (uniform for a list)."""
     if isinstance(values, dict):
         names = list(values.keys())
         weights = np.array([float(w) for w in values.values()], dtype=np.float64)
@@ -76,6 +76,11 @@ def _table(values: object) -> NameTable:
         weights = np.ones(len(names), dtype=np.float64)
     cumulative = np.cumsum(weights / weights.sum())
     cumulative[-1] = 1.0
+    return names, cumulative
+
+
+def _table(values: object) -> NameTable:
+    names, cumulative = _weighted_names(values)
     return NameTable(
         names=np.array(names, dtype=object),
         slugs=np.array([ascii_slug(n) for n in names], dtype=object),
@@ -146,6 +151,11 @@ NAME_KINDS = ("female", "male", "any_gender", "family")
 @lru_cache(maxsize=64)
 def name_tables(locale: str) -> dict[str, NameTable]:
     """The locale's female, male, any-gender and family name tables (`NAME_KINDS`), built once per process."""
+    return {kind: _table(source) for kind, source in _name_sources(locale).items()}
+
+
+def _name_sources(locale: str) -> dict[str, object]:
+    """The Faker tables (dicts of weights or lists) behind each of `NAME_KINDS`."""
     person = _provider("person", locale)
     if person is None or not getattr(person, "last_names", None):
         person = _provider("person", "en_US")
@@ -154,8 +164,7 @@ def name_tables(locale: str) -> dict[str, NameTable]:
     male_src = _names(person, "first_names_male") or person.first_names
     # Some providers (es_CL) compute first_names as a property: on the class that is no table, so combine.
     any_src = _names(person, "first_names") or {**_weighted(female_src), **_weighted(male_src)}
-    sources = (female_src, male_src, any_src, person.last_names)
-    return {kind: _table(source) for kind, source in zip(NAME_KINDS, sources, strict=True)}
+    return dict(zip(NAME_KINDS, (female_src, male_src, any_src, person.last_names), strict=True))
 
 
 def cities_and_timezone(locale: str, country: str) -> tuple[tuple[str, ...], str]:
@@ -178,11 +187,15 @@ def cities_and_timezone(locale: str, country: str) -> tuple[tuple[str, ...], str
 @lru_cache(maxsize=64)
 def load_locale(locale: str, country: str) -> LocaleData:
     """Name, city and timezone tables for (locale, country), built once per process."""
+    return _locale_data(locale, country, name_tables(locale))
+
+
+def _locale_data(locale: str, country: str, tables: dict[str, NameTable]) -> LocaleData:
     cities, primary = cities_and_timezone(locale, country)
     return LocaleData(
         locale=locale,
         country=country,
-        **name_tables(locale),
+        **tables,
         cities=cities,
         primary_timezone=primary,
         family_name_first=locale.split("_")[0] in _FAMILY_NAME_FIRST,
@@ -241,7 +254,7 @@ def _pairs(person: Any, attribute: str) -> tuple[list[str], dict[str, str]] | No
 def name_tables_v2(locale: str) -> dict[str, NameTable]:
     """v1's name tables with every name transliterated (romanised readings where Faker has them) and only
     names that give an address kept."""
-    base = name_tables(locale)
+    sources = _name_sources(locale)  # v1's names and weights; its slugs are not needed here
     person = _provider("person", locale)
     tables = {}
     for kind, pair_attr in zip(
@@ -253,13 +266,13 @@ def name_tables_v2(locale: str) -> dict[str, NameTable]:
         if paired is not None:
             tables[kind] = _transliterated_table(paired[0], paired[1])
         else:
-            source = base[kind]
-            weights = np.diff(np.concatenate([[0.0], source.cumulative]))
-            tables[kind] = _transliterated_table(dict(zip(source.names.tolist(), weights.tolist(), strict=True)))
+            names, cumulative = _weighted_names(sources[kind])
+            weights = np.diff(np.concatenate([[0.0], cumulative]))
+            tables[kind] = _transliterated_table(dict(zip(names, weights.tolist(), strict=True)))
     return tables
 
 
 @lru_cache(maxsize=64)
 def load_locale_v2(locale: str, country: str) -> LocaleData:
     """`load_locale` with generator v2's name tables (`name_tables_v2`)."""
-    return dataclasses.replace(load_locale(locale, country), **name_tables_v2(locale))
+    return _locale_data(locale, country, name_tables_v2(locale))
