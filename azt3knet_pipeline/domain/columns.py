@@ -157,42 +157,71 @@ def json_text(chunk: ProfileChunk, sep: str, *, last_sep: bool = True) -> str:
     each followed by `sep` (but the last one only when `last_sep`).
 
     Rows are never formatted one by one: the literal text between values is laid out once, interleaved with
-    the encoded columns in one flat list, and joined in C.
+    the encoded columns in one flat list, and joined in C. A column written from a table (coded values, a
+    small range of integers) carries the literal that follows it in each table entry, so a row has fewer pieces.
     """
-    literals: list[str] = []
-    encoded: list[list[str]] = []
+    segments: list[tuple[str, Column]] = []  # (the literal before the value, its column)
     pending = "{"
     for name in sorted(chunk.columns):
         column = chunk.columns[name]
         pending += ("" if pending == "{" else ",") + _dumps(name) + ":"
         if isinstance(column, Const):
             pending += _dumps(column.value)
-            continue
-        if isinstance(column, Strs):
-            literals.append(pending + '"')
-            encoded.append(column.values if column.plain else _escaped(column.values))
+        elif isinstance(column, Strs):
+            segments.append((pending + '"', column))
             pending = '"'
-            continue
-        literals.append(pending)
-        if isinstance(column, Coded):
-            encoded.append(_take(column.values, column.codes, _dumps_cached))
-        elif isinstance(column, Ints):
-            encoded.append(_int_texts(column.values))
         else:
-            cache: dict[Any, str] = {}
-            encoded.append([cache.get(v) or cache.setdefault(v, _dumps(v)) for v in map(_hashable, column.values)])
-        pending = ""
+            segments.append((pending, column))
+            pending = ""
     n = chunk.size
     if not n:
         return ""
-    stride = 2 * len(encoded) + 1
-    flat: list[str] = [pending + "}" + sep] * (n * stride)
-    for j, (literal, values) in enumerate(zip(literals, encoded, strict=True)):
-        flat[2 * j :: stride] = [literal] * n
-        flat[2 * j + 1 :: stride] = values
-    if not last_sep:
-        flat[-1] = pending + "}"
+    literals = [literal for literal, _ in segments] + [pending + "}" + sep]
+    pieces: list[str | list[str]] = []  # a str is the same literal in every row
+    for j, (_, column) in enumerate(segments):
+        if literals[j]:
+            pieces.append(literals[j])
+        values = _tabular_texts(column, literals[j + 1])
+        if values is None:
+            values = _row_texts(column)
+        else:
+            literals[j + 1] = ""
+        pieces.append(values)
+    if literals[-1]:
+        pieces.append(literals[-1])
+    stride = len(pieces)
+    flat: list[str] = [""] * (n * stride)
+    for k, piece in enumerate(pieces):
+        flat[k::stride] = [piece] * n if isinstance(piece, str) else piece
+    if not last_sep and sep:
+        flat[-1] = flat[-1][: len(flat[-1]) - len(sep)]  # every row's last piece ends with `sep`
     return "".join(flat)
+
+
+def _tabular_texts(column: Column, suffix: str) -> list[str] | None:
+    """Each row's JSON value followed by `suffix`, from a table of the distinct values; None for a column
+    that has no small table (text, wide integer ranges, generic values)."""
+    if isinstance(column, Coded):
+        table = np.empty(len(column.values), dtype=object)
+        for code in np.flatnonzero(np.bincount(column.codes, minlength=len(column.values))).tolist():
+            table[code] = _dumps_cached(column.values[code]) + suffix
+        return table[column.codes].tolist()
+    if isinstance(column, Ints) and len(column.values):
+        lo, hi = int(column.values.min()), int(column.values.max())
+        if hi - lo <= 4096:
+            table = np.array([f"{v}{suffix}" for v in range(lo, hi + 1)], dtype=object)
+            return table[column.values - lo].tolist()
+    return None
+
+
+def _row_texts(column: Column) -> list[str]:
+    if isinstance(column, Strs):
+        return column.values if column.plain else _escaped(column.values)
+    if isinstance(column, Ints):
+        return _int_texts(column.values)
+    assert isinstance(column, Values)
+    cache: dict[Any, str] = {}
+    return [cache.get(v) or cache.setdefault(v, _dumps(v)) for v in map(_hashable, column.values)]
 
 
 def _hashable(value: Any) -> Any:
