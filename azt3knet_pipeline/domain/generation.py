@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from azt3knet_pipeline.domain import columns as col
-from azt3knet_pipeline.domain.addresses import AGENT_ID_NAMESPACE, _AddressBook, _addresses, agent_ids
-from azt3knet_pipeline.domain.draws import BLOCK, NAMESPACE, _draw, _subsets, derive_seed
+from azt3knet_pipeline.domain.addresses import AGENT_ID_NAMESPACE as AGENT_ID_NAMESPACE  # re-exported
+from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
+from azt3knet_pipeline.domain.draws import BLOCK, _draw, _subsets
+from azt3knet_pipeline.domain.draws import NAMESPACE as NAMESPACE  # re-exported
+from azt3knet_pipeline.domain.draws import derive_seed as derive_seed  # re-exported
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale, locale_for_country
 from azt3knet_pipeline.domain.models import AgentProfile, PopulationSpec, validate_population_key
 from azt3knet_pipeline.domain.text import columnar_bios, template_text
-
-# Re-exported: callers and tests import these from here.
-__all__ = ["AGENT_ID_NAMESPACE", "BLOCK", "NAMESPACE", "_draw", "agent_ids", "derive_seed"]
 
 if TYPE_CHECKING:
     import pandas as pd
