@@ -20,7 +20,8 @@ import numpy as np
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain import reference
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
-from azt3knet_pipeline.domain.bios import bio_language, columnar_bios, template_text
+from azt3knet_pipeline.domain.bios import bio_language
+from azt3knet_pipeline.domain.bios_columnar import columnar_bios, template_text
 from azt3knet_pipeline.domain.draws import _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from azt3knet_pipeline.domain import bios as bios_v2
+from azt3knet_pipeline.domain import bios_columnar, text
 from azt3knet_pipeline.domain import columns as col
-from azt3knet_pipeline.domain import text
 from azt3knet_pipeline.domain.addresses import _unique_all, _unique_in_order
 from azt3knet_pipeline.domain.generation import INTEREST_CATALOGUE, TONES, iter_chunks
 from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json
@@ -84,7 +84,7 @@ def test_columnar_bios_equal_the_row_by_row_templates(language: str, n: int, poo
     interests = [tuple(pool[j] for j in row[:size]) for row, size in zip(rows.tolist(), sizes.tolist(), strict=True)]
     tone_names = [TONES[t] for t in tones.tolist()]
 
-    fast = bios_v2.columnar_bios(language, names, ages, cities, pool, rows, sizes, tones, TONES, seeds, {})
+    fast = bios_columnar.columnar_bios(language, names, ages, cities, pool, rows, sizes, tones, TONES, seeds, {})
     slow = bios_v2.bios(language, names.tolist(), ages.tolist(), cities.tolist(), interests, tone_names, seeds)
     assert fast == slow
 
