@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from azt3knet_pipeline.sandbox.server import free_port
+from azt3knet_pipeline.serving import free_port
 
 
 def start_server(home: Path, token: str) -> tuple[subprocess.Popen[bytes], str]:

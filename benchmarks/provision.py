@@ -26,8 +26,8 @@ from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig, create_mailcow_app
 from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY
-from azt3knet_pipeline.sandbox.server import serve_in_thread
 from azt3knet_pipeline.services.mailboxes import MailboxReport, reconcile_mailboxes
+from azt3knet_pipeline.serving import serve_in_thread
 from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.repository import Store
 

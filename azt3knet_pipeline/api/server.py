@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from fastapi import FastAPI
 
-from azt3knet_pipeline.sandbox.server import RunningServer, serve_in_thread
+from azt3knet_pipeline.serving import RunningServer, serve_in_thread
 
 ACCESS_LOGGER = "uvicorn.access"
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from azt3knet_pipeline.sandbox.server import free_port
+from azt3knet_pipeline.serving import free_port
 
 DOVECOT_BINARY = "/usr/sbin/dovecot"
 LDA_BINARY = "/usr/lib/dovecot/dovecot-lda"

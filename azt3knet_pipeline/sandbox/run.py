@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from azt3knet_pipeline.sandbox.desec import DEFAULT_TOKEN, DesecSandboxConfig, SandboxDomain, create_desec_app
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig, create_mailcow_app
-from azt3knet_pipeline.sandbox.server import RunningServer, serve_in_thread
+from azt3knet_pipeline.serving import RunningServer, serve_in_thread
 
 if TYPE_CHECKING:
     from azt3knet_pipeline.sandbox.dovecot import RunningDovecot

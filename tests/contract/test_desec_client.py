@@ -38,7 +38,7 @@ from azt3knet_pipeline.domain.dns_plan import (
     population_scope,
 )
 from azt3knet_pipeline.sandbox.desec import DEFAULT_TOKEN, DesecSandbox, DesecSandboxConfig, create_desec_app
-from azt3knet_pipeline.sandbox.server import RunningServer, serve_in_thread
+from azt3knet_pipeline.serving import RunningServer, serve_in_thread
 
 ZONE = "example.test"
 HOST = f"mail.{ZONE}"

@@ -46,7 +46,7 @@ from azt3knet_pipeline.clients.mailcow import (
     normalise_envelope,
 )
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox, MailcowSandboxConfig, create_mailcow_app
-from azt3knet_pipeline.sandbox.server import RunningServer, serve_in_thread
+from azt3knet_pipeline.serving import RunningServer, serve_in_thread
 
 RW = "SANDBOX-RW-KEY"
 RO = "SANDBOX-RO-KEY"

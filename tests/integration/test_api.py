@@ -24,8 +24,8 @@ from azt3knet_pipeline.domain.dns_plan import RRset
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.run import Sandbox
-from azt3knet_pipeline.sandbox.server import RunningServer, free_port
 from azt3knet_pipeline.services.credentials import decrypt_bundle
+from azt3knet_pipeline.serving import RunningServer, free_port
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import AuditEntry, Store
 

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from azt3knet_pipeline.api.server import running_api
 from azt3knet_pipeline.sandbox.run import Sandbox
-from azt3knet_pipeline.sandbox.server import RunningServer
+from azt3knet_pipeline.serving import RunningServer
 from azt3knet_pipeline.settings import get_settings
 
 TOKEN = "fuzz-admin-token-0123456789abcdef"

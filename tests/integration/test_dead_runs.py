@@ -126,7 +126,7 @@ def test_api_killed_mid_run_reports_it_failed_and_the_next_run_completes(
     import httpx
 
     from azt3knet_pipeline.api.server import serve_api_in_thread
-    from azt3knet_pipeline.sandbox.server import free_port
+    from azt3knet_pipeline.serving import free_port
     from azt3knet_pipeline.settings import get_settings
 
     with backend("postgres", isolated_env, monkeypatch, pg_databases):

@@ -27,7 +27,7 @@ from azt3knet_pipeline.llm.adapter import (
     cache_key,
     generate_field,
 )
-from azt3knet_pipeline.sandbox.server import RunningServer, free_port, serve_in_thread
+from azt3knet_pipeline.serving import RunningServer, free_port, serve_in_thread
 from azt3knet_pipeline.store.repository import Store
 
 MODEL = "fake-llm:1b"

@@ -30,9 +30,9 @@ from azt3knet_pipeline.defs.verify import partition_tags, verify_mailboxes_sched
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.run import Sandbox
-from azt3knet_pipeline.sandbox.server import free_port
 from azt3knet_pipeline.services.credentials import decrypt_bundle
 from azt3knet_pipeline.services.verify import verify_with_settings
+from azt3knet_pipeline.serving import free_port
 from azt3knet_pipeline.settings import get_settings
 
 OUT_OF_BAND_PASSWORD = "Changed-Behind-The-Back-7x"

@@ -18,7 +18,7 @@ from azt3knet_pipeline.clients.http import (
     parse_retry_after,
     send_with_retry,
 )
-from azt3knet_pipeline.sandbox.server import free_port
+from azt3knet_pipeline.serving import free_port
 
 REQUEST = httpx.Request("GET", "http://127.0.0.1/x")
 

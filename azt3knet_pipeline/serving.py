@@ -1,4 +1,4 @@
-"""Serve an ASGI app on loopback from a background thread (tests, `azt3knet demo`, benchmarks)."""
+"""Serve an ASGI app on loopback from a background thread: the API (`api.server`), the stand-ins, tests, benchmarks."""
 
 from __future__ import annotations
 
