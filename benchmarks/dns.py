@@ -68,7 +68,7 @@ def main() -> None:
         zone = sandbox.zone
 
         def zone_writes() -> int:
-            return int(desec.counters_snapshot()["writes_by_domain"].get(zone, 0))
+            return int(desec.counters()["writes_by_domain"].get(zone, 0))
 
         instance = get_instance(settings)
         store = open_store(settings)
@@ -158,7 +158,7 @@ def main() -> None:
                 f"hour one `dns reconcile` wrote {report.changed} rrsets in {zone_writes() - before} write request(s), "
                 f"{time.perf_counter() - start:.3f} s; {len(report.provisioned)} now provisioned"
             )
-        counters = desec.counters_snapshot()
+        counters = desec.counters()
         print(
             f"stand-in totals: {counters['requests']} requests, {counters['reads']} reads, "
             f"{counters['writes']} writes, {counters['throttled']} throttled"

@@ -76,7 +76,7 @@ def main() -> None:
             print(f"\n1. Create {args.count:,} mailboxes from scratch")
             print(f"{'concurrency':>11} {'seconds':>8} {'mailboxes/s':>12} {'requests':>9} {'writes':>7}")
             for concurrency in (int(c) for c in args.concurrency.split(",")):
-                sandbox.update_faults(latency_ms=args.latency_ms)
+                sandbox.set_faults(latency_ms=args.latency_ms)
                 report, seconds = reconcile(server.url, store, box, f"create-c{concurrency}", args.count, concurrency)
                 print(
                     f"{concurrency:>11} {seconds:>8.2f} {report.created / seconds:>12.1f} {report.requests:>9} "
@@ -84,23 +84,23 @@ def main() -> None:
                 )
 
             print(f"\n2. No-op recreate of {args.noop_count:,} mailboxes")
-            sandbox.update_faults(latency_ms=0)
+            sandbox.set_faults(latency_ms=0)
             report, seconds = reconcile(server.url, store, box, "noop", args.noop_count, 8)
             print(
                 f"   provisioned first (no latency, concurrency 8): {seconds:.1f} s, "
                 f"{report.created / seconds:.0f} mailboxes/s"
             )
-            sandbox.update_faults(latency_ms=args.latency_ms)
+            sandbox.set_faults(latency_ms=args.latency_ms)
             sandbox.reset_counters()
             report, seconds = reconcile(server.url, store, box, "noop", args.noop_count, 8)
-            counters = {k: v for k, v in sorted(sandbox.counters.items()) if k not in {"reads", "writes"}}
+            counters = {k: v for k, v in sorted(sandbox.counters().items()) if k not in {"reads", "writes"}}
             print(
                 f"   recreate: {seconds:.2f} s; created={report.created} updated={report.updated} "
                 f"removed={report.removed} unchanged={report.unchanged}"
             )
             print(
                 f"   client: {report.requests} requests, {report.writes} writes; "
-                f"stand-in saw reads={sandbox.counters['reads']} writes={sandbox.counters['writes']} {counters}"
+                f"stand-in saw reads={sandbox.counters()['reads']} writes={sandbox.counters()['writes']} {counters}"
             )
         finally:
             store.dispose()

@@ -32,11 +32,11 @@ def mailcow(sandbox: Sandbox) -> MailcowSandbox:
 
 
 def mailcow_counters(sandbox: Sandbox) -> dict[str, int]:
-    return dict(mailcow(sandbox).counters)
+    return mailcow(sandbox).counters()
 
 
 def desec_counters(sandbox: Sandbox) -> dict[str, Any]:
-    return sandbox.desec_app.state.sandbox.counters_snapshot()  # type: ignore[attr-defined, no-any-return]
+    return sandbox.desec_app.state.sandbox.counters()  # type: ignore[attr-defined, no-any-return]
 
 
 def reset_counters(sandbox: Sandbox) -> None:
@@ -50,18 +50,18 @@ def mail_domain(key: str) -> str:
 
 def domain_mailboxes(sandbox: Sandbox, domain: str) -> dict[str, dict[str, Any]]:
     """Every mailbox the stand-in holds in `domain`, by address (no password hashes)."""
-    boxes = [m for m in mailcow(sandbox).snapshot()["mailboxes"] if m["domain"] == domain]
+    boxes = [m for m in mailcow(sandbox).state()["mailboxes"] if m["domain"] == domain]
     addresses = [m["username"] for m in boxes]
     assert len(addresses) == len(set(addresses)), "the stand-in holds a mailbox twice"
     return {m["username"]: m for m in boxes}
 
 
 def domain_record(sandbox: Sandbox, domain: str) -> dict[str, Any] | None:
-    return next((d for d in mailcow(sandbox).snapshot()["domains"] if d["domain_name"] == domain), None)
+    return next((d for d in mailcow(sandbox).state()["domains"] if d["domain_name"] == domain), None)
 
 
 def has_dkim(sandbox: Sandbox, domain: str) -> bool:
-    return any(d["domain"] == domain for d in mailcow(sandbox).snapshot()["dkim"])
+    return any(d["domain"] == domain for d in mailcow(sandbox).state()["dkim"])
 
 
 def desired(spec: PopulationSpec, key: str) -> list[DesiredMailbox]:

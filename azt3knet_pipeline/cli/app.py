@@ -458,8 +458,8 @@ def demo(
                 actor="demo",
             )
         population, outcome = populated.population, populated.run
-        mailcow_counts = dict(sandbox.mailcow_app.state.sandbox.counters)  # type: ignore[attr-defined]
-        desec_counts = dict(sandbox.desec_app.state.sandbox.counters)  # type: ignore[attr-defined]
+        mailcow_counts = sandbox.mailcow_app.state.sandbox.counters()  # type: ignore[attr-defined]
+        desec_counts = sandbox.desec_app.state.sandbox.counters()  # type: ignore[attr-defined]
         if outcome.success and no_dovecot is None:
             with err.status(f"verifying {key}: IMAPS logins and one message between two agents …"):
                 report = verify_with_settings(key, sample=verify_sample, send=True, actor="demo")

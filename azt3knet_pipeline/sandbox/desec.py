@@ -364,7 +364,7 @@ class DesecSandbox:
         self._base_clock = clock or time.monotonic
         self._clock_offset = 0.0
         self.throttle = _Throttle(self.clock)
-        self.counters: dict[str, Any] = _empty_counters()
+        self._counters: dict[str, Any] = _empty_counters()
         self.domains: dict[str, _Domain] = {}
         self._seq = 0
         self._rng = random.Random(config.fault_seed)
@@ -428,7 +428,7 @@ class DesecSandbox:
             self.domains = {}
             self.throttle.history.clear()
             if not keep_counters:
-                self.counters = _empty_counters()
+                self._counters = _empty_counters()
             for spec in self.config.domains:
                 self._add_domain(spec.name, minimum_ttl=spec.minimum_ttl, owner=spec.owner)
             self._save()
@@ -496,13 +496,13 @@ class DesecSandbox:
                 self._save()
             return existed
 
-    def counters_snapshot(self) -> dict[str, Any]:
+    def counters(self) -> dict[str, Any]:
         with self.lock:
-            return copy.deepcopy(self.counters)
+            return copy.deepcopy(self._counters)
 
     def reset_counters(self) -> None:
         with self.lock:
-            self.counters = _empty_counters()
+            self._counters = _empty_counters()
 
     def set_faults(self, **faults: Any) -> None:
         """Update fault injection (`error_rate`, `error_after_apply_rate`, `timeout_rate`, `timeout_seconds`,
@@ -614,7 +614,7 @@ class DesecSandbox:
 
     def count(self, method: str, endpoint: str, domain: str | None, *, write: bool | None = None) -> None:
         with self.lock:
-            c = self.counters
+            c = self._counters
             c["requests"] += 1
             name = f"{method} {endpoint}"
             c["endpoints"][name] = c["endpoints"].get(name, 0) + 1
@@ -627,13 +627,13 @@ class DesecSandbox:
 
     def count_domain_write(self, domain: str) -> None:
         with self.lock:
-            by_domain = self.counters["writes_by_domain"]
+            by_domain = self._counters["writes_by_domain"]
             by_domain[domain] = by_domain.get(domain, 0) + 1
 
     def count_status(self, status: int) -> None:
         with self.lock:
             key = str(status)
-            self.counters["status"][key] = self.counters["status"].get(key, 0) + 1
+            self._counters["status"][key] = self._counters["status"].get(key, 0) + 1
 
     def roll_fault(self) -> str | None:
         with self.lock:
@@ -649,7 +649,7 @@ class DesecSandbox:
                 fault = "after_apply"
             else:
                 return None
-            self.counters["faults"] += 1
+            self._counters["faults"] += 1
             return fault
 
     def user_for(self, token: str) -> str | None:
@@ -686,7 +686,7 @@ class DesecSandbox:
             ]
             if not waits:
                 return
-            self.counters["throttled"] += 1
+            self._counters["throttled"] += 1
         wait = max(1, math.ceil(max(waits)))
         headers = {"Retry-After": str(wait)}
         if text:
@@ -1435,7 +1435,7 @@ class _Api:
     # -- debug routes (no auth) --
 
     async def debug_counters(self, request: Request) -> Response:
-        return _json(self.sb.counters_snapshot())
+        return _json(self.sb.counters())
 
     async def debug_counters_reset(self, request: Request) -> Response:
         self.sb.reset_counters()

@@ -232,7 +232,7 @@ class RunningDovecot:
         """Keep the users in step with a `MailcowSandbox` (now and after each of its changes)."""
 
         def observe(sb: Any) -> None:
-            with sb._lock:
+            with sb.lock:
                 boxes = [dict(m) for m in sb.mailboxes.values()]
                 domains = {name: dict(d) for name, d in sb.domains.items()}
             self.sync_users(boxes, domains)

@@ -143,7 +143,7 @@ def test_pagination_follows_400_first_link_then_next(desec):
     rrsets = env.client.list_rrsets(ZONE)
 
     assert sorted(r.subname for r in rrsets) == sorted(f"r{i}" for i in range(10))
-    counters = env.sandbox.counters_snapshot()
+    counters = env.sandbox.counters()
     assert counters["endpoints"] == {"GET rrsets": 5}  # 400 "Pagination required" + 4 pages of ≤3
     assert counters["status"] == {"400": 1, "200": 4}
 
@@ -157,7 +157,7 @@ def test_pagination_combines_with_filters_and_plain_array_below_page_size(desec)
     assert [r.key for r in env.client.list_rrsets(ZONE, subname="@")] == apex
     env.sandbox.reset_counters()
     assert [r.key for r in env.client.list_rrsets(ZONE, type="A")] == [("a", "A")]
-    assert env.sandbox.counters_snapshot()["endpoints"] == {"GET rrsets": 1}  # a plain 200 array
+    assert env.sandbox.counters()["endpoints"] == {"GET rrsets": 1}  # a plain 200 array
 
 
 def test_rrset_list_is_newest_first_with_prev_and_next_links(desec):
@@ -224,7 +224,7 @@ def test_429_retry_after_is_honoured_then_the_request_succeeds(desec):
 
     assert len(env.clock.sleeps) == 1 and env.clock.sleeps[0] >= 10
     assert env.client.write_count == 3
-    assert env.sandbox.counters_snapshot()["throttled"] == 1
+    assert env.sandbox.counters()["throttled"] == 1
     assert {r.subname for r in env.sandbox.rrsets(ZONE)} >= {"a", "b"}
 
 
@@ -298,7 +298,7 @@ def test_auth_401_is_not_retried_and_never_shows_the_token(desec):
     assert "Invalid token." in info.value.message
     assert "wrong-secret-token-value" not in str(info.value)
     assert env.client.request_count == 1
-    assert env.sandbox.counters_snapshot()["requests"] == 1
+    assert env.sandbox.counters()["requests"] == 1
     assert isinstance(info.value, ApiError)
 
 
@@ -427,9 +427,9 @@ def test_diff_of_n_changes_is_exactly_one_write_and_empty_diff_is_none(desec):
 
     diff = diff_rrsets(desired, env.client.list_rrsets(ZONE), managed=scope)
     assert diff.changed == 7
-    writes_before = env.sandbox.counters_snapshot()["writes"]
+    writes_before = env.sandbox.counters()["writes"]
     assert env.client.put_rrsets_diff(ZONE, diff) == 7
-    assert env.sandbox.counters_snapshot()["writes"] - writes_before == 1
+    assert env.sandbox.counters()["writes"] - writes_before == 1
     assert env.client.write_count == 1
 
     again = diff_rrsets(desired, env.client.list_rrsets(ZONE), managed=scope)
@@ -479,7 +479,7 @@ def test_counters_are_thread_safe(desec):
     for thread in threads:
         thread.join()
     assert env.client.request_count == 60
-    assert env.sandbox.counters_snapshot()["reads"] == 60
+    assert env.sandbox.counters()["reads"] == 60
 
 
 # --- dynDNS -------------------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def sandbox(server: tuple[RunningServer, MailcowSandbox]) -> MailcowSandbox:
     sb = server[1]
     sb.reset()
     sb.reset_counters()
-    sb.update_faults(
+    sb.set_faults(
         fault_queue=[],
         error_rate=0.0,
         error_after_apply_rate=0.0,
@@ -363,7 +363,7 @@ def test_add_and_get_mailbox(client: MailcowClient, raw: httpx.Client, sandbox: 
     assert [m.address for m in client.list_mailboxes(DOMAIN)] == [address]
     # Mailcow creates a self-alias with the mailbox.
     assert {"address": address, "goto": address} in [
-        {k: a[k] for k in ("address", "goto")} for a in sandbox.snapshot()["aliases"]
+        {k: a[k] for k in ("address", "goto")} for a in sandbox.state()["aliases"]
     ]
 
 
@@ -497,7 +497,7 @@ def test_bulk_edit_and_delete_are_batched(url: str, sandbox: MailcowSandbox) -> 
         assert all(m.tags == ["batch"] for m in c.list_mailboxes(DOMAIN))
         outcome = c.delete_mailboxes([f"ghost@{DOMAIN}", *addresses])
     assert outcome == {f"ghost@{DOMAIN}": "missing", **dict.fromkeys(addresses, "removed")}
-    assert sandbox.counters["POST edit/mailbox"] == 3 and sandbox.counters["POST delete/mailbox"] == 3
+    assert sandbox.counters()["POST edit/mailbox"] == 3 and sandbox.counters()["POST delete/mailbox"] == 3
 
 
 def test_tag_filter(client: MailcowClient, raw: httpx.Client) -> None:
@@ -700,15 +700,15 @@ def test_client_maps_http_errors(url: str) -> None:
 
 
 def test_503_and_502_are_retried(client: MailcowClient, sandbox: MailcowSandbox) -> None:
-    sandbox.update_faults(fault_queue=["503", "502"])
+    sandbox.set_faults(fault_queue=["503", "502"])
     result = client.add_domain(small_domain())
     assert result.attempts == 3 and client.request_count == 3 and client.write_count == 3
-    assert sandbox.counters["POST add/domain"] == 3
-    assert [d["domain_name"] for d in sandbox.snapshot()["domains"]] == [DOMAIN]
+    assert sandbox.counters()["POST add/domain"] == 3
+    assert [d["domain_name"] for d in sandbox.state()["domains"]] == [DOMAIN]
 
 
 def test_429_retry_after_is_honoured(url: str, sandbox: MailcowSandbox) -> None:
-    sandbox.update_faults(fault_queue=["429"], retry_after_seconds=2)
+    sandbox.set_faults(fault_queue=["429"], retry_after_seconds=2)
     sleep = SleepRecorder()
     policy = RetryPolicy(base_delay=0.001, seed=3, sleep=sleep)
     with MailcowClient(url, RW, policy=policy) as c:
@@ -718,7 +718,7 @@ def test_429_retry_after_is_honoured(url: str, sandbox: MailcowSandbox) -> None:
 
 
 def test_retries_are_bounded(client: MailcowClient, sandbox: MailcowSandbox) -> None:
-    sandbox.update_faults(fault_queue=["503"] * 4)
+    sandbox.set_faults(fault_queue=["503"] * 4)
     with pytest.raises(MailcowUnavailable) as info:
         client.list_domains()
     assert isinstance(info.value, RetriesExhausted) and isinstance(info.value, MailcowError)
@@ -728,7 +728,7 @@ def test_retries_are_bounded(client: MailcowClient, sandbox: MailcowSandbox) -> 
 
 def test_error_after_apply_then_retry_is_adopted_as_conflict(client: MailcowClient, sandbox: MailcowSandbox) -> None:
     client.add_domain(small_domain())
-    sandbox.update_faults(fault_queue=["error_after_apply"])
+    sandbox.set_faults(fault_queue=["error_after_apply"])
     with pytest.raises(MailcowConflict) as info:
         client.add_mailbox(box("alice"))
     assert info.value.key == "object_exists" and info.value.retried is True
@@ -740,23 +740,23 @@ def test_error_after_apply_then_retry_is_adopted_as_conflict(client: MailcowClie
 def test_dropped_connection_after_apply_on_delete_converges(client: MailcowClient, sandbox: MailcowSandbox) -> None:
     client.add_domain(small_domain())
     client.add_mailbox(box("alice"))
-    sandbox.update_faults(fault_queue=["drop_after_apply"])
+    sandbox.set_faults(fault_queue=["drop_after_apply"])
     assert client.delete_mailboxes([f"alice@{DOMAIN}"]) == {f"alice@{DOMAIN}": "missing"}
     assert sandbox.fault_counts == {"drop_after_apply": 1}
     assert client.get_mailbox(f"alice@{DOMAIN}") is None
 
 
 def test_dropped_connection_before_apply_is_retried(client: MailcowClient, sandbox: MailcowSandbox) -> None:
-    sandbox.update_faults(fault_queue=["drop"])
+    sandbox.set_faults(fault_queue=["drop"])
     assert client.add_domain(small_domain()).attempts == 2
 
 
 def test_timeouts_are_retried_whether_applied_or_not(url: str, sandbox: MailcowSandbox) -> None:
     with MailcowClient(url, RW, policy=fast_policy(), timeout=0.3) as c:
         c.add_domain(small_domain())
-        sandbox.update_faults(fault_queue=["timeout"])  # answered late, not applied
+        sandbox.set_faults(fault_queue=["timeout"])  # answered late, not applied
         assert c.add_mailbox(box("alice")).attempts == 2
-        sandbox.update_faults(fault_queue=["timeout_after_apply"])  # applied, answer arrives too late
+        sandbox.set_faults(fault_queue=["timeout_after_apply"])  # applied, answer arrives too late
         with pytest.raises(MailcowConflict) as info:
             c.add_mailbox(box("bob"))
         assert info.value.retried is True
@@ -765,7 +765,7 @@ def test_timeouts_are_retried_whether_applied_or_not(url: str, sandbox: MailcowS
 
 def test_random_faults_still_converge(url: str, sandbox: MailcowSandbox) -> None:
     """With a seeded mix of every fault, a create loop that adopts conflicts ends with exactly the plan."""
-    sandbox.update_faults(
+    sandbox.set_faults(
         fault_seed=11,
         error_rate=0.15,
         error_after_apply_rate=0.15,
@@ -773,7 +773,7 @@ def test_random_faults_still_converge(url: str, sandbox: MailcowSandbox) -> None
         drop_applies="random",
         rate_429=0.05,
     )
-    sandbox.update_faults(retry_after_seconds=0)
+    sandbox.set_faults(retry_after_seconds=0)
     with MailcowClient(url, RW, policy=fast_policy(max_attempts=20)) as c:
         with contextlib.suppress(MailcowConflict):
             c.add_domain(small_domain(mailboxes=20))
@@ -788,7 +788,7 @@ def test_random_faults_still_converge(url: str, sandbox: MailcowSandbox) -> None
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             outcomes = list(pool.map(create, wanted))
-        sandbox.update_faults(error_rate=0.0, error_after_apply_rate=0.0, drop_rate=0.0, rate_429=0.0)
+        sandbox.set_faults(error_rate=0.0, error_after_apply_rate=0.0, drop_rate=0.0, rate_429=0.0)
         assert sorted(m.local_part for m in c.list_mailboxes(DOMAIN)) == sorted(wanted)
         assert set(outcomes) <= {"created", "adopted"}
     assert sum(sandbox.fault_counts.values()) > 0
@@ -814,7 +814,7 @@ def test_password_never_in_exceptions_nor_responses(
         with pytest.raises(MailcowError) as info:
             attempt()
         errors.append(info.value)
-    sandbox.update_faults(fault_queue=["503"] * 4)
+    sandbox.set_faults(fault_queue=["503"] * 4)
     with pytest.raises(MailcowUnavailable) as info:
         client.add_mailbox(box("carol"))
     errors.append(info.value)
@@ -872,7 +872,7 @@ def test_thread_safe_counters_and_parallel_creates(client: MailcowClient, sandbo
         list(pool.map(worker, range(8)))
     assert client.request_count - start == 80
     assert len(client.list_mailboxes(DOMAIN)) == 40
-    assert sandbox.counters["POST add/mailbox"] == 40 and sandbox.counters["GET get/mailbox"] == 41
+    assert sandbox.counters()["POST add/mailbox"] == 40 and sandbox.counters()["GET get/mailbox"] == 41
 
 
 # ------------------------------------------------------------------------------------- stand-in extras

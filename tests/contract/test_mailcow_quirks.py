@@ -22,6 +22,7 @@ from azt3knet_pipeline.clients.mailcow import (
     MailcowError,
 )
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox, MailcowSandboxConfig, create_mailcow_app
+from azt3knet_pipeline.sandbox.mailcow.mailboxes import add_mailbox
 from azt3knet_pipeline.serving import RunningServer, serve_in_thread
 
 RW = "SANDBOX-RW-KEY"
@@ -50,8 +51,8 @@ def sandbox(server: tuple[RunningServer, MailcowSandbox]) -> MailcowSandbox:
     sb = server[1]
     sb.reset()
     sb.reset_counters()
-    sb.update_faults(fault_queue=[], fault_actions=["add", "edit", "delete", "get"], empty_200_rate=0.0)
-    sb.update_faults(**dict.fromkeys(QUIRKS, True), foreign_race_addresses=[])
+    sb.set_faults(fault_queue=[], fault_actions=["add", "edit", "delete", "get"], empty_200_rate=0.0)
+    sb.set_faults(**dict.fromkeys(QUIRKS, True), foreign_race_addresses=[])
     return sb
 
 
@@ -90,7 +91,7 @@ def box(local: str, dom: str = DOMAIN, **kw: Any) -> MailboxSpec:
 
 def test_an_empty_200_from_a_crashed_handler_is_a_failure(client: MailcowClient, sandbox: MailcowSandbox) -> None:
     client.add_domain(domain())
-    sandbox.update_faults(fault_actions=["add", "edit", "delete"], fault_queue=["empty_200"])
+    sandbox.set_faults(fault_actions=["add", "edit", "delete"], fault_queue=["empty_200"])
     with pytest.raises(MailcowAmbiguousReply) as info:
         client.add_mailbox(box("alice", tags=["t"]))
     assert info.value.key == "ambiguous_reply" and "empty body" in str(info.value)
@@ -106,7 +107,7 @@ def test_an_empty_200_from_a_crashed_handler_is_a_failure(client: MailcowClient,
         lambda: client.delete_mailboxes([f"carol@{DOMAIN}"]),
         lambda: client.delete_domain(DOMAIN),
     ):
-        sandbox.update_faults(fault_queue=["empty_200"])
+        sandbox.set_faults(fault_queue=["empty_200"])
         with pytest.raises(MailcowAmbiguousReply):
             action()
     assert client.get_mailbox(f"carol@{DOMAIN}") is not None and client.get_domain(DOMAIN) is not None
@@ -126,7 +127,7 @@ def test_a_lost_reply_is_decided_by_reading_the_object_back(server: Any, sandbox
         assert client.add_dkim(DOMAIN, key_size=1024).verified_by_read
         assert client.delete_mailboxes([f"alice@{DOMAIN}"]) == {f"alice@{DOMAIN}": "removed"}
         # Someone else's mailbox at the address: the read-back shows a mailbox without our tags.
-        sandbox.add_mailbox({"local_part": "bob", "domain": DOMAIN, "password": "x" * 8, "password2": "x" * 8}, True)
+        add_mailbox(sandbox, {"local_part": "bob", "domain": DOMAIN, "password": "x" * 8, "password2": "x" * 8}, True)
         with pytest.raises(MailcowConflict):
             client.add_mailbox(box("bob", tags=["azt3knet-synthetic", "pop"]))
 
@@ -135,7 +136,7 @@ def test_a_create_whose_reply_never_came_is_decided_by_reading_it_back(
     server: Any, sandbox: MailcowSandbox, client: MailcowClient
 ) -> None:
     client.add_domain(domain())
-    sandbox.update_faults(fault_actions=["add"], fault_queue=["drop_after_apply", "drop"])
+    sandbox.set_faults(fault_actions=["add"], fault_queue=["drop_after_apply", "drop"])
     once = RetryPolicy(max_attempts=1, base_delay=0.001, max_delay=0.005, seed=1)
     with MailcowClient(server[0].url, RW, policy=once, timeout=5.0) as single:
         applied = single.add_mailbox(box("alice", tags=["azt3knet-synthetic"]))
@@ -153,7 +154,7 @@ def test_listing_a_missing_domain_never_returns_other_domains_mailboxes(
     raw = httpx.get(f"{server[0].url}/api/v1/get/mailbox/all/{DOMAIN}", headers={"X-API-Key": RW}).json()
     assert [m["username"] for m in raw] == [f"someone@{OTHER}"]  # §7: every mailbox on the server
     assert client.list_mailboxes(DOMAIN) == []
-    sandbox.update_faults(quirk_mailbox_all_missing_domain_lists_all=False)
+    sandbox.set_faults(quirk_mailbox_all_missing_domain_lists_all=False)
     assert httpx.get(f"{server[0].url}/api/v1/get/mailbox/all/{DOMAIN}", headers={"X-API-Key": RW}).json() == {}
 
 
@@ -173,7 +174,7 @@ def test_rl_saved_int_fields_and_untagged_domains_parse(
 ) -> None:
     for quirks_on in (True, False):
         sandbox.reset()
-        sandbox.update_faults(**dict.fromkeys(QUIRKS, quirks_on))
+        sandbox.set_faults(**dict.fromkeys(QUIRKS, quirks_on))
         client.add_domain(domain())
         result = client.add_mailbox(box("alice"))
         assert result.has("mailbox_added") and result.has("rl_saved") is quirks_on
@@ -216,7 +217,7 @@ def test_edit_of_a_missing_domain_is_domain_invalid(client: MailcowClient) -> No
 
 def test_someone_else_creates_the_mailbox_just_before_our_add(client: MailcowClient, sandbox: MailcowSandbox) -> None:
     client.add_domain(domain())
-    sandbox.update_faults(foreign_race_addresses=[f"alice@{DOMAIN}"])
+    sandbox.set_faults(foreign_race_addresses=[f"alice@{DOMAIN}"])
     with pytest.raises(MailcowConflict) as info:
         client.add_mailbox(box("alice", tags=["azt3knet-synthetic"]))
     assert info.value.key == "object_exists"

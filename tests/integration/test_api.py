@@ -497,7 +497,7 @@ def test_create_mailboxes_ends_in_a_succeeded_run_then_recreate_credentials_and_
     assert status["counts"]["mailboxes"] == 5 and status["counts"]["mailboxes_by_state"] == {"active": 5}
     assert status["counts"]["dns_rrsets_desired"] > 0 and status["dns"]["state"] == "in_sync"
     domain = status["mail_domain"]
-    boxes = [m for m in mailcow.snapshot()["mailboxes"] if m["domain"] == domain]
+    boxes = [m for m in mailcow.state()["mailboxes"] if m["domain"] == domain]
     assert len(boxes) == 5
     run = api.client.get(submitted["run_url"]).json()
     assert run["assets"]["mailboxes"]["created"] == 5 and run["assets"]["credential_export"]["mailboxes"] == 5
@@ -543,7 +543,7 @@ def test_create_mailboxes_ends_in_a_succeeded_run_then_recreate_credentials_and_
     assert final["status"] == "torn_down"
     assert final["last_teardown"]["outcome"] == "ok" and final["last_teardown"]["detail"]["mailboxes_removed"] == 5
     assert final["dns"]["state"] == "not_provisioned"
-    assert not [m for m in mailcow.snapshot()["mailboxes"] if m["domain"] == domain]
+    assert not [m for m in mailcow.state()["mailboxes"] if m["domain"] == domain]
     with desec_client(settings) as desec:
         assert not [r for r in desec.list_rrsets(settings.desec_domain) if r.subname.endswith("seed-77")]
 
@@ -660,6 +660,6 @@ def test_a_foreign_mail_domain_fails_the_run_until_adopt_domain(
     assert adopted.status_code == 202, adopted.text
     run = wait_run(api, adopted.json()["run_url"])
     assert run["success"] and run["assets"]["mailboxes"]["domain_adopted"] is True
-    record = next(d for d in mailcow.snapshot()["domains"] if d["domain_name"] == domain)
+    record = next(d for d in mailcow.state()["domains"] if d["domain_name"] == domain)
     assert {"azt3knet-synthetic", "seed-79"} <= set(record["tags"])
-    assert len([m for m in mailcow.snapshot()["mailboxes"] if m["domain"] == domain]) == 3
+    assert len([m for m in mailcow.state()["mailboxes"] if m["domain"] == domain]) == 3

@@ -113,7 +113,7 @@ def test_plan_shows_create_update_remove_and_writes_nothing(sandbox: Sandbox) ->
             )
         )
     sandbox.desec_app.state.sandbox.delete_rrset(SANDBOX_ZONE, KEY, "MX")  # type: ignore[attr-defined]
-    before = mailcow(sandbox).snapshot()
+    before = mailcow(sandbox).state()
     store = populations.open_store()
     audit_before = len(store.audit_entries(limit=10_000))
     reset_counters(sandbox)
@@ -143,7 +143,7 @@ def test_plan_shows_create_update_remove_and_writes_nothing(sandbox: Sandbox) ->
     assert mailcow_counters(sandbox)["writes"] == 0
     assert mailcow_counters(sandbox)["reads"] > 0
     assert desec_counters(sandbox)["writes"] == 0
-    assert mailcow(sandbox).snapshot() == before
+    assert mailcow(sandbox).state() == before
     assert len(store.audit_entries(limit=10_000)) == audit_before
 
     # The plan is what a recreate does.

@@ -96,7 +96,7 @@ def test_sigkilled_run_is_failed_and_does_not_block_the_next_recreate(
             info = storage.get_concurrency_info("mailcow_api")
             assert info.slot_count == 1 and {s.run_id for s in info.claimed_slots} == {killed_id}
 
-        mailcow(sandbox).update_faults(latency_ms=0)
+        mailcow(sandbox).set_faults(latency_ms=0)
         result = subprocess.run(
             [*CLI, "recreate", KEY, "--json"], env=os.environ, capture_output=True, timeout=RECREATE_BOUND_SECONDS
         )
@@ -158,7 +158,7 @@ def test_api_killed_mid_run_reports_it_failed_and_the_next_run_completes(
                 api.kill()
             api.wait(timeout=30)
 
-        mailcow(sandbox).update_faults(latency_ms=0)
+        mailcow(sandbox).set_faults(latency_ms=0)
         get_settings.cache_clear()
         server = serve_api_in_thread()
         try:

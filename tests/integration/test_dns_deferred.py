@@ -51,7 +51,7 @@ def subtree(sandbox: Sandbox, key: str) -> set[tuple[str, str]]:
 
 
 def zone_writes(sandbox: Sandbox) -> int:
-    return int(desec_state(sandbox).counters_snapshot()["writes_by_domain"].get(sandbox.zone, 0))
+    return int(desec_state(sandbox).counters()["writes_by_domain"].get(sandbox.zone, 0))
 
 
 def shown(key: str) -> dict:

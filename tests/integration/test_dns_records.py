@@ -36,12 +36,12 @@ def desec_state(sandbox: Sandbox) -> DesecSandbox:
 
 
 def mailcow_writes(sandbox: Sandbox) -> int:
-    return int(sandbox.mailcow_app.state.sandbox.counters["writes"])  # type: ignore[attr-defined]
+    return int(sandbox.mailcow_app.state.sandbox.counters()["writes"])  # type: ignore[attr-defined]
 
 
 def zone_writes(sandbox: Sandbox) -> int:
     """rrset/domain write requests the stand-in has seen for the zone (what deSEC throttles per domain)."""
-    return int(desec_state(sandbox).counters_snapshot()["writes_by_domain"].get(sandbox.zone, 0))
+    return int(desec_state(sandbox).counters()["writes_by_domain"].get(sandbox.zone, 0))
 
 
 def subtree(sandbox: Sandbox, key: str) -> dict[tuple[str, str], RRset]:
@@ -147,7 +147,7 @@ def test_a_population_costs_one_rrset_write_whatever_its_size_and_nothing_when_u
     assert_population_records(sandbox, "pop-10000", ttl=3600)
 
     # Re-materializing unchanged populations: zero deSEC writes (and, for the full graph, zero Mailcow writes).
-    zone_before, desec_before = zone_writes(sandbox), desec_state(sandbox).counters_snapshot()["writes"]
+    zone_before, desec_before = zone_writes(sandbox), desec_state(sandbox).counters()["writes"]
     mailcow_before = mailcow_writes(sandbox)
     for key, first in full.items():
         rerun = materialize(key, "populate_job").metadata["dns_records"]
@@ -164,7 +164,7 @@ def test_a_population_costs_one_rrset_write_whatever_its_size_and_nothing_when_u
     again = materialize("pop-10000", "dns_reconcile_job").metadata["dns_records"]
     assert (again["changed"], again["write_count"]) == (0, 0)
     assert zone_writes(sandbox) == zone_before
-    assert desec_state(sandbox).counters_snapshot()["writes"] == desec_before
+    assert desec_state(sandbox).counters()["writes"] == desec_before
     assert mailcow_writes(sandbox) == mailcow_before
     # Every population's records coexist in the zone, and none drifted.
     stored = populations.open_store().desired_dns(sandbox.zone)
@@ -192,14 +192,14 @@ def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write
     stand_in.put_rrset(zone, RRset(subname="pop-a", type="TXT", ttl=3600, records=('"v=spf1 -all"',)))
     stand_in.put_rrset(zone, RRset(subname="www.pop-a", type="A", ttl=3600, records=("192.0.2.80",)))
 
-    desec_before, mailcow_before = stand_in.counters_snapshot(), mailcow_writes(sandbox)
+    desec_before, mailcow_before = stand_in.counters(), mailcow_writes(sandbox)
     plan = json.loads(cli("plan", "pop-a", "--json").stdout)["dns"]
     assert [(r["subname"], r["type"]) for r in plan["to_upsert"]] == [("pop-a", "MX"), ("pop-a", "TXT")]
     assert plan["to_upsert"][0]["records"] == [f"10 {HOST}"]
     assert plan["to_delete"] == [] and plan["unchanged"] == 4 and plan["desired"] == 6
     human = cli("plan", "pop-a").stdout
     assert "~ rrset pop-a MX" in human and "~ rrset pop-a TXT" in human and "2 rrsets to write" in human
-    desec_after = stand_in.counters_snapshot()
+    desec_after = stand_in.counters()
     assert desec_after["writes"] == desec_before["writes"]  # planning only reads
     assert desec_after["writes_by_domain"] == desec_before["writes_by_domain"]
     assert mailcow_writes(sandbox) == mailcow_before
@@ -238,9 +238,9 @@ def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(sandbox
     stand_in.set_throttle(rates={"dns_api_per_domain_expensive": ["1/2s"]})
     with desec_client(get_settings()) as client:
         client.bulk_patch(zone, [RRset(subname="other", type="TXT", ttl=3600, records=('"spend the window"',))])
-    before = stand_in.counters_snapshot()
+    before = stand_in.counters()
     outcome = materialize("pop-t", "dns_reconcile_job")
-    after = stand_in.counters_snapshot()
+    after = stand_in.counters()
 
     assert after["throttled"] - before["throttled"] == 1
     assert after["status"].get("429", 0) - before["status"].get("429", 0) == 1

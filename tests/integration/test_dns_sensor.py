@@ -90,9 +90,9 @@ def test_drift_in_one_population_requests_that_partition_once_and_reconciling_he
     instance = get_instance(get_settings())
 
     # No drift: nothing requested. A tick is one paginated read of the zone and nothing else.
-    before = stand_in.counters_snapshot()
+    before = stand_in.counters()
     result = tick(instance, None)
-    after = stand_in.counters_snapshot()
+    after = stand_in.counters()
     assert result.run_requests == [] and json.loads(result.cursor or "") == {}
     pages = 1 + -(-len(stand_in.rrsets(zone)) // PAGE_SIZE)  # the 400 "pagination required" + each page
     assert after["endpoints"].get("GET rrsets", 0) - before["endpoints"].get("GET rrsets", 0) == pages
@@ -119,10 +119,10 @@ def test_drift_in_one_population_requests_that_partition_once_and_reconciling_he
     assert run_check(instance, "pop-b")[0]
 
     # The requested run reconciles pop-a in one write; its check passes; the next tick requests nothing.
-    writes = stand_in.counters_snapshot()["writes_by_domain"][zone]
+    writes = stand_in.counters()["writes_by_domain"][zone]
     run = launch_as_the_daemon_would(instance, request)
     assert run.success
-    assert stand_in.counters_snapshot()["writes_by_domain"][zone] - writes == 1
+    assert stand_in.counters()["writes_by_domain"][zone] - writes == 1
     (evaluation,) = run.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.partition == "pop-a"
     (latest,) = instance.event_log_storage.get_asset_check_execution_history(CHECK, limit=1)
@@ -185,10 +185,10 @@ def test_cli_reconcile_heals_many_populations_in_one_write_and_is_recorded(dns_s
     # Throttling off for the count: a 429'd attempt would count as a write request too (the per-domain 2/s
     # window is shared with the two populate runs a moment ago).
     stand_in.set_throttle(enabled=False)
-    writes_before = stand_in.counters_snapshot()["writes"]
+    writes_before = stand_in.counters()["writes"]
     result = CliRunner().invoke(app, ["dns", "reconcile"])
     assert result.exit_code == 0, result.output
-    assert stand_in.counters_snapshot()["writes"] - writes_before == 1
+    assert stand_in.counters()["writes"] - writes_before == 1
     assert "2 changed in 1 write request(s)" in result.output
     healed = tick(instance, first.cursor)
     assert healed.run_requests == []

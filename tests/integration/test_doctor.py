@@ -163,7 +163,7 @@ def test_doctor_names_mailcow_on_a_wrong_key_after_one_attempt(
     assert result.stdout.strip().splitlines()[-1] == "1 problem(s): Mailcow API"
     # Exactly one request with the bad key: doctor never retries into Mailcow's fail2ban.
     assert mailcow.auth_failure_count == 1
-    assert mailcow.counters.get("GET get/domain") == 1
+    assert mailcow.counters().get("GET get/domain") == 1
 
 
 def test_doctor_names_the_key_that_cannot_decrypt_the_store(

@@ -75,7 +75,7 @@ def test_sigkill_mid_provisioning_then_rerun_converges(sandbox_factory: Callable
     assert set(passwords) == wanted
     assert all(mailcow(sandbox).check_password(address, passwords[address]) for address in survivors)
 
-    mailcow(sandbox).update_faults(latency_ms=0)
+    mailcow(sandbox).set_faults(latency_ms=0)
     outcome = populations.recreate(KEY)
     assert outcome.success, outcome.error
     meta = outcome.metadata["mailboxes"]

@@ -81,7 +81,7 @@ def test_populate_converges_under_a_fifth_of_requests_failing(
     assert len(passwords) == 40
 
     # Converged means converged: with the faults gone, a recreate is one list and zero writes.
-    mailcow(sandbox).update_faults(**NO_FAULTS)
+    mailcow(sandbox).set_faults(**NO_FAULTS)
     reset_counters(sandbox)
     assert populations.recreate(key).success
     assert mailcow_counters(sandbox)["writes"] == 0
@@ -106,7 +106,7 @@ def test_exhausted_retries_fail_the_run_and_the_next_run_converges(
     first, second, third = (m.address for m in desired(spec, key)[:3])
     with api_client(sandbox) as client:  # the domain exists already; the faults are for the mailboxes
         client.add_domain(domain_spec_for(domain, key, 20, settings.mailbox_quota_mib, "dkim", 1024))
-    mailcow(sandbox).update_faults(
+    mailcow(sandbox).set_faults(
         fault_actions=["add", "edit", "delete"],
         error_rate=0.1,
         error_after_apply_rate=0.1,

@@ -78,7 +78,7 @@ def test_a_crashed_create_is_never_exported_or_active_and_recreate_repairs_it(
     sandbox = sandbox_factory()
     spec, key = PopulationSpec(count=6, seed=71, country="ES"), "crash-create"
     # Domain add answers normally; the next two mailbox creates hit a crashed handler (HTTP 200, empty body).
-    mailcow(sandbox).update_faults(fault_actions=["add"], fault_queue=["ok", "empty_200", "empty_200"])
+    mailcow(sandbox).set_faults(fault_actions=["add"], fault_queue=["ok", "empty_200", "empty_200"])
     outcome = populations.populate(spec, key, create_mailboxes=True)
     assert not outcome.success and "ambiguous_reply" in (outcome.error or "")
     meta_rows = {row.address: row.state for row in populations.open_store().list_mailboxes(key)}
@@ -108,7 +108,7 @@ def test_fresh_populate_reports_the_dkim_key_its_domain_creation_generated(sandb
 def test_a_mailbox_made_by_someone_else_between_list_and_create_is_a_conflict(sandbox: Sandbox) -> None:
     spec, key = PopulationSpec(count=5, seed=73, country="ES"), "race-box"
     target = sorted(m.address for m in desired(spec, key))[0]
-    mailcow(sandbox).update_faults(foreign_race_addresses=[target])
+    mailcow(sandbox).set_faults(foreign_race_addresses=[target])
     outcome = populations.populate(spec, key, create_mailboxes=True)
     assert not outcome.success
     assert target in (outcome.error or "") and "did not create" in (outcome.error or "")
@@ -208,7 +208,7 @@ def test_a_domain_made_before_domains_were_tagged_is_recognised_as_ours(sandbox:
     spec, key = PopulationSpec(count=3, seed=77, country="ES"), "legacy-dom"
     assert populations.populate(spec, key, create_mailboxes=True).success
     domain = mail_domain(key)
-    with mailcow(sandbox)._lock:
+    with mailcow(sandbox).lock:
         mailcow(sandbox).domains[domain]["tags"] = []  # as an earlier version left it
     reset_counters(sandbox)
     outcome = populations.recreate(key)
@@ -216,7 +216,7 @@ def test_a_domain_made_before_domains_were_tagged_is_recognised_as_ours(sandbox:
     assert received(sandbox) == [("edit/domain", domain, ("tags",))]
     assert {SYNTHETIC_TAG, key} <= set(domain_record(sandbox, domain)["tags"])  # type: ignore[index]
     # A hand-made mailbox in it makes it not provably ours.
-    with mailcow(sandbox)._lock:
+    with mailcow(sandbox).lock:
         mailcow(sandbox).domains[domain]["tags"] = []
     with api_client(sandbox) as client:
         client.edit_domain(domain, {"mailboxes": 4, "aliases": 4, "quota": 4 * 1024})

@@ -93,7 +93,7 @@ def test_full_population_on_postgres_rematerialized_from_a_second_process(
 
         mailcow = sandbox.mailcow_app.state.sandbox  # type: ignore[attr-defined]
         desec = sandbox.desec_app.state.sandbox  # type: ignore[attr-defined]
-        mailcow_writes, desec_writes = mailcow.counters["writes"], desec.counters["writes"]
+        mailcow_writes, desec_writes = mailcow.counters()["writes"], desec.counters()["writes"]
         assert mailcow_writes > 0 and desec_writes > 0
 
         # -- process 2: the CLI recreates the same partition from the same two databases -------------
@@ -109,16 +109,16 @@ def test_full_population_on_postgres_rematerialized_from_a_second_process(
         second = json.loads(proc.stdout.strip().splitlines()[-1])
 
         # The second process saw the first one's state: nothing to write anywhere.
-        assert mailcow.counters["writes"] == mailcow_writes
-        assert desec.counters["writes"] == desec_writes
+        assert mailcow.counters()["writes"] == mailcow_writes
+        assert desec.counters()["writes"] == desec_writes
 
         # -- process 3: the cron line of infra/cron.example, verbatim but for the partition ---------------
         command = cron_dagster_command(KEY)
         assert command[:3] == ["dagster", "job", "execute"]
         cron = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
         assert cron.returncode == 0, cron.stderr[-3000:]
-        assert mailcow.counters["writes"] == mailcow_writes
-        assert desec.counters["writes"] == desec_writes
+        assert mailcow.counters()["writes"] == mailcow_writes
+        assert desec.counters()["writes"] == desec_writes
 
     assert second["success"] is True
     assert second["run_id"] != first.run_id

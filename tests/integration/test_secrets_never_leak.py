@@ -73,7 +73,7 @@ def test_no_plaintext_password_outside_the_plaintext_export(
     #    meets `object_exists` and the pipeline adopts the mailbox by re-asserting the password of record.
     with api_client(sandbox) as client:
         client.delete_mailboxes(sorted(domain_mailboxes(sandbox, mail_domain(KEY)))[:2])
-    cow.update_faults(fault_actions=["add"], fault_queue=["error_after_apply"])
+    cow.set_faults(fault_actions=["add"], fault_queue=["error_after_apply"])
     adopted = populations.recreate(KEY)
     assert adopted.success, adopted.error
     assert adopted.metadata["mailboxes"]["adopted"] == 1 and adopted.metadata["mailboxes"]["created"] == 1

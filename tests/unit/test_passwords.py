@@ -110,7 +110,7 @@ def test_the_stand_in_accepts_what_we_derive_under_a_strict_policy() -> None:
     sandbox = MailcowSandbox(MailcowSandboxConfig(password_policy=PasswordPolicy(**STRICT)))
     for i in range(200):
         password = derive_password(SECRET, "pop", f"u{i}@pop.example.test")
-        assert sandbox._password_check(password, password) is None
+        assert sandbox.password_check(password, password) is None
 
 
 @pytest.mark.parametrize(
