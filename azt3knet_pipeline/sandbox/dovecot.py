@@ -12,10 +12,12 @@ Postfix). Everything lives in a private temporary directory, removed on stop.
 from __future__ import annotations
 
 import datetime as dt
+import grp
 import ipaddress
 import os
 import pwd
 import shutil
+import socket
 import socketserver
 import subprocess
 import tempfile
@@ -400,14 +402,10 @@ def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: fl
 
 
 def _group_name(user: str) -> str:
-    import grp
-
     return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
 
 
 def _wait_for_ports(process: subprocess.Popen[bytes], host: str, ports: list[int], timeout: float) -> bool:
-    import socket
-
     deadline = time.monotonic() + timeout
     pending = list(ports)
     while pending and time.monotonic() < deadline and process.poll() is None:

@@ -6,14 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from azt3knet_pipeline.sandbox.desec import DEFAULT_TOKEN, DesecSandboxConfig, SandboxDomain, create_desec_app
+from azt3knet_pipeline.sandbox.dovecot import RunningDovecot, start_dovecot
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig, create_mailcow_app
 from azt3knet_pipeline.serving import RunningServer, serve_in_thread
-
-if TYPE_CHECKING:
-    from azt3knet_pipeline.sandbox.dovecot import RunningDovecot
 
 SANDBOX_MAILCOW_KEY = "SANDBOX-RW-KEY"
 SANDBOX_ZONE = "azt3knet.test"
@@ -86,11 +83,9 @@ def start_sandbox(
         raise
     running = Sandbox(mailcow=mailcow, desec=desec, mailcow_app=mailcow_app, desec_app=desec_app, zone=zone)
     if mail_server:
-        from azt3knet_pipeline.sandbox.dovecot import start_dovecot
-
         try:
             running.dovecot = start_dovecot(hostname=f"mail.{zone}")
-            running.dovecot.follow(mailcow_app.state.sandbox)  # type: ignore[attr-defined]
+            running.dovecot.follow(mailcow_app.state.sandbox)
         except Exception:
             running.stop()
             raise
