@@ -36,6 +36,9 @@ async def counters_reset(request: Request) -> Response:
 
 
 async def faults(request: Request) -> Response:
+    """GET: the fault settings in force (as on the Mailcow stand-in); POST: change them."""
+    if request.method == "GET":
+        return json_response(_sandbox(request).faults())
     data = await _body(request)
     unknown = set(data) - set(FAULT_FIELDS)
     if unknown:
@@ -86,7 +89,7 @@ async def throttle(request: Request) -> Response:
 CONTROL_ROUTES = [
     Route("/_sandbox/counters", counters, methods=["GET"]),
     Route("/_sandbox/counters/reset", counters_reset, methods=["POST"]),
-    Route("/_sandbox/faults", faults, methods=["POST"]),
+    Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
     Route("/_sandbox/state", state, methods=["GET"]),
     Route("/_sandbox/reset", reset, methods=["POST"]),
     Route("/_sandbox/throttle", throttle, methods=["POST"]),
