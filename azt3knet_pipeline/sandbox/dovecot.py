@@ -18,7 +18,6 @@ import os
 import pwd
 import shutil
 import socket
-import socketserver
 import subprocess
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from azt3knet_pipeline.sandbox.smtp_sink import SmtpSink
 from azt3knet_pipeline.serving import free_port
 
 DOVECOT_BINARY = "/usr/sbin/dovecot"
@@ -98,79 +98,6 @@ def passwd_lines(mailboxes: list[dict[str, Any]], domains: dict[str, dict[str, A
             continue
         lines.append(f"{box['username']}:{box['password_hash']}::::::")
     return lines
-
-
-class _SmtpSinkHandler(socketserver.StreamRequestHandler):
-    """Just enough SMTP for Dovecot's submission relay: EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
-
-    def _reply(self, line: str) -> None:
-        self.wfile.write(line.encode() + b"\r\n")
-        self.wfile.flush()
-
-    def handle(self) -> None:
-        server: SmtpSink = self.server  # type: ignore[assignment]
-        self._reply("220 azt3knet-sandbox-relay ESMTP")
-        sender, recipients = "", []
-        while True:
-            raw = self.rfile.readline(65536)
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            verb = line.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self._reply("250-azt3knet-sandbox-relay\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
-            elif verb == "MAIL":
-                sender, recipients = _angle(line), []
-                self._reply("250 2.1.0 OK")
-            elif verb == "RCPT":
-                recipients.append(_angle(line))
-                self._reply("250 2.1.5 OK")
-            elif verb == "DATA":
-                self._reply("354 End data with <CR><LF>.<CR><LF>")
-                body = bytearray()
-                while True:
-                    chunk = self.rfile.readline(1 << 20)
-                    if not chunk or chunk in (b".\r\n", b".\n"):
-                        break
-                    body += chunk[1:] if chunk.startswith(b"..") else chunk
-                failed = [r for r in recipients if not server.deliver(sender, r, bytes(body))]
-                self._reply("451 4.3.0 local delivery failed" if failed else "250 2.0.0 delivered")
-                sender, recipients = "", []
-            elif verb == "RSET":
-                sender, recipients = "", []
-                self._reply("250 2.0.0 OK")
-            elif verb == "NOOP":
-                self._reply("250 2.0.0 OK")
-            elif verb == "QUIT":
-                self._reply("221 2.0.0 Bye")
-                return
-            else:
-                self._reply("502 5.5.2 command not implemented")
-
-
-def _angle(line: str) -> str:
-    start, end = line.find("<"), line.find(">")
-    return line[start + 1 : end] if 0 <= start < end else ""
-
-
-class SmtpSink(socketserver.ThreadingTCPServer):
-    """The relay host of the sandbox Dovecot's submission service: delivers with `dovecot-lda`."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int, config_path: Path) -> None:
-        super().__init__(("127.0.0.1", port), _SmtpSinkHandler)
-        self.config_path = config_path
-
-    def deliver(self, sender: str, recipient: str, message: bytes) -> bool:
-        result = subprocess.run(
-            [LDA_BINARY, "-c", str(self.config_path), "-d", recipient, "-f", sender or "MAILER-DAEMON"],
-            input=message,
-            capture_output=True,
-            timeout=30,
-        )
-        return result.returncode == 0
 
 
 @dataclass
@@ -387,7 +314,7 @@ def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: fl
         auth_owner=auth_owner,
     )
     running.sync_users([], {})
-    running._sink = SmtpSink(relay_port, config_path)
+    running._sink = SmtpSink(relay_port, config_path, LDA_BINARY)
     running._sink_thread = threading.Thread(target=running._sink.serve_forever, name="dovecot-relay", daemon=True)
     running._sink_thread.start()
     # -F: stay in the foreground, so the instance is our child and stops with us.
