@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from azt3knet_pipeline.clients.http import RetryPolicy
-from azt3knet_pipeline.llm.adapter import (
+from azt3knet_pipeline.llm import (
     LLMResponseError,
     LLMUnavailable,
     OllamaBackend,

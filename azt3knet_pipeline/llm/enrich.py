@@ -10,13 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from azt3knet_pipeline.domain.generation import NAMESPACE, derive_seed
-from azt3knet_pipeline.llm.adapter import (
-    Backend,
-    FieldCache,
-    StoreFieldCache,
-    backend_from_settings,
-    generate_field,
-)
+from azt3knet_pipeline.llm.cache import FieldCache, StoreFieldCache
+from azt3knet_pipeline.llm.generate import Backend, backend_from_settings, generate_field
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import Store
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.domain.text import offline_bio
-from azt3knet_pipeline.llm.adapter import (
+from azt3knet_pipeline.llm import (
     OFFLINE_MODEL,
     Backend,
     FieldCache,
@@ -34,7 +34,7 @@ from azt3knet_pipeline.llm.adapter import (
 )
 from azt3knet_pipeline.settings import Settings, get_settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CONTEXT = {
     "given_name": "Ana",
     "age": 31,
@@ -157,7 +157,7 @@ def test_offline_generate_on_a_foreign_prompt_is_still_deterministic() -> None:
 
 _CHILD = """
 import json, sys
-from azt3knet_pipeline.llm.adapter import OfflineBackend, build_prompt, cache_key, generate_field
+from azt3knet_pipeline.llm import OfflineBackend, build_prompt, cache_key, generate_field
 context = json.loads(sys.argv[1])
 out = {f: generate_field(f, context, 987654321, backend=OfflineBackend()) for f in json.loads(sys.argv[2])}
 out["_key"] = cache_key("llama3.2", build_prompt("bio", context), 42)
