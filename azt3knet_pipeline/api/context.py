@@ -95,7 +95,7 @@ class ApiContext:
     def dns_state(self, key: str, desired: list[dict[str, Any]] | None) -> DnsState:
         """One bounded read of the zone: does the population's subtree still match what was last written?"""
         from azt3knet_pipeline.clients.desec import DesecClient
-        from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations
+        from azt3knet_pipeline.domain.dns import RRset, drift_for_populations
         from azt3knet_pipeline.services.dns import in_subtree
 
         zone = self.settings.desec_domain

@@ -29,7 +29,7 @@ from azt3knet_pipeline.clients.http import (
     parse_retry_after,
     send_with_retry,
 )
-from azt3knet_pipeline.domain.dns_plan import AUTOMATIC_TYPES, RRset, RRsetDiff
+from azt3knet_pipeline.domain.dns import AUTOMATIC_TYPES, RRset, RRsetDiff
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dagster._utils.warnings import PreviewWarning
 from azt3knet_pipeline.defs.assets.dns import dns_records
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
-from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations
+from azt3knet_pipeline.domain.dns import RRset, drift_for_populations
 from azt3knet_pipeline.names import DNS_RECORDS_IN_SYNC
 from azt3knet_pipeline.services.dns import in_subtree
 from azt3knet_pipeline.settings import get_settings

@@ -19,7 +19,7 @@ from dagster._utils.warnings import BetaWarning
 from azt3knet_pipeline.defs.dns_pending import dns_pending_job
 from azt3knet_pipeline.defs.jobs import dns_reconcile_job
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
-from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations
+from azt3knet_pipeline.domain.dns import RRset, drift_for_populations
 from azt3knet_pipeline.domain.models import sha256_hex
 from azt3knet_pipeline.names import DNS_DRIFT_SENSOR, DNS_RECORDS
 from azt3knet_pipeline.services import dns as dns_service

@@ -21,7 +21,7 @@ from azt3knet_pipeline.clients.desec import DesecClient, DesecNotFound, DesecThr
 from azt3knet_pipeline.clients.factory import ConfigurationError
 from azt3knet_pipeline.clients.http import ApiError, RetryPolicy, send_with_retry
 from azt3knet_pipeline.clients.mailcow import MailcowClient
-from azt3knet_pipeline.domain.dns_plan import (
+from azt3knet_pipeline.domain.dns import (
     DkimRecord,
     RRset,
     RRsetDiff,

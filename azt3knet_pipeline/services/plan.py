@@ -6,7 +6,7 @@ from typing import Any
 
 from azt3knet_pipeline.clients.desec import DesecClient
 from azt3knet_pipeline.clients.mailcow import MailcowClient
-from azt3knet_pipeline.domain.dns_plan import DkimRecord
+from azt3knet_pipeline.domain.dns import DkimRecord
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.mailbox_plan import desired_mailboxes
 from azt3knet_pipeline.services.dns import population_diff

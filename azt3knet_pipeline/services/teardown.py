@@ -14,7 +14,7 @@ from typing import Any
 
 from azt3knet_pipeline.clients.desec import DesecClient
 from azt3knet_pipeline.clients.mailcow import MailcowClient
-from azt3knet_pipeline.domain.dns_plan import RRsetDiff
+from azt3knet_pipeline.domain.dns import RRsetDiff
 from azt3knet_pipeline.domain.mailbox_plan import domain_owned_by, is_owned_by
 from azt3knet_pipeline.services.dns import population_teardown_diff
 from azt3knet_pipeline.services.mailboxes import is_legacy_owned, remove_mailboxes, to_actual

@@ -30,7 +30,7 @@ from azt3knet_pipeline.clients.desec import (
     client_policy,
 )
 from azt3knet_pipeline.clients.http import ApiError, RetriesExhausted, RetryPolicy
-from azt3knet_pipeline.domain.dns_plan import (
+from azt3knet_pipeline.domain.dns import (
     DkimRecord,
     RRset,
     desired_population_rrsets,

@@ -20,7 +20,7 @@ from helpers_sandbox import wait_healthy
 
 from azt3knet_pipeline.api.server import serve_api_in_thread
 from azt3knet_pipeline.clients.factory import secret_box
-from azt3knet_pipeline.domain.dns_plan import RRset
+from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.run import Sandbox

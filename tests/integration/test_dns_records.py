@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from azt3knet_pipeline.cli.app import app
 from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
-from azt3knet_pipeline.domain.dns_plan import RRset, drift_for_populations, parse_txt_strings, txt_content
+from azt3knet_pipeline.domain.dns import RRset, drift_for_populations, parse_txt_strings, txt_content
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.results import RunOutcome
 from azt3knet_pipeline.sandbox.desec import DesecSandbox

@@ -21,7 +21,7 @@ from dagster import (
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.defs.sensors import dns_drift_sensor
-from azt3knet_pipeline.domain.dns_plan import RRset
+from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG

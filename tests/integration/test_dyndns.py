@@ -18,7 +18,7 @@ import helpers_populations as populations
 import pytest
 
 from azt3knet_pipeline.definitions import defs
-from azt3knet_pipeline.domain.dns_plan import RRset
+from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG
 from azt3knet_pipeline.sandbox.desec import DesecSandbox

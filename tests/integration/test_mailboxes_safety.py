@@ -28,7 +28,7 @@ from helpers_sandbox import (
 )
 
 from azt3knet_pipeline.clients.mailcow import DomainSpec, MailboxSpec
-from azt3knet_pipeline.domain.dns_plan import RRset
+from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox

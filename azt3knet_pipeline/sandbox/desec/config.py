@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from azt3knet_pipeline.domain.dns_plan import MAX_TTL
+from azt3knet_pipeline.domain.dns import MAX_TTL
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]

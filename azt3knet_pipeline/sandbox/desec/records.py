@@ -6,7 +6,7 @@ from __future__ import annotations
 import binascii
 import ipaddress
 
-from azt3knet_pipeline.domain.dns_plan import parse_txt_strings, present_txt
+from azt3knet_pipeline.domain.dns import parse_txt_strings, present_txt
 from azt3knet_pipeline.sandbox.desec.config import MSG_FQDN
 
 _NAME_TYPES = frozenset({"CNAME", "NS", "PTR", "DNAME"})

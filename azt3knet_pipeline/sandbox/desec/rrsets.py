@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from azt3knet_pipeline.domain.dns_plan import AUTOMATIC_TYPES
+from azt3knet_pipeline.domain.dns import AUTOMATIC_TYPES
 from azt3knet_pipeline.sandbox.desec.api import not_allowed, write_allowed
 from azt3knet_pipeline.sandbox.desec.config import SAFE_METHODS
 from azt3knet_pipeline.sandbox.desec.models import (

@@ -20,7 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
-from azt3knet_pipeline.domain.dns_plan import RRset
+from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.sandbox.desec.config import (
     FAULT_FIELDS,
     SAFE_METHODS,

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from azt3knet_pipeline.domain.dns_plan import AUTOMATIC_TYPES, MAX_TTL, SUBNAME_RE
+from azt3knet_pipeline.domain.dns import AUTOMATIC_TYPES, MAX_TTL, SUBNAME_RE
 from azt3knet_pipeline.sandbox.desec.config import MANAGEABLE_TYPES, MSG_EXISTS, MSG_REQUIRED, MSG_SUBNAME, TYPE_RE
 from azt3knet_pipeline.sandbox.desec.models import StoredDomain, StoredRRset, type_name
 from azt3knet_pipeline.sandbox.desec.records import canonical_record
