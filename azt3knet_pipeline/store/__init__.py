@@ -1,1 +1,2 @@
-"""Persistence adapters: SQLAlchemy tables, the repository, and Fernet/MultiFernet encryption."""
+"""Persistence adapters: the `Store` facade (`repository`) over one module per concern, SQLAlchemy tables,
+migrations, and Fernet/MultiFernet encryption."""

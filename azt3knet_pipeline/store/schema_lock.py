@@ -18,6 +18,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from azt3knet_pipeline.store.engine import normalise_postgres_url
+
 
 def advisory_key(name: str) -> int:
     """A stable signed 64-bit key for `pg_advisory_lock`, derived from a readable name."""
@@ -41,8 +43,6 @@ def file_lock(path: Path) -> Iterator[None]:
 @contextmanager
 def postgres_advisory_lock(url: str, name: str) -> Iterator[None]:
     """Hold the PostgreSQL session advisory lock `name` on the database at `url` until the block ends."""
-    from azt3knet_pipeline.store.repository import normalise_postgres_url
-
     engine = create_engine(normalise_postgres_url(url), poolclass=NullPool)
     try:
         with engine.connect() as connection:
