@@ -90,7 +90,7 @@ class ApiContext:
         )
 
     def desired_rrsets(self, key: str) -> list[dict[str, Any]] | None:
-        return self.store().desired_dns(self.settings.desec_domain, [key]).get(key)
+        return self.store().desired_rrsets(self.settings.desec_domain, [key]).get(key)
 
     def dns_state(self, key: str, desired: list[dict[str, Any]] | None) -> DnsState:
         """One bounded read of the zone: does the population's subtree still match what was last written?"""

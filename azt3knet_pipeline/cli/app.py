@@ -680,9 +680,9 @@ def dns_reconcile(
     from azt3knet_pipeline.orchestration.instance import get_instance
     from azt3knet_pipeline.orchestration.results import record_dns_reconciled
 
-    reconciled = list(store.desired_dns(settings.desec_domain, keys or None))
+    reconciled = list(store.desired_rrsets(settings.desec_domain, keys or None))
     record_dns_reconciled(get_instance(settings), report.metadata(), keys=reconciled)
-    for key in sorted(set(store.dns_pending()) - set(store.desired_dns(settings.desec_domain))):
+    for key in sorted(set(store.dns_pending()) - set(store.desired_rrsets(settings.desec_domain))):
         err.print(f"{key}: DNS pending, its rrsets were never computed; run `azt3knet recreate {key}`", markup=False)
     out.print(
         f"{report.zone}: {report.desired} rrsets desired, {report.changed} changed in {report.writes} write request(s)"

@@ -5,7 +5,7 @@ handled in one place; 401/403 are never retried. The token is sent only to the c
 links are re-rooted on it) and never appears in an error message or a log line.
 
 Writes of rrsets are throttled *per domain* by deSEC (2/s, 15/min, 100/h, 300/day): reconcile with
-`put_rrsets_diff`, which sends one bulk PATCH for any number of changes and nothing for an empty diff.
+`patch_rrsets`, which sends one bulk PATCH for any number of changes and nothing for an empty diff.
 """
 
 from __future__ import annotations
@@ -560,7 +560,7 @@ class DesecClient:
         seq = list(items)
         return self._bulk("PATCH", domain, seq, what=f"bulk PATCH of {len(seq)} rrset(s) in {domain}")
 
-    def put_rrsets_diff(self, domain: str, diff: RRsetDiff) -> int:
+    def patch_rrsets(self, domain: str, diff: RRsetDiff) -> int:
         """Apply a diff in exactly one bulk PATCH (none when empty). Returns the number of rrsets changed."""
         if diff.is_empty:
             return 0

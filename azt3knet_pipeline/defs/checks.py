@@ -40,7 +40,7 @@ def dns_records_in_sync(
                 "dns_pending_until": until.isoformat() if until else "now",
             },
         )
-    stored = repo.desired_dns(settings.desec_domain, [key])
+    stored = repo.desired_rrsets(settings.desec_domain, [key])
     if key not in stored:
         return AssetCheckResult(
             passed=False,

@@ -68,7 +68,7 @@ def dns_drift_sensor(context: SensorEvaluationContext, store: StoreResource, des
     if not dns_configured(settings):
         return SkipReason("DESEC_TOKEN is not set")
     repo = store.open()
-    stored = repo.desired_dns(settings.desec_domain)
+    stored = repo.desired_rrsets(settings.desec_domain)
     # Pending populations are written by dns_pending_job once deSEC allows, never by per-partition drift runs
     # (before their time those would only meet the same throttle).
     pending = repo.dns_pending()

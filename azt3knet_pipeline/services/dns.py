@@ -138,11 +138,10 @@ def read_dkim(mailcow: MailcowClient, mail_domain: str) -> DkimRecord | None:
     return None if key is None else DkimRecord(selector=key.selector, txt=key.txt_value)
 
 
-def population_desired(
-    settings: Settings, population_key: str, dkim: DkimRecord | None, minimum_ttl: int
-) -> list[RRset]:
+def desired_rrsets_for(settings: Settings, key: str, dkim: DkimRecord | None, minimum_ttl: int) -> list[RRset]:
+    """The population's desired rrsets with the configured mail host and TTL (at least the zone's minimum)."""
     return desired_population_rrsets(
-        population_key=population_key,
+        population_key=key,
         mail_hostname=settings.mail_hostname,
         dkim=dkim,
         ttl=settings.dns_ttl,
@@ -151,7 +150,7 @@ def population_desired(
 
 
 def _apply(desec: DesecClient, zone: str, diff: RRsetDiff, report: DnsReport) -> None:
-    report.changed = desec.put_rrsets_diff(zone, diff)  # one bulk PATCH, or nothing for an empty diff
+    report.changed = desec.patch_rrsets(zone, diff)  # one bulk PATCH, or nothing for an empty diff
     report.upserts, report.deletes = len(diff.upserts), len(diff.deletes)
     report.changes = [f"~ {r.subname or '@'} {r.type}" for r in diff.upserts] + [
         f"- {r.subname or '@'} {r.type}" for r in diff.deletes
@@ -164,7 +163,7 @@ def population_diff(
     """Desired rrsets and the diff against the zone: one domain read, one (paginated) rrset read."""
     zone = settings.desec_domain
     minimum_ttl = desec.get_domain(zone).minimum_ttl
-    desired = population_desired(settings, key, dkim, minimum_ttl)
+    desired = desired_rrsets_for(settings, key, dkim, minimum_ttl)
     actual = [r for r in desec.list_rrsets(zone) if in_subtree(r, key)]
     return desired, diff_rrsets(desired, actual, managed=population_scope(key, settings.dkim_selector))
 
@@ -185,7 +184,7 @@ def reconcile_dns(
         report.desired = len(desired)
         # Write-ahead: the desired rrsets are on record before deSEC is asked, so a deferred or lost write is
         # repaired from the store (`reconcile_stored`) without Mailcow.
-        report.desired_hash = store.save_desired_dns(population_key, zone, [r.to_payload() for r in desired])
+        report.desired_hash = store.save_desired_rrsets(population_key, zone, [r.to_payload() for r in desired])
         _apply(desec, zone, diff, report)
     except DesecThrottled as exc:
         report.deferral = defer_dns(store, zone, [population_key], exc)
@@ -206,7 +205,7 @@ def reconcile_stored(
     start_requests, start_writes = desec.request_count, desec.write_count
     zone = settings.desec_domain
     report = DnsReport(zone=zone)
-    stored = store.desired_dns(zone, keys)
+    stored = store.desired_rrsets(zone, keys)
     desired: list[RRset] = []
     scope: set[tuple[str, str]] = set()
     mine: list[RRset] = []
@@ -375,7 +374,7 @@ def update_mail_host(*, desec: DesecClient, settings: Settings, ipv4: str | None
     by_key = {r.key: r for r in actual}
     desired = [r.model_copy(update={"ttl": by_key[r.key].ttl}) if r.key in by_key else r for r in desired]
     diff = diff_rrsets(desired, actual)
-    changed = desec.put_rrsets_diff(zone, diff)
+    changed = desec.patch_rrsets(zone, diff)
     return DyndnsResult(ipv4=ipv4, ipv6=ipv6, changed=changed, writes=desec.write_count - start_writes)
 
 

@@ -148,7 +148,7 @@ def apply_teardown(
         mailcow.delete_domain(plan.mail_domain)
         report.domain_removed = True
     if desec is not None and plan.zone is not None:
-        report.rrsets_removed = desec.put_rrsets_diff(plan.zone, plan.dns)
-        store.clear_desired_dns(plan.key)  # a torn-down population is never "repaired" by the drift sensor
+        report.rrsets_removed = desec.patch_rrsets(plan.zone, plan.dns)
+        store.clear_desired_rrsets(plan.key)  # a torn-down population is never "repaired" by the drift sensor
     store.set_mailbox_states([row.address for row in store.list_mailboxes(plan.key)], "removed")
     return report

@@ -16,7 +16,7 @@ from azt3knet_pipeline.store.tables import population, population_dns
 class DesiredRRsetsMixin(StoreBase):
     """The `population_dns` table: one JSON list of desired rrsets per population, with its hash."""
 
-    def save_desired_dns(self, population_key: str, zone: str, rrsets: list[dict[str, Any]]) -> str:
+    def save_desired_rrsets(self, population_key: str, zone: str, rrsets: list[dict[str, Any]]) -> str:
         """Record the desired rrsets (JSON-ready dicts) last written for a population; returns their hash."""
         text = canonical_json(rrsets)
         digest = sha256_hex(text)
@@ -29,11 +29,11 @@ class DesiredRRsetsMixin(StoreBase):
                 tx.execute(insert(population_dns).values(population_key=population_key, **values))
         return digest
 
-    def clear_desired_dns(self, population_key: str) -> None:
+    def clear_desired_rrsets(self, population_key: str) -> None:
         with self._tx() as tx:
             tx.execute(delete(population_dns).where(population_dns.c.population_key == population_key))
 
-    def desired_dns(self, zone: str, keys: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    def desired_rrsets(self, zone: str, keys: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         """Desired rrsets by population key, for populations that are provisioned (not torn down)."""
         query = (
             select(population_dns.c.population_key, population_dns.c.desired_json)

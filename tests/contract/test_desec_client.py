@@ -428,14 +428,14 @@ def test_diff_of_n_changes_is_exactly_one_write_and_empty_diff_is_none(desec):
     diff = diff_rrsets(desired, env.client.list_rrsets(ZONE), managed=scope)
     assert diff.changed == 7
     writes_before = env.sandbox.counters()["writes"]
-    assert env.client.put_rrsets_diff(ZONE, diff) == 7
+    assert env.client.patch_rrsets(ZONE, diff) == 7
     assert env.sandbox.counters()["writes"] - writes_before == 1
     assert env.client.write_count == 1
 
     again = diff_rrsets(desired, env.client.list_rrsets(ZONE), managed=scope)
     assert again.is_empty and again.unchanged == 6  # deSEC's canonical answer is no drift
     requests = env.client.request_count
-    assert env.client.put_rrsets_diff(ZONE, again) == 0
+    assert env.client.patch_rrsets(ZONE, again) == 0
     assert env.client.request_count == requests
 
     env.sandbox.delete_rrset(ZONE, "_dmarc.seed-42", "TXT")  # drift out of band

@@ -63,7 +63,7 @@ def shown(key: str) -> dict:
 def stored_desired(key: str) -> list[dict]:
     store = populations.open_store()
     try:
-        return store.desired_dns(get_settings().desec_domain, [key]).get(key, [])
+        return store.desired_rrsets(get_settings().desec_domain, [key]).get(key, [])
     finally:
         store.dispose()
 

@@ -167,7 +167,7 @@ def test_a_population_costs_one_rrset_write_whatever_its_size_and_nothing_when_u
     assert desec_state(sandbox).counters()["writes"] == desec_before
     assert mailcow_writes(sandbox) == mailcow_before
     # Every population's records coexist in the zone, and none drifted.
-    stored = populations.open_store().desired_dns(sandbox.zone)
+    stored = populations.open_store().desired_rrsets(sandbox.zone)
     assert sorted(stored) == ["pop-10", "pop-1000", "pop-10000"]
     desired = {key: [RRset.model_validate(r) for r in rrsets] for key, rrsets in stored.items()}
     assert drift_for_populations(desired, desec_state(sandbox).rrsets(sandbox.zone)) == {}
@@ -213,7 +213,7 @@ def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write
     with mailcow_client(get_settings()) as client:
         assert client.get_domain("pop-a.azt3knet.test") is None
         assert client.get_dkim("pop-a.azt3knet.test") is None
-    assert sorted(populations.open_store().desired_dns(zone)) == ["pop-b"]  # the sensor forgets pop-a
+    assert sorted(populations.open_store().desired_rrsets(zone)) == ["pop-b"]  # the sensor forgets pop-a
 
     # Tearing down again finds nothing of ours: no write.
     before = zone_writes(sandbox)
@@ -249,7 +249,7 @@ def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(sandbox
     assert meta["write_count"] == 2  # the throttled attempt and the applied one: still ONE bulk request
     assert after["writes_by_domain"][zone] - before["writes_by_domain"][zone] == 2
     assert set(subtree(sandbox, "pop-t")) == expected_keys("pop-t")
-    stored = populations.open_store().desired_dns(zone, ["pop-t"])
+    stored = populations.open_store().desired_rrsets(zone, ["pop-t"])
     desired = {"pop-t": [RRset.model_validate(r) for r in stored["pop-t"]]}
     assert drift_for_populations(desired, stand_in.rrsets(zone)) == {}
 
