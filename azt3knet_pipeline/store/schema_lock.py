@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from azt3knet_pipeline.private_files import ensure_private_dir
 from azt3knet_pipeline.store.engine import normalise_postgres_url
 
 
@@ -29,8 +30,6 @@ def advisory_key(name: str) -> int:
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created 0600; missing folders created 0700) until the block ends."""
-    from azt3knet_pipeline.private_files import ensure_private_dir
-
     ensure_private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
