@@ -27,6 +27,7 @@ DNS_RECONCILE_JOB = "dns_reconcile_job"
 DNS_PENDING_JOB = "dns_pending_job"
 DYNDNS_JOB = "dyndns_job"
 VERIFY_MAILBOXES_JOB = "verify_mailboxes_job"
+TEARDOWN_JOB = "teardown_job"
 
 # Schedules and sensors.
 DYNDNS_SCHEDULE = "dyndns_schedule"

@@ -11,7 +11,6 @@ from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.domain.dns import RRset, drift_for_populations
 from azt3knet_pipeline.names import DNS_RECORDS_IN_SYNC
 from azt3knet_pipeline.services.dns import in_subtree
-from azt3knet_pipeline.settings import get_settings
 
 # Partitioned asset checks are a Dagster "preview" feature; the warning would print on every CLI call.
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
@@ -26,7 +25,7 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 def dns_records_in_sync(
     context: AssetCheckExecutionContext, store: StoreResource, desec: DesecResource
 ) -> AssetCheckResult:
-    settings = get_settings()
+    settings = store.settings.settings
     key = context.partition_key
     repo = store.open()
     population = repo.get_population(key)

@@ -9,7 +9,6 @@ from dagster import AssetMaterialization, Config, Failure, OpExecutionContext, j
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.names import DNS_PENDING_JOB, DNS_RECORDS
 from azt3knet_pipeline.services.dns import reconcile_stored
-from azt3knet_pipeline.settings import get_settings
 
 
 class PendingDnsConfig(Config):
@@ -20,7 +19,7 @@ class PendingDnsConfig(Config):
 def write_pending_dns(
     context: OpExecutionContext, config: PendingDnsConfig, store: StoreResource, desec: DesecResource
 ) -> dict:
-    settings = get_settings()
+    settings = store.settings.settings
     repo = store.open()
     with desec.client() as client:
         report = reconcile_stored(desec=client, store=repo, settings=settings, keys=config.keys)

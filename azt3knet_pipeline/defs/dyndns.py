@@ -5,12 +5,12 @@ from dagster import OpExecutionContext, ScheduleDefinition, job, op
 from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
 from azt3knet_pipeline.names import DYNDNS_JOB, DYNDNS_SCHEDULE
 from azt3knet_pipeline.services.dns import detect_public_ips, update_mail_host
-from azt3knet_pipeline.settings import get_settings
+from azt3knet_pipeline.settings import Settings
 
 
 @op(description="Detect the public IPv4/IPv6 and update the mail host's A/AAAA only when they changed.")
 def update_mail_host_ips(context: OpExecutionContext, desec: DesecResource, store: StoreResource) -> dict:
-    settings = get_settings()
+    settings = store.settings.settings
     ipv4, ipv6 = detect_public_ips(settings)
     with desec.client() as client:
         result = update_mail_host(desec=client, settings=settings, ipv4=ipv4, ipv6=ipv6)
@@ -34,6 +34,6 @@ def dyndns_job() -> None:
 dyndns_schedule = ScheduleDefinition(
     name=DYNDNS_SCHEDULE,
     job=dyndns_job,
-    cron_schedule=get_settings().dyndns_cron,
+    cron_schedule=Settings().dyndns_cron,
     description="Run dyndns_job (default every 5 minutes; DYNDNS_CRON).",
 )

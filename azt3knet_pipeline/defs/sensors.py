@@ -24,7 +24,6 @@ from azt3knet_pipeline.domain.models import sha256_hex
 from azt3knet_pipeline.names import DNS_DRIFT_SENSOR, DNS_RECORDS
 from azt3knet_pipeline.services import dns as dns_service
 from azt3knet_pipeline.services.dns import dns_configured
-from azt3knet_pipeline.settings import get_settings
 
 # A sensor with several jobs is rebuilt by Dagster with an internal `owners=` argument, which warns as "beta" on
 # every CLI call although we set no owners.
@@ -64,7 +63,7 @@ def pending_request(due: dict) -> RunRequest | None:
     name=DNS_DRIFT_SENSOR, jobs=[dns_reconcile_job, dns_pending_job], minimum_interval_seconds=300, description=__doc__
 )
 def dns_drift_sensor(context: SensorEvaluationContext, store: StoreResource, desec: DesecResource):
-    settings = get_settings()
+    settings = store.settings.settings
     if not dns_configured(settings):
         return SkipReason("DESEC_TOKEN is not set")
     repo = store.open()

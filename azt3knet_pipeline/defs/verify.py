@@ -17,14 +17,13 @@ from dagster import (
     schedule,
 )
 
-from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.defs import checks as _checks  # noqa: F401 - silences the partitioned-check preview warning
 from azt3knet_pipeline.defs.assets.mailboxes import mailboxes
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import StoreResource
 from azt3knet_pipeline.names import MAILBOXES_ACCEPT_LOGIN, VERIFY_MAILBOXES_JOB, VERIFY_MAILBOXES_SCHEDULE
 from azt3knet_pipeline.services.verify import NothingToVerify, verify_population
-from azt3knet_pipeline.settings import get_settings
+from azt3knet_pipeline.settings import Settings
 
 # Populations whose mailboxes are expected to work.
 VERIFIABLE_STATUSES = frozenset({"provisioned", "dns_pending"})
@@ -37,11 +36,11 @@ VERIFIABLE_STATUSES = frozenset({"provisioned", "dns_pending"})
     description="A deterministic sample of the population's mailboxes logs in over IMAPS with the stored credentials.",
 )
 def mailboxes_accept_login(context: AssetCheckExecutionContext, store: StoreResource) -> AssetCheckResult:
-    settings = get_settings()
+    settings = store.settings.settings
     key = context.partition_key
     try:
         report = verify_population(
-            store=store.open(), box=secret_box(settings), settings=settings, population_key=key, actor="dagster"
+            store=store.open(), box=store.settings.secret_box(), settings=settings, population_key=key, actor="dagster"
         )
     except NothingToVerify as exc:
         return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN, metadata={"reason": str(exc)})
@@ -68,7 +67,7 @@ verify_mailboxes_job = define_asset_job(
 @schedule(
     name=VERIFY_MAILBOXES_SCHEDULE,
     job=verify_mailboxes_job,
-    cron_schedule=get_settings().verify_cron,
+    cron_schedule=Settings().verify_cron,
     description="Run mailboxes_accept_login for every provisioned population (AZT3KNET_VERIFY_CRON, hourly).",
 )
 def verify_mailboxes_schedule(context: ScheduleEvaluationContext, store: StoreResource):

@@ -152,3 +152,40 @@ def apply_teardown(
         store.clear_desired_rrsets(plan.key)  # a torn-down population is never "repaired" by the drift sensor
     store.set_mailbox_states([row.address for row in store.list_mailboxes(plan.key)], "removed")
     return report
+
+
+def teardown_population(
+    *,
+    mailcow: MailcowClient,
+    desec: DesecClient | None,
+    store: Store,
+    settings: Settings,
+    population_key: str,
+    actor: str,
+) -> tuple[TeardownPlan, TeardownReport]:
+    """The teardown use case: plan (a failed read raises before any write), apply, mark the population
+    `torn_down` and audit it (a failure is audited too, then raised). The population stays registered."""
+    store.require_population(population_key)
+    try:
+        plan = read_teardown_plan(
+            mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=population_key
+        )
+        report = apply_teardown(plan, mailcow=mailcow, desec=desec, store=store)
+    except Exception as exc:
+        store.audit(actor, "population.teardown", population_key, "failed", {"error": type(exc).__name__})
+        raise
+    store.set_population_status(population_key, "torn_down")
+    store.audit(
+        actor,
+        "population.teardown",
+        population_key,
+        "ok",
+        {
+            "mailboxes_removed": report.mailboxes_removed,
+            "foreign_left": report.foreign_left,
+            "dkim_removed": report.dkim_removed,
+            "domain_removed": report.domain_removed,
+            "rrsets_removed": report.rrsets_removed,
+        },
+    )
+    return plan, report

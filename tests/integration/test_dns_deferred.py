@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import helpers_populations as populations
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, SkipReason, build_sensor_context
 
 from azt3knet_pipeline.definitions import defs
-from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
+from azt3knet_pipeline.defs.resources import pipeline_resources
 from azt3knet_pipeline.defs.sensors import dns_drift_sensor
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.instance import get_instance
@@ -27,6 +28,12 @@ from tests.helpers_sandbox import azt3knet, domain_mailboxes, mail_domain
 from tests.integration.test_dns_records import expected_keys
 
 WRITE_SCOPE = "dns_api_per_domain_expensive"
+
+
+def drift_tick(**kwargs: Any) -> Any:
+    """One evaluation of the drift sensor, its resources started as the daemon starts them."""
+    with build_sensor_context(**kwargs) as context:
+        return dns_drift_sensor(context)
 
 
 @pytest.fixture
@@ -72,8 +79,8 @@ def tick_then_run_the_partition(sandbox: Sandbox, key: str) -> None:
     """One sensor tick requests the partition's own dns_reconcile_job run (its rrsets were never computed);
     that run writes them and the population becomes provisioned."""
     instance = get_instance(get_settings())
-    resources = {"store": StoreResource(), "desec": DesecResource()}
-    (request,) = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources)).run_requests
+    resources = pipeline_resources()
+    (request,) = drift_tick(instance=instance, resources=resources).run_requests
     assert (request.job_name, request.partition_key) == ("dns_reconcile_job", key)
     run = defs.resolve_job_def(request.job_name).execute_in_process(
         instance=instance, partition_key=key, run_config=QUIET_RUN_CONFIG
@@ -148,17 +155,17 @@ def test_one_sensor_tick_and_the_run_it_requests_write_every_due_pending_populat
     store = populations.open_store()
     assert set(store.dns_pending()) == {"pop-a", "pop-b"}
     instance = get_instance(get_settings())
-    resources = {"store": StoreResource(), "desec": DesecResource()}
+    resources = pipeline_resources()
 
     # Before deSEC's time: no run at all (neither the pending run nor per-partition drift runs).
-    early = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    early = drift_tick(instance=instance, resources=resources)
     assert early.run_requests == []
 
     # An hour passes, for deSEC and for us.
     stand_in.advance_clock(3600)
     later = datetime.now(UTC) + timedelta(hours=1, seconds=5)
     monkeypatch.setattr(dns_service, "utcnow", lambda: later)
-    result = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    result = drift_tick(instance=instance, resources=resources)
     (request,) = result.run_requests
     assert request.job_name == "dns_pending_job"
     assert request.run_config["ops"]["write_pending_dns"]["config"]["keys"] == ["pop-a", "pop-b"]
@@ -179,7 +186,7 @@ def test_one_sensor_tick_and_the_run_it_requests_write_every_due_pending_populat
         ).records
         assert records and records[0].run_id == run.run_id  # the partition shows the write
     # Healed: the next tick requests nothing.
-    again = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources, cursor=result.cursor))
+    again = drift_tick(instance=instance, resources=resources, cursor=result.cursor)
     assert again.run_requests == []
     store.dispose()
 
@@ -254,8 +261,8 @@ def test_mailboxes_made_by_a_run_that_never_reached_dns_say_dns_pending_and_the_
     until = datetime.fromisoformat(info["dns_pending_until"].replace("Z", "+00:00"))
     assert until <= datetime.now(UTC) + dns_service.WRITE_AHEAD_GRACE
 
-    resources = {"store": StoreResource(), "desec": DesecResource()}
-    early = dns_drift_sensor(build_sensor_context(instance=instance, resources=resources))
+    resources = pipeline_resources()
+    early = drift_tick(instance=instance, resources=resources)
     assert isinstance(early, SkipReason)  # within the grace the run may still be writing it
     later = datetime.now(UTC) + dns_service.WRITE_AHEAD_GRACE + timedelta(seconds=5)
     monkeypatch.setattr(dns_service, "utcnow", lambda: later)

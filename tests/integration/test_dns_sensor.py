@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from azt3knet_pipeline.definitions import defs
-from azt3knet_pipeline.defs.resources import DesecResource, StoreResource
+from azt3knet_pipeline.defs.resources import pipeline_resources
 from azt3knet_pipeline.defs.sensors import dns_drift_sensor
 from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.domain.models import PopulationSpec
@@ -53,10 +53,9 @@ def desec_state(sandbox: Sandbox) -> DesecSandbox:
 
 
 def tick(instance: DagsterInstance, cursor: str | None) -> SensorResult:
-    context = build_sensor_context(
-        instance=instance, cursor=cursor, resources={"store": StoreResource(), "desec": DesecResource()}
-    )
-    result = dns_drift_sensor(context)
+    # The resources start (setup_for_execution) inside the context manager, as in the daemon.
+    with build_sensor_context(instance=instance, cursor=cursor, resources=pipeline_resources()) as context:
+        result = dns_drift_sensor(context)
     assert isinstance(result, SensorResult), result
     return result
 
@@ -157,8 +156,8 @@ def test_the_sensor_skips_without_dns_and_the_check_warns_for_a_never_reconciled
 ) -> None:
     instance = get_instance(get_settings())
     populations.register_population(PopulationSpec(count=2, seed=5, country="ES"), "pop-new")
-    context = build_sensor_context(instance=instance, resources={"store": StoreResource(), "desec": DesecResource()})
-    skipped = dns_drift_sensor(context)
+    with build_sensor_context(instance=instance, resources=pipeline_resources()) as context:
+        skipped = dns_drift_sensor(context)
     assert not isinstance(skipped, SensorResult) and "no provisioned population" in str(skipped.skip_message)
     passed, meta = run_check(instance, "pop-new")
     assert not passed and "never reconciled" in meta["reason"]

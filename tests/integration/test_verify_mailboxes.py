@@ -25,7 +25,7 @@ from helpers_sandbox import api_client, azt3knet, azt3knet_command, mailcow, rea
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mail import AUTH_REFUSED, TIMEOUT, TLS, MailEndpoint, MailProbeError, imap_login
 from azt3knet_pipeline.definitions import defs
-from azt3knet_pipeline.defs.resources import StoreResource
+from azt3knet_pipeline.defs.resources import pipeline_resources
 from azt3knet_pipeline.defs.verify import partition_tags, verify_mailboxes_schedule
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.instance import get_instance
@@ -141,8 +141,10 @@ def test_asset_check_passes_after_provisioning_and_fails_after_a_mailbox_is_disa
     # The schedule asks for one check run per provisioned population (not for profiles-only ones).
     populations.populate(PopulationSpec(count=2, seed=1407, country="ES"), "profiles-only")
     tick = datetime.datetime(2026, 1, 1, 10, 17, tzinfo=datetime.UTC)
-    context = build_schedule_context(instance=instance, scheduled_execution_time=tick)
-    requests = verify_mailboxes_schedule(context, store=StoreResource())
+    with build_schedule_context(
+        instance=instance, scheduled_execution_time=tick, resources=pipeline_resources()
+    ) as context:
+        requests = verify_mailboxes_schedule(context)
     assert [(r.tags, r.run_key) for r in requests] == [(partition_tags(key), f"{key}:{tick.isoformat()}")]
 
     disabled = sorted(passwords)[2]

@@ -4,14 +4,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, Failure, Output, asset
 from pydantic import Field
 
-from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.defs.partitions import population_partitions
-from azt3knet_pipeline.defs.resources import MailcowResource, StoreResource
+from azt3knet_pipeline.defs.resources import MailcowResource, SettingsResource
 from azt3knet_pipeline.names import POPULATION_GROUP
 from azt3knet_pipeline.services.dns import WRITE_AHEAD_GRACE, dns_configured, utcnow
 from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, reconcile_mailboxes
-from azt3knet_pipeline.settings import get_settings
 
 
 class MailboxesConfig(Config):
@@ -27,20 +25,21 @@ class MailboxesConfig(Config):
     partitions_def=population_partitions,
     group_name=POPULATION_GROUP,
     pool="mailcow_api",
+    kinds={"mailcow", "pandas"},
     description="One Mailcow mailbox per agent on <key>.<DESEC_DOMAIN>, tagged azt3knet-synthetic + key.",
 )
 def mailboxes(
     context: AssetExecutionContext,
     config: MailboxesConfig,
     agent_profiles: pd.DataFrame,
-    store: StoreResource,
+    settings: SettingsResource,
     mailcow: MailcowResource,
 ) -> Output[pd.DataFrame]:
-    settings = get_settings()
     key = context.partition_key
-    repo = store.open()
-    box = secret_box(settings)
-    mail_domain = settings.mail_domain_for(key)
+    repo = settings.store()
+    box = settings.secret_box()
+    conf = settings.settings
+    mail_domain = conf.mail_domain_for(key)
     with mailcow.client() as client:
         try:
             report = reconcile_mailboxes(
@@ -50,10 +49,10 @@ def mailboxes(
                 population_key=key,
                 mail_domain=mail_domain,
                 profiles=agent_profiles,
-                quota_mib=settings.mailbox_quota_mib,
-                concurrency=settings.mailcow_concurrency,
-                dkim_selector=settings.dkim_selector,
-                dkim_key_size=settings.dkim_key_size,
+                quota_mib=conf.mailbox_quota_mib,
+                concurrency=conf.mailcow_concurrency,
+                dkim_selector=conf.dkim_selector,
+                dkim_key_size=conf.dkim_key_size,
                 adopt_domain=config.adopt_domain,
             )
         except MailboxReconcileError as exc:
@@ -62,7 +61,7 @@ def mailboxes(
         except ApiError as exc:  # domain/DKIM/list failures: audited too, then the run fails with the cause
             repo.audit("dagster", "mailboxes.reconcile", key, "failed", {"error": f"{type(exc).__name__}: {exc}"})
             raise
-    if dns_configured(settings):
+    if dns_configured(conf):
         # The mailboxes exist, their DNS does not yet: `dns_records` (next in the run) makes it `provisioned`;
         # if it never runs, the drift sensor writes the DNS after the write-ahead grace.
         repo.set_population_status(key, "dns_pending", dns_pending_until=utcnow() + WRITE_AHEAD_GRACE)

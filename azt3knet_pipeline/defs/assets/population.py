@@ -14,7 +14,7 @@ from dagster import (
 from pydantic import Field, ValidationError
 
 from azt3knet_pipeline.defs.partitions import population_partitions
-from azt3knet_pipeline.defs.resources import StoreResource
+from azt3knet_pipeline.defs.resources import SettingsResource
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import LATEST_GENERATOR_VERSION, PopulationSpec
 from azt3knet_pipeline.domain.report import describe
@@ -52,13 +52,16 @@ def _spec_from_config(given: dict[str, Any]) -> PopulationSpec:
 @asset(
     partitions_def=population_partitions,
     group_name=POPULATION_GROUP,
+    kinds={"python"},
     description="The PopulationSpec registered for this partition (registered from run config if new).",
 )
 def population_spec(
-    context: AssetExecutionContext, config: PopulationSpecConfig, store: StoreResource
+    context: AssetExecutionContext, config: PopulationSpecConfig, settings: SettingsResource
 ) -> Output[PopulationSpec]:
+    """Registers a new population from run config. Its `settings` resource starts first, so a run missing a
+    setting that a later step needs (SECRET_KEY_FOR_KV_ENC, MAILCOW_API_KEY, ...) fails here, before registering."""
     key = context.partition_key
-    repo = store.open()
+    repo = settings.store()
     registered = repo.get_population(key)
     given = config.given()
     if registered is None:
@@ -100,17 +103,18 @@ def population_spec(
 @asset(
     partitions_def=population_partitions,
     group_name=POPULATION_GROUP,
+    kinds={"pandas"},
     description="Deterministic synthetic agent profiles (pandas DataFrame, one row per agent).",
     # Follows the generator: a new generator version is new code for new populations (registered ones keep
     # theirs, shown per partition in the `generator_version` metadata).
     code_version=f"generator-v{LATEST_GENERATOR_VERSION}",
 )
 def agent_profiles(
-    context: AssetExecutionContext, population_spec: PopulationSpec, store: StoreResource
+    context: AssetExecutionContext, population_spec: PopulationSpec, settings: SettingsResource
 ) -> Output[pd.DataFrame]:
     key = context.partition_key
     generated = generate_population(population_spec, key)
-    frame, enriched = enrich_profiles(generated.frame, store.open())
+    frame, enriched = enrich_profiles(generated.frame, settings.store())
     if enriched:
         generated = type(generated)(population_key=key, spec=population_spec, frame=frame)
     preview = generated.frame[PREVIEW_COLUMNS].head(10).copy()
@@ -119,10 +123,9 @@ def agent_profiles(
         f"generated {len(generated.frame)} profiles for {key} (content hash {generated.content_hash[:12]})"
     )
     from azt3knet_pipeline.services.population_report import report_path, write_png
-    from azt3knet_pipeline.settings import get_settings
 
     report = describe(population_spec, key, generated.chunks())
-    png = write_png(report, report_path(get_settings().home, key))
+    png = write_png(report, report_path(settings.settings.home, key))
     return Output(
         generated.frame,
         metadata={
