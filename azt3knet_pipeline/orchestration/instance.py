@@ -34,6 +34,12 @@ def render_instance_yaml(settings: Settings) -> str:
         "run_monitoring:",
         "  enabled: true",
         "  free_slots_after_run_end_seconds: 30",
+        # The pools of the API-bound assets (`mailboxes`: mailcow_api, `dns_records`: desec_api; per-pool
+        # limits beyond this default are set with `dagster instance concurrency set POOL N`): one step at a
+        # time per API across runs, as the deployment's dagster.yaml has it.
+        "concurrency:",
+        "  pools:",
+        "    default_limit: 1",
     ]
     if settings.dagster_postgres_url:
         lines += [

@@ -186,7 +186,10 @@ def test_cron_example_lines_are_well_formed() -> None:
             assert "DAGSTER_HOME=" in entry and "-m azt3knet_pipeline.definitions" in entry
             tags = json.loads(shlex.split(entry.split("--tags", 1)[1])[0])
             assert list(tags) == ["dagster/partition"]
-    assert any("dagster job execute" in entry and "-j populate_job" in entry for entry in entries)
+        if "dg launch" in entry:  # dg finds the project from the working directory
+            assert "DAGSTER_HOME=" in entry and "cd /opt/azt3knet &&" in entry
+            assert shlex.split(entry.split("dg launch", 1)[1])[:4] == ["--job", "populate_job", "--partition", "seed-42"]
+    assert any("dg launch --job populate_job --partition" in entry for entry in entries)
 
 
 def _unit(name: str) -> configparser.ConfigParser:
