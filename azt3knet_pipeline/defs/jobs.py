@@ -23,7 +23,7 @@ MAILBOX_LOGIN_CHECK = AssetCheckKey(AssetKey(MAILBOXES), MAILBOXES_ACCEPT_LOGIN)
 
 # What the launchpad shows for a partition no population is registered under yet: a spec to edit (the
 # fields of PopulationSpecConfig; README "Launching a population from the Dagster UI").
-SCAFFOLD_SPEC: dict[str, Any] = {"count": 25, "seed": 42, "country": "ES", "age_range": "18-65"}
+SCAFFOLD_SPEC: dict[str, Any] = {"count": 25, "seed": "42", "country": "ES", "age_range": "18-65"}
 
 
 def scaffold_run_config(partition_key: str) -> dict[str, Any]:

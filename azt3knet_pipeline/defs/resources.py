@@ -114,7 +114,8 @@ class SettingsResource(ConfigurableResource):
         for name in needed:
             value = values[name]
             if value is None or not value.get_secret_value():
-                raise ConfigurationError(f"{name} is not set ({HINTS[name]}); this run needs it for {_users(name)}")
+                users = ", ".join(sorted(step for step in steps if name in STEP_NEEDS.get(step, ())))
+                raise ConfigurationError(f"{name} is not set ({HINTS[name]}); this run needs it for {users}")
         if "SECRET_KEY_FOR_KV_ENC" in needed:
             secret_box(settings)  # malformed key: one-line KeyConfigError now, not after registering
 
@@ -123,10 +124,6 @@ class SettingsResource(ConfigurableResource):
 
     def secret_box(self):  # -> SecretBox
         return secret_box(self.settings)
-
-
-def _users(name: str) -> str:
-    return ", ".join(step for step, names in STEP_NEEDS.items() if name in names)
 
 
 class StoreResource(ConfigurableResource):

@@ -188,7 +188,8 @@ def test_cron_example_lines_are_well_formed() -> None:
             assert list(tags) == ["dagster/partition"]
         if "dg launch" in entry:  # dg finds the project from the working directory
             assert "DAGSTER_HOME=" in entry and "cd /opt/azt3knet &&" in entry
-            assert shlex.split(entry.split("dg launch", 1)[1])[:4] == ["--job", "populate_job", "--partition", "seed-42"]
+            launch = shlex.split(entry.split("dg launch", 1)[1])
+            assert launch[:4] == ["--job", "populate_job", "--partition", "seed-42"]
     assert any("dg launch --job populate_job --partition" in entry for entry in entries)
 
 

@@ -30,7 +30,7 @@ class PopulationSpecConfig(Config):
     """Optional run config to launch a new population from the Dagster UI (fields of PopulationSpec)."""
 
     count: int | None = Field(default=None, description="Number of agents")
-    seed: str | None = Field(default=None, description="Seed (integer or short string)")
+    seed: str | None = Field(default=None, description='Seed, quoted: "42" (digits) or a short string')
     country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 country code")
     gender: str | None = Field(default=None, description="female | male | non_binary | unspecified (empty = mixed)")
     city: str | None = None
