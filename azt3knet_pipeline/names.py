@@ -28,6 +28,8 @@ DNS_PENDING_JOB = "dns_pending_job"
 DYNDNS_JOB = "dyndns_job"
 VERIFY_MAILBOXES_JOB = "verify_mailboxes_job"
 TEARDOWN_JOB = "teardown_job"
+# The op of teardown_job (its run config lives under ops.<this>).
+TEARDOWN_OP = "teardown_population"
 
 # Schedules and sensors.
 DYNDNS_SCHEDULE = "dyndns_schedule"

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     api_run_executor: str = Field(
         default="auto", pattern=r"^(auto|daemon|embedded)$", validation_alias="AZT3KNET_API_RUN_EXECUTOR"
     )
+    queued_run_timeout: float = Field(default=120.0, gt=0, validation_alias="AZT3KNET_QUEUED_RUN_TIMEOUT")
     max_population: int = Field(default=100_000, ge=1, validation_alias="AZT3KNET_MAX_POPULATION")
     preview_limit: int = Field(default=1_000, ge=1, validation_alias="AZT3KNET_PREVIEW_LIMIT")
 

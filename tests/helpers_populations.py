@@ -90,7 +90,14 @@ def teardown_plan(key: str) -> TeardownPlan:
 
 def teardown(key: str, *, actor: str = "cli") -> populations.TeardownOutcome:
     settings = get_settings()
-    return populations.teardown(key, store=open_store(settings), settings=settings, actor=actor)
+    instance = get_instance(settings)
+    return populations.teardown(
+        key,
+        store=open_store(settings),
+        instance=instance,
+        launch=lambda k, **kw: launch_in_process(k, instance=instance, **kw),
+        actor=actor,
+    )
 
 
 def export_credentials(key: str, out: str, **options: Any) -> dict[str, Any]:

@@ -368,7 +368,7 @@ def get_credentials(
     summary="One Dagster run: state, what it materialized, why it failed",
 )
 def get_run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)], ctx: Ctx) -> RunDetail:
-    detail = run_detail(ctx.instance(), run_id)
+    detail = run_detail(ctx.instance(), run_id, queued_timeout=ctx.settings.queued_run_timeout)
     if detail is None:
         raise ApiProblem(404, "not_found", f"no run with id {run_id!r}")
     return RunDetail(**detail)

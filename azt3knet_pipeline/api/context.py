@@ -17,7 +17,8 @@ from azt3knet_pipeline.api.security import TokenChecker
 from azt3knet_pipeline.clients.http import ApiError, RetryPolicy
 from azt3knet_pipeline.domain.models import Population
 from azt3knet_pipeline.orchestration.instance import get_instance
-from azt3knet_pipeline.orchestration.launch import RunExecutor, SubmittedRun
+from azt3knet_pipeline.orchestration.launch import ACTOR_TAG, RunExecutor, SubmittedRun, materialize_population
+from azt3knet_pipeline.orchestration.results import RunOutcome
 from azt3knet_pipeline.services import populations
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
@@ -37,7 +38,7 @@ class ApiContext:
         self._store: Store | None = None
         self._instance: DagsterInstance | None = None
         self._teardowns: set[str] = set()
-        self.runs = RunExecutor(self.instance, executor_mode)
+        self.runs = RunExecutor(self.instance, executor_mode, queued_timeout=settings.queued_run_timeout)
 
     def store(self) -> Store:
         with self._lock:
@@ -151,9 +152,15 @@ class ApiContext:
             raise
         return True
 
+    def _run_here(self, key: str, *, job_name: str, run_config: dict[str, Any] | None = None) -> RunOutcome:
+        return materialize_population(
+            key, instance=self.instance(), job_name=job_name, run_config=run_config, tags={ACTOR_TAG: "api"}
+        )
+
     def _teardown_task(self, key: str) -> None:
         try:
-            populations.teardown(key, store=self.store(), settings=self.settings, actor="api")
+            # On this worker thread, in process: teardown_job runs to completion before the next operation.
+            populations.teardown(key, store=self.store(), instance=self.instance(), launch=self._run_here, actor="api")
         except Exception as exc:  # recorded in the audit log by populations.teardown; keep the state visible
             log.warning("teardown of %s failed: %s", key, type(exc).__name__)
             self.store().set_population_status(key, "teardown_failed")

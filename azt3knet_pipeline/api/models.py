@@ -169,6 +169,10 @@ class RunDetail(RunInfo):
         default_factory=dict, description="Per asset materialized by this run: its scalar metadata (no secrets)"
     )
     error: str | None = None
+    queued_reason: str | None = Field(
+        default=None,
+        description="Set when the run has been QUEUED longer than AZT3KNET_QUEUED_RUN_TIMEOUT: why, and what to do",
+    )
 
 
 class Counts(BaseModel):

@@ -837,7 +837,19 @@ def teardown(
             out.print(f"  note: {note}", highlight=False, markup=False)
         out.print("Nothing was changed; pass --yes to apply.", highlight=False)
         return
-    result = populations.teardown(key, store=store, settings=settings)
+    from azt3knet_pipeline.cli.failure import run_log_config
+    from azt3knet_pipeline.orchestration.instance import get_instance
+    from azt3knet_pipeline.orchestration.launch import materialize_population
+
+    instance = get_instance(settings)
+    result = populations.teardown(
+        key,
+        store=store,
+        instance=instance,
+        launch=lambda k, *, job_name, run_config=None: materialize_population(
+            k, instance=instance, job_name=job_name, run_config={**run_log_config(), **(run_config or {})}
+        ),
+    )
     if as_json:
         sys.stdout.write(json.dumps(vars(result), sort_keys=True, default=str) + "\n")
     else:

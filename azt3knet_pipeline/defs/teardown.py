@@ -10,7 +10,8 @@ status and the run list then show the teardown.
 
 from contextlib import ExitStack
 
-from dagster import AssetMaterialization, AssetObservation, MetadataValue, OpExecutionContext, job, op
+from dagster import AssetMaterialization, AssetObservation, Config, MetadataValue, OpExecutionContext, job, op
+from pydantic import Field
 
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import DesecResource, MailcowResource, SettingsResource
@@ -21,21 +22,34 @@ from azt3knet_pipeline.names import (
     MAILBOXES,
     POPULATION_SPEC,
     TEARDOWN_JOB,
+    TEARDOWN_OP,
 )
 from azt3knet_pipeline.services.dns import dns_configured
 from azt3knet_pipeline.services.teardown import teardown_population as run_teardown
 
 TORN_DOWN = "torn_down"
-ACTOR_TAG = "azt3knet/actor"
 # Assets whose partition no longer exists anywhere after a teardown (materialized with zero counts) and those
 # that stay as they were (observed).
 REMOVED_ASSETS = (MAILBOXES, DNS_RECORDS, CREDENTIAL_EXPORT)
 KEPT_ASSETS = (POPULATION_SPEC, AGENT_PROFILES)
 
 
-@op(description="Plan (read Mailcow and deSEC), then apply the teardown of this partition's population.")
+class TeardownConfig(Config):
+    """Run config of the teardown op (`ops.teardown_population.config`)."""
+
+    actor: str = Field(default="dagster", description="Who asked for the teardown (recorded in the audit log)")
+
+
+@op(
+    name=TEARDOWN_OP,
+    description="Plan (read Mailcow and deSEC), then apply the teardown of this partition's population.",
+)
 def teardown_population(
-    context: OpExecutionContext, settings: SettingsResource, mailcow: MailcowResource, desec: DesecResource
+    context: OpExecutionContext,
+    config: TeardownConfig,
+    settings: SettingsResource,
+    mailcow: MailcowResource,
+    desec: DesecResource,
 ) -> dict:
     key = context.partition_key
     conf = settings.settings
@@ -48,7 +62,7 @@ def teardown_population(
             store=settings.store(),
             settings=conf,
             population_key=key,
-            actor=context.run.tags.get(ACTOR_TAG, "dagster"),
+            actor=config.actor,
         )
     status = {"status": TORN_DOWN, "source": "teardown_job"}
     removed = {

@@ -1,21 +1,25 @@
-"""Launching runs of a population's partition: in this process (the CLI, the demo, tests) with
-`materialize_population`, or through the API's `RunExecutor`.
+"""Launching runs of a population's partition: the ONE place the CLI, the API (and tests) start runs.
 
-The API's runs are queued for `dagster-daemon`, or executed by the API process itself.
+Every run is created as a run of the project's code location (`remote_job_origin`: the location
+`azt3knet_pipeline.definitions:defs` that workspace.yaml and `dg dev` load), so the webserver lists it on the
+job's page (Runs tab), on the Overview timeline and in the job's sparklines, whoever launched it:
 
-Either way the run is created in the instance *before* the request returns (status NOT_STARTED, tagged with the
-partition), so the run id in the 202 answer can be looked up at once with `instance.get_run_by_id`:
-
-- `daemon`: the run is submitted to the instance's QueuedRunCoordinator (`instance.submit_run`) and goes to
-  QUEUED; `dagster-daemon run -w workspace.yaml` dequeues and launches it through the workspace's code location
-  (the run names the location `azt3knet_pipeline.definitions:defs`, i.e. workspace.yaml's python_module entry).
-- `embedded`: no daemon is needed. One worker thread of the API process executes the run (in-process executor)
-  with `execute_run`; runs and teardowns are serialized on that worker, so two operations on one population never
-  overlap. Runs still waiting when the API stops are marked CANCELED (POST recreate submits them again).
+- `materialize_population` (the CLI, the demo, tests, the API's teardown): the run is created, then executed in
+  this process (in-process executor) and its outcome read back from the instance.
+- `RunExecutor` (the API): the run is created *before* the request returns (status NOT_STARTED, tagged with the
+  partition), so the run id in the 202 answer can be looked up at once, then either
+  - `daemon`: submitted to the instance's QueuedRunCoordinator (`instance.submit_run`, status QUEUED);
+    `dagster-daemon run -w workspace.yaml` dequeues and launches it through the workspace's code location; or
+  - `embedded`: executed by one worker thread of the API process; runs and teardowns are serialized on that
+    worker, so two operations on one population never overlap. Runs still waiting when the API stops are
+    marked CANCELED (POST recreate submits them again).
 
 `AZT3KNET_API_RUN_EXECUTOR` = `auto` (default) | `daemon` | `embedded`. `auto` picks `daemon` only when the
-instance uses the QueuedRunCoordinator *and* a dagster-daemon heartbeat is fresh, so the embedded default (no
-daemon) always completes its runs. Internal Dagster APIs used here were checked against dagster 1.13.27.
+instance uses the QueuedRunCoordinator *and* a daemon is alive now (`daemon_alive`: a fresh heartbeat of its
+run-queue loop, and no run of this instance left QUEUED past AZT3KNET_QUEUED_RUN_TIMEOUT), so a run is never
+queued for a daemon that died moments ago. A run that stays QUEUED longer than that bound anyway (the daemon
+died after the choice) is reported with the reason by `results.run_detail`. Internal Dagster APIs used here
+were checked against dagster 1.13.27.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import DagsterInstance, DagsterRunStatus, JobDefinition
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, JobDefinition
 from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
@@ -51,7 +55,7 @@ from azt3knet_pipeline.orchestration.dead_runs import (
     release_heartbeat,
 )
 from azt3knet_pipeline.orchestration.partitions import ensure_partition
-from azt3knet_pipeline.orchestration.results import EXECUTOR_TAG, RunOutcome, outcome_of
+from azt3knet_pipeline.orchestration.results import EXECUTOR_TAG, RunOutcome, outcome_of_run, stale_queued_runs
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +67,34 @@ EXECUTOR_ENV = "AZT3KNET_API_RUN_EXECUTOR"
 EXECUTOR_MODES = ("auto", "daemon", "embedded")
 ACTOR_TAG = "azt3knet/actor"
 DAEMON_TYPE = "QUEUED_RUN_COORDINATOR"
-HEARTBEAT_FRESH_SECONDS = 120.0
+# dagster-daemon beats every 30 s (DEFAULT_HEARTBEAT_INTERVAL_SECONDS): a later beat than this means it is gone
+# or stuck, not merely between beats.
+HEARTBEAT_FRESH_SECONDS = 45.0
 IN_PROCESS_EXECUTION: dict[str, Any] = {"config": {"in_process": {}}}
 QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def create_run(
+    instance: DagsterInstance, key: str, job_name: str, *, run_config: dict[str, Any], tags: dict[str, str]
+) -> DagsterRun:
+    """Create (NOT_STARTED) a run of `job_name` for partition `key` as a run of the project's code location."""
+    job = loaded_job(job_name)
+    merged = merge_run_tags(
+        job_def=job.definition,
+        partition_key=key,
+        tags=tags,
+        asset_selection=None,
+        instance=instance,
+        run_config=run_config,
+    )
+    return instance.create_run_for_job(
+        job_def=job.definition,
+        run_config=run_config,
+        tags=merged,
+        status=DagsterRunStatus.NOT_STARTED,
+        remote_job_origin=remote_job_origin(job_name),
+        job_code_origin=job.python_origin,
+    )
 
 
 def materialize_population(
@@ -76,23 +105,18 @@ def materialize_population(
     run_config: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
 ) -> RunOutcome:
-    """Run `job_name` for partition `key` in this process, in `instance` (the run shows in the Dagster UI).
+    """Run `job_name` for partition `key` in this process, in `instance`, as a run of the project's code location
+    (it shows on the job's page in the UI); returns once it has finished.
 
     Runs of this instance whose process died (kill -9, crash) are marked failed and their pool slots freed
     first, so they never block this one; this run is tagged with this process as its owner for the same reason.
     """
     reap_dead_runs(instance)
-    job = defs.resolve_job_def(job_name)
-    config = {**QUIET_RUN_CONFIG, **(run_config or {})}
+    config = {**QUIET_RUN_CONFIG, **(run_config or {}), "execution": IN_PROCESS_EXECUTION}
     with owning_runs(instance):
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=key,
-            run_config=config,
-            raise_on_error=False,
-            tags={**owner_tags(), **(tags or {})},
-        )
-    return outcome_of(result, key=key, job_name=job_name)
+        run = create_run(instance, key, job_name, run_config=config, tags={**owner_tags(), **(tags or {})})
+        execute_run(InMemoryJob(loaded_job(job_name).definition), run, instance)
+    return outcome_of_run(instance, run.run_id, key=key, job_name=job_name)
 
 
 def executor_mode_from_env() -> str:
@@ -150,13 +174,16 @@ def remote_job_origin(job_name: str) -> RemoteJobOrigin:
     return RemoteJobOrigin(repository_origin=repository, job_name=job_name)
 
 
-def daemon_alive(instance: DagsterInstance) -> bool:
-    """Whether a dagster-daemon's run coordinator has sent a heartbeat to this instance recently."""
+def daemon_alive(instance: DagsterInstance, *, queued_timeout: float) -> bool:
+    """Whether a dagster-daemon is dequeuing this instance's runs now: its run-queue loop sent a heartbeat within
+    HEARTBEAT_FRESH_SECONDS without errors, and no run has been QUEUED for longer than `queued_timeout`."""
     try:
         heartbeat = instance.get_daemon_heartbeats().get(DAEMON_TYPE)
     except Exception:  # storage without heartbeats, transient read error: assume no daemon
         return False
-    return heartbeat is not None and time.time() - heartbeat.timestamp <= HEARTBEAT_FRESH_SECONDS
+    if heartbeat is None or time.time() - heartbeat.timestamp > HEARTBEAT_FRESH_SECONDS or heartbeat.errors:
+        return False
+    return not stale_queued_runs(instance, queued_timeout)
 
 
 @dataclass(frozen=True)
@@ -175,11 +202,14 @@ class SubmittedRun:
 class RunExecutor:
     """Creates runs in the instance and hands them to the daemon's queue or to the API's own worker thread."""
 
-    def __init__(self, instance: Callable[[], DagsterInstance], mode: str = "auto") -> None:
+    def __init__(
+        self, instance: Callable[[], DagsterInstance], mode: str = "auto", *, queued_timeout: float = 120.0
+    ) -> None:
         if mode not in EXECUTOR_MODES:
             raise ValueError(f"unknown run executor mode {mode!r}")
         self._instance = instance
         self.mode = mode
+        self.queued_timeout = queued_timeout
         self.jobs = load_jobs()  # at start-up, once: request threads never load definitions
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="azt3knet-worker")
         self._pending: dict[str, Future[None]] = {}
@@ -189,7 +219,9 @@ class RunExecutor:
     def choose(self, instance: DagsterInstance) -> str:
         if self.mode != "auto":
             return self.mode
-        if isinstance(instance.run_coordinator, QueuedRunCoordinator) and daemon_alive(instance):
+        if isinstance(instance.run_coordinator, QueuedRunCoordinator) and daemon_alive(
+            instance, queued_timeout=self.queued_timeout
+        ):
             return "daemon"
         return "embedded"
 
@@ -202,8 +234,6 @@ class RunExecutor:
         reap_dead_runs(instance)  # a run whose process died must not hold the pool slot this run needs
         ensure_partition(instance, key)
         executor = self.choose(instance)
-        job = self.jobs.get(job_name) or loaded_job(job_name)
-        job_def = job.definition
         run_config = {**QUIET_RUN_CONFIG, **(run_config or {})}
         extra_tags = {ACTOR_TAG: actor, EXECUTOR_TAG: executor}
         if executor == "embedded":
@@ -212,22 +242,7 @@ class RunExecutor:
             with self._lock:
                 if self._heartbeat is None:  # beats from the first embedded run until shutdown
                     self._heartbeat = hold_heartbeat(instance)
-        tags = merge_run_tags(
-            job_def=job_def,
-            partition_key=key,
-            tags=extra_tags,
-            asset_selection=None,
-            instance=instance,
-            run_config=run_config,
-        )
-        run = instance.create_run_for_job(
-            job_def=job_def,
-            run_config=run_config,
-            tags=tags,
-            status=DagsterRunStatus.NOT_STARTED,
-            remote_job_origin=remote_job_origin(job_name),
-            job_code_origin=job.python_origin,
-        )
+        run = create_run(instance, key, job_name, run_config=run_config, tags=extra_tags)
         if executor == "daemon":
             instance.submit_run(run.run_id, workspace=None)  # type: ignore[arg-type]  # the queue needs none
         else:

@@ -15,7 +15,6 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
-    ExecuteInProcessResult,
     RunsFilter,
 )
 from dagster._utils.error import SerializableErrorInfo
@@ -63,37 +62,90 @@ def _root_error(error: SerializableErrorInfo) -> SerializableErrorInfo:
     return error
 
 
-def outcome_of(result: ExecuteInProcessResult, *, key: str, job_name: str) -> RunOutcome:
-    """The RunOutcome of a run executed in this process: metadata of each asset it materialized, its failures."""
+def _failure_of(entry: Any) -> StepFailure | None:
+    """A StepFailure for a failed step, or for an error before any step (resources that could not start in an
+    in-process run, a run failure); None for any other event."""
+    event = entry.dagster_event
+    if event is None:
+        return None
+    error: SerializableErrorInfo | None = None
+    if event.is_step_failure and event.step_failure_data is not None:
+        error = event.step_failure_data.error
+    elif event.event_type == DagsterEventType.RESOURCE_INIT_FAILURE or event.is_engine_event:
+        error = getattr(event.event_specific_data, "error", None)
+    elif event.is_run_failure and event.job_failure_data is not None:
+        error = event.job_failure_data.error
+    if error is None:
+        return None
+    info = _root_error(error)
+    while info.cause is not None and info.cls_name == "DagsterResourceFunctionError":
+        info = info.cause  # "error while initializing resource": its cause names the missing setting
+    message = info.message.strip()
+    cause = message.split(f"{info.cls_name}: ", 1)[-1] if info.cls_name else message
+    if info.cls_name and info.cls_name != "Failure":  # a Failure's message is the whole story
+        cause = f"{info.cls_name}: {cause}"
+    return StepFailure(str(entry.step_key or event.step_key or "run"), cause, error.to_string())
+
+
+def outcome_of_run(instance: DagsterInstance, run_id: str, *, key: str, job_name: str) -> RunOutcome:
+    """The RunOutcome of a finished run, read from the instance: metadata of each asset it materialized (also
+    those an op logged, like teardown_job's), and its failures."""
+    run = instance.get_run_by_id(run_id)
+    success = run is not None and run.status == DagsterRunStatus.SUCCESS
     metadata: dict[str, dict[str, Any]] = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        metadata[materialization.asset_key.to_user_string()] = {
-            name: value.value for name, value in materialization.metadata.items()
-        }
-    error = None
     failures: list[StepFailure] = []
-    if not result.success:
-        messages = []
-        for event in result.all_events:
-            data = event.step_failure_data if event.is_step_failure else None
-            if data is not None and data.error is not None:
-                info = _root_error(data.error)
-                message = info.message.strip()
-                messages.append(f"{event.step_key}: {message}")
-                cause = message.split(f"{info.cls_name}: ", 1)[-1] if info.cls_name else message
-                if info.cls_name and info.cls_name != "Failure":  # a Failure's message is the whole story
-                    cause = f"{info.cls_name}: {cause}"
-                failures.append(StepFailure(str(event.step_key), cause, data.error.to_string()))
-        error = "; ".join(messages) or "run failed"
+    for entry in instance.all_logs(run_id):
+        materialization = entry.asset_materialization
+        if materialization is not None:
+            metadata[materialization.asset_key.to_user_string()] = {
+                name: value.value for name, value in materialization.metadata.items()
+            }
+        elif not success:
+            failure = _failure_of(entry)
+            if failure is not None and (failure.step != "run" or not failures):
+                failures.append(failure)
+    error = None
+    if not success:
+        step_failures = [f for f in failures if f.step != "run"] or failures
+        failures = step_failures
+        error = "; ".join(f"{f.step}: {f.cause}" for f in failures) or "run failed"
     return RunOutcome(
-        key=key,
-        job=job_name,
-        run_id=result.run_id,
-        success=result.success,
-        metadata=metadata,
-        error=error,
-        failures=failures,
+        key=key, job=job_name, run_id=run_id, success=success, metadata=metadata, error=error, failures=failures
+    )
+
+
+def stale_queued_runs(instance: DagsterInstance, timeout: float) -> list[str]:
+    """Ids of runs QUEUED for longer than `timeout` seconds: nothing is dequeuing them."""
+    records = instance.get_run_records(filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED]), limit=50)
+    now = datetime.now(UTC).timestamp()
+    return [
+        r.dagster_run.run_id
+        for r in records
+        if (created := _timestamp(r.create_timestamp)) is not None and now - created > timeout
+    ]
+
+
+def queued_reason(instance: DagsterInstance, record: Any, timeout: float) -> str | None:
+    """Why a run has been QUEUED longer than `timeout` seconds (None while it is within the bound)."""
+    created = _timestamp(record.create_timestamp)
+    if record.dagster_run.status != DagsterRunStatus.QUEUED or created is None:
+        return None
+    waited = datetime.now(UTC).timestamp() - created
+    if waited <= timeout:
+        return None
+    try:
+        heartbeat = instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
+    except Exception:
+        heartbeat = None
+    seen = (
+        f"its last heartbeat was {datetime.now(UTC).timestamp() - heartbeat.timestamp:.0f} s ago"
+        if heartbeat is not None
+        else "no daemon heartbeat was ever recorded"
+    )
+    return (
+        f"queued for {waited:.0f} s, longer than AZT3KNET_QUEUED_RUN_TIMEOUT ({timeout:.0f} s): no dagster-daemon is "
+        f"dequeuing runs ({seen}); start `dagster-daemon run -w workspace.yaml`, or cancel this run and submit "
+        "it again (with no live daemon the API executes it itself)"
     )
 
 
@@ -177,9 +229,9 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, bool | int | float | str) or value is None
 
 
-def run_detail(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:
-    """State of one run, the scalar metadata of each asset it materialized, and its failure messages: the fields
-    of the API's RunDetail."""
+def run_detail(instance: DagsterInstance, run_id: str, *, queued_timeout: float = 120.0) -> dict[str, Any] | None:
+    """State of one run, the scalar metadata of each asset it materialized, its failure messages and, for a run
+    QUEUED longer than `queued_timeout` seconds, why: the fields of the API's RunDetail."""
     records = _records(instance, RunsFilter(run_ids=[run_id]))
     if not records:
         return None
@@ -213,6 +265,7 @@ def run_detail(instance: DagsterInstance, run_id: str) -> dict[str, Any] | None:
         "success": run.status == DagsterRunStatus.SUCCESS,
         "assets": assets,
         "error": "; ".join(errors)[:2000] or None,
+        "queued_reason": queued_reason(instance, records[0], queued_timeout),
     }
 
 

@@ -16,18 +16,20 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from azt3knet_pipeline.clients.factory import desec_client, mailcow_client, secret_box
 from azt3knet_pipeline.domain.generation import GeneratedPopulation, generate_population
 from azt3knet_pipeline.domain.models import Population, PopulationSpec, spec_to_register, validate_population_key
-from azt3knet_pipeline.names import MAILBOXES, POPULATE_JOB, PROFILES_JOB
+from azt3knet_pipeline.names import DNS_RECORDS, MAILBOXES, POPULATE_JOB, PROFILES_JOB, TEARDOWN_JOB, TEARDOWN_OP
 from azt3knet_pipeline.orchestration.partitions import ensure_partition
 from azt3knet_pipeline.services import credentials
 from azt3knet_pipeline.services.dns import dns_configured
 from azt3knet_pipeline.services.keys import rotate_keys as rotate
 from azt3knet_pipeline.services.plan import plan_recreate
-from azt3knet_pipeline.services.teardown import TeardownPlan, apply_teardown, read_teardown_plan
+from azt3knet_pipeline.services.teardown import TeardownPlan, read_teardown_plan
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
+
+    from azt3knet_pipeline.orchestration.results import RunOutcome
 
 
 class LaunchedRun(Protocol):
@@ -194,43 +196,39 @@ def teardown_plan(key: str, *, store: Store, settings: Settings) -> TeardownPlan
         return read_teardown_plan(mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key)
 
 
-def teardown(key: str, *, store: Store, settings: Settings, actor: str = "cli") -> TeardownOutcome:
-    """Plan (read both APIs; a failed read raises before any write), then apply: the agents' mailboxes, then the
-    DKIM key and the domain (only when azt3knet owns it and no foreign mailbox remains), then the DNS records.
+class TeardownFailed(RuntimeError):
+    """The teardown run failed; the message is its cause in one line (nothing is written after a failed read)."""
 
-    The population stays registered (keys are append-only): `recreate` brings it back identically.
+
+def teardown_run_config(actor: str) -> dict[str, Any]:
+    """Run config of `teardown_job`: who asked (the audit log's actor)."""
+    return {"ops": {TEARDOWN_OP: {"config": {"actor": actor}}}}
+
+
+def teardown(
+    key: str, *, store: Store, instance: DagsterInstance, launch: Callable[..., RunOutcome], actor: str = "cli"
+) -> TeardownOutcome:
+    """Run `teardown_job` for the population's partition and wait for it (`launch` runs it to completion).
+
+    The job plans (reads both APIs; a failed read raises before any write), then applies: the agents'
+    mailboxes, then the DKIM key and the domain (only when azt3knet owns it and no foreign mailbox remains),
+    then the DNS records; it records the teardown on each asset of the partition. The population stays
+    registered (keys are append-only): `recreate` brings it back identically.
     """
     store.require_population(key)
-    try:
-        with api_clients(settings) as (mailcow, desec):
-            planned = read_teardown_plan(
-                mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key
-            )
-            report = apply_teardown(planned, mailcow=mailcow, desec=desec, store=store)
-    except Exception as exc:
-        store.audit(actor, "population.teardown", key, "failed", {"error": type(exc).__name__})
-        raise
-    store.set_population_status(key, "torn_down")
-    store.audit(
-        actor,
-        "population.teardown",
-        key,
-        "ok",
-        {
-            "mailboxes_removed": report.mailboxes_removed,
-            "foreign_left": report.foreign_left,
-            "dkim_removed": report.dkim_removed,
-            "domain_removed": report.domain_removed,
-            "rrsets_removed": report.rrsets_removed,
-        },
-    )
+    ensure_partition(instance, key)
+    run = launch(key, job_name=TEARDOWN_JOB, run_config=teardown_run_config(actor))
+    if not run.success:
+        cause = run.failures[0].cause if run.failures else (run.error or "run failed")
+        raise TeardownFailed(f"{cause} (teardown run {run.run_id})")
+    removed = run.metadata.get(MAILBOXES, {})
     return TeardownOutcome(
         key,
-        report.mailboxes_removed,
-        report.foreign_left,
-        report.domain_removed,
-        report.rrsets_removed,
-        planned.to_dict(),
+        int(removed.get("mailboxes_removed", 0)),
+        int(removed.get("foreign_mailboxes_left", 0)),
+        bool(removed.get("domain_removed", False)),
+        int(run.metadata.get(DNS_RECORDS, {}).get("rrsets_removed", 0)),
+        dict(removed.get("plan") or {}),
     )
 
 
