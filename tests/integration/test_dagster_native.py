@@ -22,11 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from azt3knet_pipeline.dagster_home import get_instance
 from dagster import DagsterInstance, RunsFilter
 from test_dagster_webserver import REPO, graphql, running_webserver
 from test_ui_browser import _chromium, png_facts, rendered_dom, screenshot
 
+from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import Store
