@@ -132,7 +132,7 @@ class ApiContext:
                 )
         return None
 
-    # -- teardown (not a Dagster job: a task on the run worker) ------------------------------------------
+    # -- teardown (teardown_job, run in process as a task on the run worker) -----------------------------
 
     def submit_teardown(self, key: str) -> bool:
         """Mark the population tearing_down and queue its teardown, unless this process already has one
