@@ -1,5 +1,5 @@
 """What the API process holds while it runs: settings, the token checker, the store and the Dagster instance
-(both opened lazily, so a preview never creates either), and the run executor."""
+(both opened lazily, so a preview never creates either), and the run executor; `Ctx` hands it to the routes."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import json
 import logging
 import threading
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from dagster import DagsterInstance
+from fastapi import Depends, Request
 
+from azt3knet_pipeline.api.auth import TokenChecker
+from azt3knet_pipeline.api.errors import ApiProblem
 from azt3knet_pipeline.api.models import Counts, DnsState, TeardownInfo
-from azt3knet_pipeline.api.security import TokenChecker
 from azt3knet_pipeline.clients.http import ApiError, RetryPolicy
 from azt3knet_pipeline.domain.models import Population
 from azt3knet_pipeline.orchestration.instance import get_instance
@@ -167,3 +169,14 @@ class ApiContext:
         finally:
             with self._lock:
                 self._teardowns.discard(key)
+
+
+def context(request: Request) -> ApiContext:
+    """The running API's context (a route dependency); 503 when the app was served without its lifespan."""
+    ctx: ApiContext | None = getattr(request.app.state, "ctx", None)
+    if ctx is None:  # served without its lifespan: fail closed
+        raise ApiProblem(503, "misconfigured", "the API was started without its lifespan (use `azt3knet api serve`)")
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(context)]

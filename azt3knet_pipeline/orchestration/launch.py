@@ -25,7 +25,6 @@ were checked against dagster 1.13.27.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -63,7 +62,6 @@ DEFINITIONS_MODULE = "azt3knet_pipeline.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"
 # The name dagster gives workspace.yaml's `python_module: {module_name: ..., attribute: defs}` entry.
 LOCATION_NAME = f"{DEFINITIONS_MODULE}:{DEFINITIONS_ATTRIBUTE}"
-EXECUTOR_ENV = "AZT3KNET_API_RUN_EXECUTOR"
 EXECUTOR_MODES = ("auto", "daemon", "embedded")
 ACTOR_TAG = "azt3knet/actor"
 DAEMON_TYPE = "QUEUED_RUN_COORDINATOR"
@@ -119,11 +117,11 @@ def materialize_population(
     return outcome_of_run(instance, run.run_id, key=key, job_name=job_name)
 
 
-def executor_mode_from_env() -> str:
-    """AZT3KNET_API_RUN_EXECUTOR (declared in settings.py), read fresh so `api serve --executor` can set it."""
-    mode = os.environ.get(EXECUTOR_ENV, "auto").strip().lower() or "auto"
+def executor_mode(mode: str) -> str:
+    """Who executes the API's runs: AZT3KNET_API_RUN_EXECUTOR or `api serve --executor` (see the module doc)."""
+    mode = mode.strip().lower() or "auto"
     if mode not in EXECUTOR_MODES:
-        raise ValueError(f"{EXECUTOR_ENV} must be one of {', '.join(EXECUTOR_MODES)} (got {mode!r})")
+        raise ValueError(f"AZT3KNET_API_RUN_EXECUTOR must be one of {', '.join(EXECUTOR_MODES)} (got {mode!r})")
     return mode
 
 

@@ -17,6 +17,7 @@ from email.utils import make_msgid
 
 from pydantic import BaseModel
 
+from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mail import MailEndpoint, MailProbeError, imap_login, submit, wait_for_message
 from azt3knet_pipeline.domain.sampling import deterministic_sample
 from azt3knet_pipeline.settings import Settings
@@ -136,13 +137,9 @@ def verify_population(
 
 
 def verify_with_settings(
-    population_key: str, *, sample: int | None = None, send: bool = False, actor: str = "cli"
+    population_key: str, *, settings: Settings, sample: int | None = None, send: bool = False, actor: str = "cli"
 ) -> VerifyReport:
-    """`verify_population` with the store, key and mail settings of the environment (CLI, demo)."""
-    from azt3knet_pipeline.clients.factory import secret_box
-    from azt3knet_pipeline.settings import get_settings
-
-    settings = get_settings()
+    """`verify_population` with the store, key and mail settings of `settings` (CLI, demo)."""
     store = Store.open(settings.resolved_database_url)
     try:
         return verify_population(

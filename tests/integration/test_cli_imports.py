@@ -16,7 +16,7 @@ HEAVY = ("dagster", "dagster_webserver", "dagster_graphql", "fastapi", "uvicorn"
 
 SCRIPT = """
 import contextlib, io, json, sys
-from azt3knet_pipeline.cli.app import app
+from azt3knet_pipeline.cli.main import app
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:
@@ -70,6 +70,25 @@ def test_plan_of_an_unknown_key_imports_no_dagster(tmp_path: Path) -> None:
     result = _loaded(["plan", "no-such-population"], tmp_path / "home")
     assert "dagster" not in result["loaded"]
     assert "fastapi" not in result["loaded"]
+
+
+def test_populations_show_of_an_unknown_key_imports_no_dagster(tmp_path: Path) -> None:
+    result = _loaded(["populations", "show", "no-such-population"], tmp_path / "home")
+    assert "dagster" not in result["loaded"]
+    assert "fastapi" not in result["loaded"]
+
+
+def test_list_and_plan_of_a_registered_population_import_no_dagster(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "AZT3KNET_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    populate = [sys.executable, "-m", "azt3knet_pipeline.cli.app", "populate", "-n", "2", "--seed", "3", "--country"]
+    done = subprocess.run([*populate, "ES", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    listed = _loaded(["populations", "list", "--json"], home)
+    assert [json.loads(line)["key"] for line in listed["stdout"].splitlines()] == ["seed-3"]
+    assert "dagster" not in listed["loaded"] and "fastapi" not in listed["loaded"]
+    planned = _loaded(["plan", "seed-3"], home)  # reads Mailcow (not configured here), never Dagster
+    assert "dagster" not in planned["loaded"] and "fastapi" not in planned["loaded"]
 
 
 def test_preview_into_a_pipe_closed_early_stops_quietly(tmp_path: Path) -> None:

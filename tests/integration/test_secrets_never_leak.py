@@ -100,7 +100,7 @@ def test_no_plaintext_password_outside_the_plaintext_export(
         client.edit_mailbox([victim], {"password": OUT_OF_BAND, "password2": OUT_OF_BAND})
     assert sandbox.dovecot is not None
     sandbox.dovecot.settle()
-    report = verify_with_settings(KEY, sample=0, send=True)
+    report = verify_with_settings(KEY, settings=get_settings(), sample=0, send=True)
     assert [f.address for f in report.failures] == [victim] and report.delivery and report.delivery.delivered
     outputs["verify report"] = report.model_dump_json()
     result = azt3knet("verify", KEY, "--sample", "0", "--send")

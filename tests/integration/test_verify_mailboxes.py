@@ -169,7 +169,7 @@ def test_tls_and_timeout_failures_are_named_per_mailbox(mail_sandbox: Sandbox, m
     # Without the sandbox CA the self-signed certificate is not trusted: every login fails as TLS.
     monkeypatch.delenv("MAIL_TLS_CA_FILE")
     get_settings.cache_clear()
-    report = verify_with_settings(key, sample=0)
+    report = verify_with_settings(key, settings=get_settings(), sample=0)
     assert not report.ok and report.logged_in == 0
     assert {(f.address, f.reason) for f in report.failures} == {(a, TLS) for a in passwords}
     # A server that accepts the connection and never speaks: timeout, named per mailbox.
@@ -179,7 +179,7 @@ def test_tls_and_timeout_failures_are_named_per_mailbox(mail_sandbox: Sandbox, m
         monkeypatch.setenv("AZT3KNET_IMAP_PORT", str(silent.getsockname()[1]))
         monkeypatch.setenv("MAIL_TIMEOUT", "1")
         get_settings.cache_clear()
-        report = verify_with_settings(key, sample=2)
+        report = verify_with_settings(key, settings=get_settings(), sample=2)
     assert [f.reason for f in report.failures] == [TIMEOUT, TIMEOUT]
     # And the CLI's one line per failure for a host that refuses connections.
     with socket.socket() as closed:

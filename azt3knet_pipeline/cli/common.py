@@ -1,0 +1,120 @@
+"""What every command shares: the two consoles (data on stdout, messages on stderr), the one-line failure
+reports and their exit codes, and how a finished run is summarised.
+
+Function-level imports are deliberate in `cli/` (and only there): each command imports what it uses when it
+runs, so `--help`, `--version` and `populate --preview` never load Dagster, SQLAlchemy or the web stack
+(tests/integration/test_cli_imports.py keeps it so). Module level holds only Typer, Rich and the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+import typer
+from rich.console import Console
+
+from azt3knet_pipeline.cli.failure import run_failure_line, verbose
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later (deSEC deferred the write)
+# Metadata entries too bulky (or too local) for a summary line.
+HIDDEN_METADATA = frozenset({"path", "preview"})
+
+
+def usage_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input (exit 2). Imported when an error is handled, not at startup."""
+    from pydantic import ValidationError
+
+    from azt3knet_pipeline.store.crypto import KeyConfigError
+    from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound
+
+    return (ValidationError, ValueError, PopulationNotFound, PopulationConflict, KeyConfigError)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print one `error:` line on stderr (the stack trace before it only with --verbose); the exit to raise."""
+    if verbose() and sys.exc_info()[0] is not None:
+        err.print_exception()
+    err.print(f"error: {message}", style="bold red", markup=False, highlight=False)
+    return typer.Exit(code)
+
+
+def fail_run(outcome: Any, settings: Any) -> typer.Exit:
+    """One line for a failed run: step, cause, endpoint, where the full log is."""
+    return fail(run_failure_line(outcome, settings), 1)
+
+
+def handle_errors(fn: F) -> F:
+    """Bad input → exit 2 with one line naming the field and rule; API and runtime failures → exit 1; anything
+    unexpected → exit 1 with one line (its stack trace only with --verbose)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            from pydantic import ValidationError
+
+            from azt3knet_pipeline.clients.http import ApiError
+            from azt3knet_pipeline.errors import describe_validation_error
+
+            if isinstance(exc, ValidationError):
+                raise fail(describe_validation_error(exc), 2) from None
+            if isinstance(exc, usage_errors()):
+                raise fail(str(exc), 2) from None
+            if isinstance(exc, ApiError):
+                raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+            hint = "" if verbose() else " (run with --verbose for the stack trace)"
+            raise fail(f"{type(exc).__name__}: {exc}{hint}", 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def quiet_progress(quiet: bool, as_json: bool) -> bool:
+    """Progress bars only for a person at a terminal."""
+    return quiet or as_json or not err.is_terminal
+
+
+def scalar_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if isinstance(v, int | float | str | bool) and k not in HIDDEN_METADATA}
+
+
+def warn_dns_deferred(key: str, metadata: dict[str, dict[str, Any]]) -> None:
+    """A run whose DNS write deSEC deferred succeeds; say so in one line (what, until when, who finishes it)."""
+    from datetime import datetime
+
+    from azt3knet_pipeline.names import DNS_RECORDS
+    from azt3knet_pipeline.services.dns import DnsDeferral
+
+    dns = metadata.get(DNS_RECORDS, {})
+    if dns.get("dns_pending_until"):
+        until = datetime.fromisoformat(str(dns["dns_pending_until"]).replace("Z", "+00:00"))
+        deferral = DnsDeferral(zone=str(dns.get("zone")), keys=(key,), until=until)
+        err.print(deferral.line(), markup=False, highlight=False)
+
+
+def print_assets(summary: dict[str, Any]) -> None:
+    for name, meta in summary["assets"].items():
+        out.print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in meta.items()), highlight=False)
+
+
+def finish_run(outcome: Any, settings: Any) -> None:
+    """After a run's summary: the deferred-DNS line if any; a failed run exits 1 with its one line."""
+    warn_dns_deferred(outcome.key, outcome.metadata)
+    if not outcome.success:
+        raise fail_run(outcome, settings)
+
+
+def write_json(value: Any, **options: Any) -> None:
+    sys.stdout.write(json.dumps(value, sort_keys=True, **options) + "\n")

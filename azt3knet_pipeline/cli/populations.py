@@ -1,0 +1,102 @@
+"""`azt3knet populations list|show|describe`: inspect registered populations. `list` and `show` of an unknown
+key never load Dagster (tests/integration/test_cli_imports.py). Imports inside functions: see cli/common.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from azt3knet_pipeline.cli.common import err, handle_errors, out
+
+populations_app = typer.Typer(help="Inspect registered populations.", no_args_is_help=True)
+
+
+@populations_app.command("list")
+@handle_errors
+def populations_list(as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts.")) -> None:
+    """List registered populations."""
+    from azt3knet_pipeline.domain.models import canonical_json
+    from azt3knet_pipeline.services.populations import open_store
+    from azt3knet_pipeline.settings import get_settings
+
+    rows = open_store(get_settings()).list_populations()
+    if as_json:
+        for population in rows:
+            summary = {
+                "key": population.key,
+                "status": population.status,
+                "spec_hash": population.spec_hash,
+                "spec": population.spec.canonical(),
+            }
+            sys.stdout.write(canonical_json(summary) + "\n")
+        return
+    table = Table(title="populations")
+    for column in ("key", "status", "count", "country", "seed", "spec hash"):
+        table.add_column(column)
+    for population in rows:
+        spec = population.spec
+        table.add_row(
+            population.key, population.status, str(spec.count), spec.country, str(spec.seed), population.spec_hash[:12]
+        )
+    out.print(table)
+
+
+@populations_app.command("show")
+@handle_errors
+def populations_show(
+    key: str, as_json: bool = typer.Option(False, "--json", help="One JSON object (for scripts).")
+) -> None:
+    """Show one population: its spec, status (with the DNS pending time) and latest materializations."""
+    from azt3knet_pipeline.services.populations import describe_population, open_store
+    from azt3knet_pipeline.settings import get_settings
+
+    settings = get_settings()
+
+    def read_assets(population_key: str) -> dict[str, Any]:
+        # Dagster is loaded only once the store knows the key: an unknown key fails without it.
+        from azt3knet_pipeline.orchestration.instance import get_instance
+        from azt3knet_pipeline.orchestration.results import latest_materializations
+
+        return latest_materializations(get_instance(settings), population_key)
+
+    info = describe_population(key, store=open_store(settings), read_assets=read_assets)
+    if as_json:
+        sys.stdout.write(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    status = info["status"]
+    if info.get("dns_pending_until"):
+        status += f" (DNS write deferred by deSEC until {info['dns_pending_until']})"
+    out.print(f"population [bold]{info['key']}[/]: {status}")
+    out.print(f"  generator version: {info['generator_version']}", highlight=False)
+    out.print(f"  spec: {json.dumps(info['spec'], sort_keys=True)} (hash {info['spec_hash'][:12]})", highlight=False)
+    for name, asset in sorted(info["assets"].items()):
+        out.print(f"  {name}: run {asset['run_id']}", highlight=False)
+
+
+@populations_app.command("describe")
+@handle_errors
+def populations_describe(
+    key: str,
+    png: Path = typer.Option(None, "--png", help="Where to write the plot (default $AZT3KNET_HOME/reports/KEY.png)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of the table."),
+) -> None:
+    """How faithful a registered population is: age pyramid vs the country's reference, top places vs their
+    population share, gender shares, transliteration coverage; a table plus a PNG plot."""
+    from azt3knet_pipeline.services.population_report import population_report, report_path, write_png
+    from azt3knet_pipeline.services.populations import open_store
+    from azt3knet_pipeline.settings import get_settings
+
+    settings = get_settings()
+    population = open_store(settings).require_population(key)
+    report = population_report(population.spec, key)
+    path = write_png(report, png or report_path(settings.home, key))
+    if as_json:
+        sys.stdout.write(json.dumps({**report.summary(), "key": key, "png": str(path)}, sort_keys=True) + "\n")
+        return
+    sys.stdout.write(report.markdown() + "\n")
+    err.print(f"plot: {path}", highlight=False)
