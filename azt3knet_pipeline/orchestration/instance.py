@@ -52,7 +52,8 @@ def render_instance_yaml(settings: Settings) -> str:
 
 
 def ensure_dagster_home(settings: Settings) -> Path:
-    """Create the instance directory and its dagster.yaml (unless hand-written), and export DAGSTER_HOME."""
+    """Create the instance directory and its dagster.yaml (unless hand-written). The process environment is
+    left alone but for AZT3KNET_DAGSTER_POSTGRES_URL, which dagster.yaml reads (normalised for psycopg2)."""
     home = settings.resolved_dagster_home.expanduser().resolve()
     ensure_private_dir(home)
     config = home / "dagster.yaml"
@@ -62,8 +63,7 @@ def ensure_dagster_home(settings: Settings) -> Path:
         partial = config.with_name(f".dagster.yaml.{os.getpid()}.{threading.get_ident()}")
         partial.write_text(wanted)
         partial.replace(config)
-    os.environ["DAGSTER_HOME"] = str(home)
-    url = os.environ.get("AZT3KNET_DAGSTER_POSTGRES_URL", "")
+    url = settings.dagster_postgres_url
     if url:
         # dagster.yaml reads this variable; SQLAlchemy 2.1 would map a bare postgresql:// to psycopg 3, which
         # is not installed (dagster-postgres uses psycopg2).
@@ -72,7 +72,8 @@ def ensure_dagster_home(settings: Settings) -> Path:
 
 
 def get_instance(settings: Settings) -> DagsterInstance:
-    """The persistent instance under the resolved DAGSTER_HOME (so runs show in `dagster dev`).
+    """The persistent instance under the resolved DAGSTER_HOME (so runs show in `dagster dev`), opened from that
+    directory, never from whatever DAGSTER_HOME the process happens to have.
 
     The first open in a process writes dagster.yaml and lets Dagster create its storage while holding a file
     lock in DAGSTER_HOME (and, for PostgreSQL storage, an advisory lock), so concurrent first uses of a fresh
@@ -84,15 +85,14 @@ def get_instance(settings: Settings) -> DagsterInstance:
         done = marker in _set_up
     if done:
         ensure_dagster_home(settings)
-        return DagsterInstance.get()
+        return DagsterInstance.from_config(str(home))
     with file_lock(home / SETUP_LOCK_FILE):
         ensure_dagster_home(settings)
-        url = os.environ.get("AZT3KNET_DAGSTER_POSTGRES_URL", "")
-        if url:
-            with postgres_advisory_lock(url, DAGSTER_SCHEMA_LOCK):
-                instance = DagsterInstance.get()
+        if settings.dagster_postgres_url:
+            with postgres_advisory_lock(settings.dagster_postgres_url, DAGSTER_SCHEMA_LOCK):
+                instance = DagsterInstance.from_config(str(home))
         else:
-            instance = DagsterInstance.get()
+            instance = DagsterInstance.from_config(str(home))
     with _set_up_lock:
         _set_up.add(marker)
     return instance
