@@ -16,12 +16,16 @@ from fastapi import Depends, Request
 from azt3knet_pipeline.api.auth import TokenChecker
 from azt3knet_pipeline.api.errors import ApiProblem
 from azt3knet_pipeline.api.models import Counts, DnsState, TeardownInfo
+from azt3knet_pipeline.clients.desec import DesecClient
+from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
 from azt3knet_pipeline.clients.http import ApiError, RetryPolicy
+from azt3knet_pipeline.domain.dns import RRset, drift_for_populations
 from azt3knet_pipeline.domain.models import Population
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.orchestration.launch import ACTOR_TAG, RunExecutor, SubmittedRun, materialize_population
 from azt3knet_pipeline.orchestration.results import RunOutcome
 from azt3knet_pipeline.services import populations
+from azt3knet_pipeline.services.dns import in_subtree
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
 
@@ -69,8 +73,6 @@ class ApiContext:
     def check_provisioning_config(self, *, needs_box: bool = True) -> None:
         """Mailcow, deSEC and (for provisioning) the encryption key must be configured before anything is
         submitted; raises ConfigurationError/KeyConfigError naming the missing variable."""
-        from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
-
         mailcow_client(self.settings).close()
         desec_client(self.settings).close()
         if needs_box:  # the key must exist, parse, and decrypt what the store already holds
@@ -97,10 +99,6 @@ class ApiContext:
 
     def dns_state(self, key: str, desired: list[dict[str, Any]] | None) -> DnsState:
         """One bounded read of the zone: does the population's subtree still match what was last written?"""
-        from azt3knet_pipeline.clients.desec import DesecClient
-        from azt3knet_pipeline.domain.dns import RRset, drift_for_populations
-        from azt3knet_pipeline.services.dns import in_subtree
-
         zone = self.settings.desec_domain
         if desired is None:
             return DnsState(state="not_provisioned", zone=zone)
