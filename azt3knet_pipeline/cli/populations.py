@@ -94,7 +94,7 @@ def populations_describe(
     settings = get_settings()
     population = open_store(settings).require_population(key)
     report = population_report(population.spec, key)
-    path = write_png(report, png or report_path(settings.home, key))
+    path = write_png(report, png or report_path(settings.home, key), home=settings.home)
     if as_json:
         sys.stdout.write(json.dumps({**report.summary(), "key": key, "png": str(path)}, sort_keys=True) + "\n")
         return

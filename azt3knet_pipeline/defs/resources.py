@@ -19,7 +19,7 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from azt3knet_pipeline.clients.factory import ConfigurationError, secret_box
+from azt3knet_pipeline.clients.factory import ConfigurationError, desec_client, mailcow_client, secret_box
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
 
@@ -141,8 +141,6 @@ class MailcowResource(ConfigurableResource):
     settings: SettingsResource
 
     def client(self):  # -> MailcowClient
-        from azt3knet_pipeline.clients.factory import mailcow_client
-
         return mailcow_client(self.settings.settings)
 
 
@@ -152,8 +150,6 @@ class DesecResource(ConfigurableResource):
     settings: SettingsResource
 
     def client(self):  # -> DesecClient
-        from azt3knet_pipeline.clients.factory import desec_client
-
         return desec_client(self.settings.settings)
 
 

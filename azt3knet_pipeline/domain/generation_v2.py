@@ -33,7 +33,7 @@ from azt3knet_pipeline.domain.generation import (
     bios_plain,
     resolved_locale,
 )
-from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale_v2
+from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale_v2, supported_locales
 from azt3knet_pipeline.domain.models import PopulationSpec
 
 NAMESPACE = "azt3knet/profiles/v2"
@@ -96,8 +96,6 @@ def interest_weights(pool: tuple[str, ...]) -> np.ndarray:
 def check_spec(spec: PopulationSpec) -> None:
     """What v2 requires of a spec beyond its shape: a locale of the country and, if a city is named, one of the
     country's places. Raises ValueError with the valid choices."""
-    from azt3knet_pipeline.domain.locale_data import supported_locales
-
     if spec.locale is not None:
         valid = supported_locales(spec.country)
         if spec.locale not in valid:

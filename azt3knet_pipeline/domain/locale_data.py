@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from anyascii import anyascii
 
 from azt3knet_pipeline.domain.v1_places import (
     _CITIES,
@@ -213,8 +214,6 @@ def supported_locales(country: str) -> tuple[str, ...]:
 def transliterated_slug(text: str) -> str:
     """Lowercase ASCII letters and digits of a readable transliteration (anyascii: Cyrillic, Greek, Arabic,
     Hebrew, Devanagari, Hangul, Thai, Chinese ...); '' only when nothing transliterates."""
-    from anyascii import anyascii
-
     return ascii_slug(anyascii(text))
 
 

@@ -6,9 +6,12 @@ adapter's offline backend calls it for `generate_field("bio", ...)`, so both alw
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 _OPENERS = (
     "{name}, {age}, lives in {city}.",
@@ -89,8 +92,6 @@ def offline_bios(
     seeds: Sequence[int],
 ) -> list[str]:
     """`offline_bio` for many rows at once: the same text, row for row."""
-    import numpy as np
-
     pool = sorted({name for row in interests for name in row})
     at = {name: i for i, name in enumerate(pool)}
     width = max((len(row) for row in interests), default=0)
@@ -106,8 +107,6 @@ def offline_bios(
 
 def _opener_parts(template: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """An opener as 4 literals around its 3 fields, and which field (0 name, 1 age, 2 city) comes where."""
-    import string
-
     literals, fields = [""], []
     for literal, field, _, _ in string.Formatter().parse(template):
         literals[-1] += literal
@@ -152,8 +151,6 @@ def columnar_bios(
     The template arithmetic is vectorised, each distinct interest line is written once, and the rows are
     assembled by one C-level join of all pieces (split back on a separator no input contains; checked).
     """
-    import numpy as np
-
     n = len(given_names)
     if not n:
         return []

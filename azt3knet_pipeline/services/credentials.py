@@ -5,6 +5,7 @@ Plaintext exists only in memory, or on disk when the operator explicitly asks (`
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,6 @@ def save_bundle(settings: Settings, population_key: str, token: bytes) -> Path:
 
 
 def decrypt_bundle(box: SecretBox, token: bytes) -> dict[str, Any]:
-    import json
-
     return json.loads(box.decrypt_bytes(token).decode("utf-8"))
 
 
@@ -79,8 +78,6 @@ def export_credentials(
     plaintext JSON only when `plaintext` is asked for. Never through a link, never over a special file or a
     folder, never over an existing file without `force`, never into a folder that does not exist; every
     refusal is an UnsafePathError (one line) and is audit-logged."""
-    import json
-
     store.require_population(population_key)
     try:
         check_target(out, replace=force)  # before decrypting anything

@@ -282,70 +282,8 @@ def reconcile_mailboxes(
         f"{address}: taken by a mailbox azt3knet did not create (left alone)" for address in mailbox_plan.conflicts
     ]
     store.set_mailbox_states(mailbox_plan.conflicts, "conflict")  # its credential would not work: not exported
-    done = 0
-    raced: list[str] = []
-
-    def create(mailbox: DesiredMailbox) -> tuple[str, str]:
-        spec = MailboxSpec(
-            local_part=mailbox.local_part,
-            domain=mailbox.domain,
-            password=passwords[mailbox.address],
-            name=mailbox.name,
-            quota=mailbox.quota_mib,
-            active=mailbox.active,
-            tags=list(mailbox.tags),
-        )
-        try:
-            try:
-                client.add_mailbox(spec)
-                return mailbox.address, "created"
-            except MailcowConflict:
-                # It appeared between our list and this create. Ours only if it carries this population's tags
-                # (our own earlier create whose reply was lost): then re-assert the password of record. Anyone
-                # else's is left exactly as it is.
-                found = client.get_mailbox(mailbox.address)
-                if found is None or not is_owned_by(to_actual(found), population_key):
-                    return mailbox.address, "conflict"
-                password = passwords[mailbox.address]
-                client.edit_mailbox(
-                    [mailbox.address], {"password": password, "password2": password, "tags": list(mailbox.tags)}
-                )
-                return mailbox.address, "adopted"
-        except ApiError as exc:
-            return mailbox.address, f"failed: {type(exc).__name__} {exc.key or ''}".strip()
-
-    converged: list[str] = []
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="mailcow") as pool:
-        for address, outcome in pool.map(create, mailbox_plan.create):
-            done += 1
-            if outcome == "created":
-                report.created += 1
-                converged.append(address)
-            elif outcome == "adopted":
-                report.adopted += 1
-                converged.append(address)
-            elif outcome == "conflict":
-                raced.append(address)
-                report.failures.append(f"{address}: taken by a mailbox azt3knet did not create (left alone)")
-            else:
-                report.failures.append(f"{address}: {outcome}")
-            if progress is not None:
-                progress(done, len(mailbox_plan.create))
-            if len(converged) >= 500:
-                store.set_mailbox_states(converged, "active")
-                converged = []
-    store.set_mailbox_states(converged, "active")
-    store.set_mailbox_states(raced, "conflict")
-
-    for update in _group_updates(mailbox_plan):
-        addresses, changes = update
-        try:
-            client.edit_mailbox(addresses, changes)
-            report.updated += len(addresses)
-        except ApiError as exc:
-            report.failures.append(
-                f"{len(addresses)} mailbox(es) edit {sorted(changes)}: {type(exc).__name__} {exc.key or ''}"
-            )
+    _create_mailboxes(client, store, mailbox_plan.create, passwords, population_key, concurrency, report, progress)
+    _apply_updates(client, mailbox_plan, report)
 
     report.removed = remove_mailboxes(client, store, mailbox_plan.remove)
 
@@ -365,6 +303,90 @@ def reconcile_mailboxes(
             "re-run to converge"
         )
     return report
+
+
+def _create_one(client: MailcowClient, mailbox: DesiredMailbox, password: str, population_key: str) -> str:
+    """Create one mailbox; returns "created", "adopted", "conflict" or "failed: ..." (never raises ApiError)."""
+    spec = MailboxSpec(
+        local_part=mailbox.local_part,
+        domain=mailbox.domain,
+        password=password,
+        name=mailbox.name,
+        quota=mailbox.quota_mib,
+        active=mailbox.active,
+        tags=list(mailbox.tags),
+    )
+    try:
+        try:
+            client.add_mailbox(spec)
+            return "created"
+        except MailcowConflict:
+            # It appeared between our list and this create. Ours only if it carries this population's tags
+            # (our own earlier create whose reply was lost): then re-assert the password of record. Anyone
+            # else's is left exactly as it is.
+            found = client.get_mailbox(mailbox.address)
+            if found is None or not is_owned_by(to_actual(found), population_key):
+                return "conflict"
+            client.edit_mailbox(
+                [mailbox.address], {"password": password, "password2": password, "tags": list(mailbox.tags)}
+            )
+            return "adopted"
+    except ApiError as exc:
+        return f"failed: {type(exc).__name__} {exc.key or ''}".strip()
+
+
+def _create_mailboxes(
+    client: MailcowClient,
+    store: Store,
+    creates: list[DesiredMailbox],
+    passwords: dict[str, str],
+    population_key: str,
+    concurrency: int,
+    report: MailboxReport,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Create `creates` concurrently, counting into `report`; states are recorded in batches of 500 (active) and
+    at the end (raced ones: conflict)."""
+    done = 0
+    raced: list[str] = []
+    converged: list[str] = []
+
+    def create(mailbox: DesiredMailbox) -> tuple[str, str]:
+        return mailbox.address, _create_one(client, mailbox, passwords[mailbox.address], population_key)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="mailcow") as pool:
+        for address, outcome in pool.map(create, creates):
+            done += 1
+            if outcome == "created":
+                report.created += 1
+                converged.append(address)
+            elif outcome == "adopted":
+                report.adopted += 1
+                converged.append(address)
+            elif outcome == "conflict":
+                raced.append(address)
+                report.failures.append(f"{address}: taken by a mailbox azt3knet did not create (left alone)")
+            else:
+                report.failures.append(f"{address}: {outcome}")
+            if progress is not None:
+                progress(done, len(creates))
+            if len(converged) >= 500:
+                store.set_mailbox_states(converged, "active")
+                converged = []
+    store.set_mailbox_states(converged, "active")
+    store.set_mailbox_states(raced, "conflict")
+
+
+def _apply_updates(client: MailcowClient, mailbox_plan: MailboxPlan, report: MailboxReport) -> None:
+    """Send the plan's edits, batched by identical changes; a failed batch is a failure line, not an exception."""
+    for addresses, changes in _group_updates(mailbox_plan):
+        try:
+            client.edit_mailbox(addresses, changes)
+            report.updated += len(addresses)
+        except ApiError as exc:
+            report.failures.append(
+                f"{len(addresses)} mailbox(es) edit {sorted(changes)}: {type(exc).__name__} {exc.key or ''}"
+            )
 
 
 def remove_mailboxes(client: MailcowClient, store: Store, addresses: list[str]) -> int:

@@ -4,11 +4,15 @@ population share. The only module that imports matplotlib (Agg backend, no displ
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
+
+from anyascii import anyascii
 
 from azt3knet_pipeline.domain.generation import stream_population
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.domain.report import PopulationReport, describe
+from azt3knet_pipeline.private_files import ensure_private_dir, write_private
 
 
 def population_report(spec: PopulationSpec, key: str) -> PopulationReport:
@@ -16,20 +20,16 @@ def population_report(spec: PopulationSpec, key: str) -> PopulationReport:
     return describe(spec, key, stream_population(spec, key).chunks())
 
 
-def _private_matplotlib_dir() -> None:
+def _private_matplotlib_dir(home: Path) -> None:
     """Keep matplotlib's font cache and config under AZT3KNET_HOME (private), never in $HOME/.cache or .config."""
-    import os
-
     if not os.environ.get("MPLCONFIGDIR"):
-        from azt3knet_pipeline.private_files import ensure_private_dir
-        from azt3knet_pipeline.settings import get_settings
-
-        os.environ["MPLCONFIGDIR"] = str(ensure_private_dir(get_settings().home / "cache" / "matplotlib"))
+        os.environ["MPLCONFIGDIR"] = str(ensure_private_dir(home / "cache" / "matplotlib"))
 
 
-def render_png(report: PopulationReport, top: int = 12) -> bytes:
-    """The report's plot as PNG bytes."""
-    _private_matplotlib_dir()
+def render_png(report: PopulationReport, top: int = 12, *, home: Path) -> bytes:
+    """The report's plot as PNG bytes (`home`: AZT3KNET_HOME, where matplotlib keeps its cache)."""
+    _private_matplotlib_dir(home)
+    # matplotlib is imported only when a plot is drawn: it is slow to import and MPLCONFIGDIR must be set first.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,8 +52,6 @@ def render_png(report: PopulationReport, top: int = 12) -> bytes:
         places.bar([i - 0.2 for i in x], [r["sample_share"] for r in rows], width=0.4, label="sample share")
         places.bar([i + 0.2 for i in x], [r["population_share"] for r in rows], width=0.4, label="population share")
         # Place names may be in any script; the default font may lack glyphs, so label with ASCII transliterations.
-        from anyascii import anyascii
-
         places.set_xticks(list(x), [anyascii(str(r["name"]))[:14] for r in rows], rotation=60, fontsize=7)
         rho = report.places_spearman_top50
         places.set_title("top places" + (f" (Spearman top 50: {rho:.3f})" if rho is not None else ""))
@@ -76,9 +74,7 @@ def report_path(home: Path, key: str) -> Path:
     return home / "reports" / f"{key}.png"
 
 
-def write_png(report: PopulationReport, path: Path) -> Path:
+def write_png(report: PopulationReport, path: Path, *, home: Path) -> Path:
     """Write the plot (0600 in a 0700 folder made if missing, never through a link; a previous plot is replaced)."""
-    from azt3knet_pipeline.private_files import ensure_private_dir, write_private
-
     ensure_private_dir(path.parent)
-    return write_private(path, render_png(report), replace=True)
+    return write_private(path, render_png(report, home=home), replace=True)

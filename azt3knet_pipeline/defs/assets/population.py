@@ -21,6 +21,7 @@ from azt3knet_pipeline.domain.report import describe
 from azt3knet_pipeline.errors import describe_validation_error
 from azt3knet_pipeline.llm.enrich import enrich_profiles
 from azt3knet_pipeline.names import POPULATION_GROUP
+from azt3knet_pipeline.services.population_report import report_path, write_png
 from azt3knet_pipeline.store.repository import PopulationConflict
 
 PREVIEW_COLUMNS = ["index", "display_name", "gender", "age", "city", "email_local_part", "interests"]
@@ -122,10 +123,9 @@ def agent_profiles(
     context.log.info(
         f"generated {len(generated.frame)} profiles for {key} (content hash {generated.content_hash[:12]})"
     )
-    from azt3knet_pipeline.services.population_report import report_path, write_png
-
     report = describe(population_spec, key, generated.chunks())
-    png = write_png(report, report_path(settings.settings.home, key))
+    home = settings.settings.home
+    png = write_png(report, report_path(home, key), home=home)
     return Output(
         generated.frame,
         metadata={
