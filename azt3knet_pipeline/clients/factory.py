@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from azt3knet_pipeline.clients.desec import DesecClient
+from azt3knet_pipeline.clients.mailcow import MailcowClient
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.crypto import SecretBox
 
@@ -16,10 +18,8 @@ def secret_box(settings: Settings) -> SecretBox:
     return SecretBox.from_setting(raw)
 
 
-def mailcow_client(settings: Settings):  # -> MailcowClient (import kept local: clients are optional at import)
+def mailcow_client(settings: Settings) -> MailcowClient:
     """A Mailcow client for MAILCOW_API_URL / MAILCOW_API_KEY."""
-    from azt3knet_pipeline.clients.mailcow import MailcowClient
-
     if settings.mailcow_api_key is None or not settings.mailcow_api_key.get_secret_value():
         raise ConfigurationError("MAILCOW_API_KEY is not set (Mailcow → Configuration → Access → API, read-write key)")
     return MailcowClient(
@@ -30,10 +30,8 @@ def mailcow_client(settings: Settings):  # -> MailcowClient (import kept local: 
     )
 
 
-def desec_client(settings: Settings):  # -> DesecClient
+def desec_client(settings: Settings) -> DesecClient:
     """A deSEC client for DESEC_API_URL / DESEC_TOKEN."""
-    from azt3knet_pipeline.clients.desec import DesecClient
-
     if settings.desec_token is None or not settings.desec_token.get_secret_value():
         raise ConfigurationError("DESEC_TOKEN is not set (deSEC → Token management)")
     return DesecClient(settings.desec_api_url, settings.desec_token.get_secret_value(), timeout=settings.desec_timeout)
