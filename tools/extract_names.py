@@ -13,7 +13,7 @@ Writes, under azt3knet_pipeline/domain/data/faker/:
 
 The output is deterministic: re-running with the same Faker reproduces the files byte for byte, and
 `python tools/extract_names.py --check` says whether the shipped files still equal Faker's
-(tests/unit/test_locale_tables.py runs the same comparison). These tables are generator data: a different
+(tests/unit/domain/test_locale_tables.py runs the same comparison). These tables are generator data: a different
 Faker is a different population, so the version is pinned and recorded.
 """
 

@@ -1,7 +1,7 @@
 """Generator v2 bios from columns: the same text as `bios.bios`, row for row, without formatting row by row.
 
 Each distinct interest sentence and tone line is written once, and the rows are assembled by one C-level join
-of all pieces. tests/unit/test_fast_encoder.py checks it against `bios.bios`.
+of all pieces. tests/unit/domain/test_fast_encoder.py checks it against `bios.bios`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The tables under `data/faker/` were extracted from Faker 40.63.0 by tools/extract_names.py, so no command
 imports Faker (a third of a second at start-up) and an upgrade of it can never change a population; the
-extraction is checked against Faker itself by tests/unit/test_locale_tables.py. Each table is read once per
+extraction is checked against Faker itself by tests/unit/domain/test_locale_tables.py. Each table is read once per
 process and only for the locale asked for.
 """
 

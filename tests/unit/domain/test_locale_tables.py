@@ -22,10 +22,12 @@ import pytest
 from azt3knet_pipeline.domain import locale_data
 from azt3knet_pipeline.domain.countries import ISO_3166_ALPHA2
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 faker = pytest.importorskip("faker")
 sys.path.insert(0, str(ROOT / "tools"))
 import extract_names  # noqa: E402
+from faker.config import AVAILABLE_LOCALES  # noqa: E402  (after the importorskip)
+from faker.providers.date_time import Provider as DateTimeProvider  # noqa: E402
 
 
 def test_faker_is_the_version_the_tables_come_from() -> None:
@@ -80,9 +82,6 @@ def test_locale_tables_built_from_the_files_equal_those_built_from_faker(monkeyp
     pairs = _all_pairs()
     assert len(pairs) > 250
     from_files = _built(pairs)
-
-    from faker.config import AVAILABLE_LOCALES
-    from faker.providers.date_time import Provider as DateTimeProvider
 
     countries = {}
     for row in DateTimeProvider.countries:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 
 import pytest
 
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain.generation import (
+    AGENT_ID_NAMESPACE,
     BLOCK,
+    CHUNK_BLOCKS,
     GeneratedPopulation,
     _draw,
     generate_population,
     stream_population,
 )
 from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json, sha256_hex
+from azt3knet_pipeline.domain.text import offline_bio
 
 
 def spec(**overrides: object) -> PopulationSpec:
@@ -79,8 +83,6 @@ def test_records_do_not_share_mutable_lists() -> None:
 
 
 def test_bios_fall_back_row_by_row_when_an_input_contains_the_join_separator() -> None:
-    from azt3knet_pipeline.domain.text import offline_bio
-
     generated = generate_population(spec(count=30, city="Nul\x00Town"))
     records = generated.records()
     assert all("Nul\x00Town" in r["bio"] for r in records)
@@ -91,10 +93,6 @@ def test_bios_fall_back_row_by_row_when_an_input_contains_the_join_separator() -
 
 
 def test_ids_across_a_chunk_boundary_are_the_uuid5_of_their_index() -> None:
-    import uuid
-
-    from azt3knet_pipeline.domain.generation import AGENT_ID_NAMESPACE, CHUNK_BLOCKS
-
     boundary = BLOCK * CHUNK_BLOCKS
     records = generate_population(spec(count=boundary + 3), "k").records()
     for index in (0, boundary - 1, boundary, boundary + 2):

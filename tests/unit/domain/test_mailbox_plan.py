@@ -10,10 +10,12 @@ import pytest
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.mailbox_plan import (
     SYNTHETIC_TAG,
+    ActualDomain,
     ActualMailbox,
     DesiredMailbox,
     desired_mailboxes,
     is_owned_by,
+    plan_domain,
     plan_mailboxes,
     population_tags,
 )
@@ -169,8 +171,6 @@ def test_desired_mailboxes_from_generated_profiles() -> None:
 
 
 def test_a_foreign_mailbox_at_a_desired_address_is_a_conflict_never_adopted() -> None:
-    from azt3knet_pipeline.domain.mailbox_plan import ActualMailbox, DesiredMailbox, plan_mailboxes
-
     desired = [
         DesiredMailbox(
             address="ana@k.example.test",
@@ -190,15 +190,11 @@ def test_a_foreign_mailbox_at_a_desired_address_is_a_conflict_never_adopted() ->
 
 
 def _domain(**kw: object) -> object:
-    from azt3knet_pipeline.domain.mailbox_plan import ActualDomain
-
     fields = {"name": DOMAIN, "max_mailboxes": 5, "max_aliases": 5, "maxquota_mib": 1024, "quota_mib": 5120}
     return ActualDomain(**{**fields, "tags": TAGS, **kw})  # type: ignore[arg-type]
 
 
 def _plan_domain(existing: object, **kw: object) -> object:
-    from azt3knet_pipeline.domain.mailbox_plan import plan_domain
-
     args = {"name": DOMAIN, "population_key": KEY, "mailbox_quota_mib": 1024, "needed_mailboxes": 5}
     args.update({"needed_quota_mib": 5120, "dkim_present": True, **kw})
     return plan_domain(existing, **args)  # type: ignore[arg-type]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azt3knet_pipeline.domain.generation import derive_seed, generate_population
-from azt3knet_pipeline.domain.models import AgentProfile, PopulationSpec
+from azt3knet_pipeline.domain.generation import AGENT_ID_NAMESPACE, derive_seed, generate_population
+from azt3knet_pipeline.domain.models import AgentProfile, PopulationSpec, canonical_json
+from azt3knet_pipeline.domain.text import offline_bio, offline_bios
 
 LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 FORBIDDEN_FIELDS = {"ssn", "passport", "national_id", "iban", "credit_card", "tax_id", "bank_account"}
@@ -102,14 +104,8 @@ def test_non_latin_locale_still_gets_ascii_addresses() -> None:
 
 
 def test_vectorised_bios_and_ids_match_their_single_row_definitions() -> None:
-    import uuid
-
-    from azt3knet_pipeline.domain.generation import AGENT_ID_NAMESPACE
-    from azt3knet_pipeline.domain.text import offline_bio
-
     frame = generate_population(spec(count=500, interests=["jazz", "tea", "film"]), "k").frame
     bio_seeds = [derive_seed(1, "t", i, "bio") % 2**62 for i in range(500)]
-    from azt3knet_pipeline.domain.text import offline_bios
 
     vector = offline_bios(
         list(frame.given_name),
@@ -132,7 +128,5 @@ def test_vectorised_bios_and_ids_match_their_single_row_definitions() -> None:
     [{}, {"country": "JP"}, {"city": 'Quote "City" \\ back', "interests": ["jazz"]}, {"country": "GR", "count": 50}],
 )
 def test_fast_canonical_json_equals_the_stdlib_definition(overrides: dict) -> None:
-    from azt3knet_pipeline.domain.models import canonical_json
-
     population = generate_population(spec(count=300, **{k: v for k, v in overrides.items() if k != "count"}))
     assert population.canonical_json == canonical_json(population.records())
