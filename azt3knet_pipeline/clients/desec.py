@@ -1,4 +1,4 @@
-"""deSEC DNS REST API client (sync httpx, thread-safe), built to `shared/contracts/desec.md`.
+"""deSEC DNS REST API client (sync httpx, thread-safe), built to `docs/contracts/desec.md`.
 
 Every request goes through the shared retry policy (`clients.http`), so 429 `Retry-After` and 502/503/504 are
 handled in one place; 401/403 are never retried. The token is sent only to the configured origin (pagination

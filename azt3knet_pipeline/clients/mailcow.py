@@ -1,6 +1,6 @@
 """Mailcow admin REST API client (sync httpx, typed at the boundary, thread-safe).
 
-Built to `shared/contracts/mailcow.md`, not to our stand-in. The rules that matter:
+Built to `docs/contracts/mailcow.md`, not to our stand-in. The rules that matter:
 
 * HTTP != 200 is an error (401/403 -> `MailcowAuthError`, never retried: fail2ban bans IPs after repeated bad
   keys). On 200 the body is normalised to a list (a single object is a one-element list) and the call FAILED if

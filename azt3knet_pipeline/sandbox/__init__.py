@@ -1,4 +1,4 @@
-"""Local Mailcow and deSEC stand-ins that reproduce the contracts in shared/contracts (for trials and tests).
+"""Local Mailcow and deSEC stand-ins that reproduce the contracts in docs/contracts (for trials and tests).
 
 `mailcow/` and `desec/` are the stand-ins (each with the same control API: `counters()`, `state()`, `faults()`,
 `set_faults()`, `reset()`, `reset_counters()`, and `/_sandbox/` routes); `dovecot` and `smtp_sink` a real mail

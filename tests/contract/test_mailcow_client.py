@@ -1,6 +1,6 @@
 """Contract tests: `MailcowClient` against the Mailcow stand-in over real HTTP on loopback.
 
-Every client call and every quirk of shared/contracts/mailcow.md: danger-in-200, `{}` for empty, single
+Every client call and every quirk of docs/contracts/mailcow.md: danger-in-200, `{}` for empty, single
 objects, auth (one attempt, never retried), ro keys, DKIM side effects, non-idempotent deletes, quotas in
 MiB out / bytes back, tag filters, retries (503/429/timeouts/drops) and convergence after a lost response,
 and passwords never leaking into exceptions or responses. Raw httpx calls pin the wire format the client

@@ -1,4 +1,4 @@
-"""A local deSEC stand-in (Starlette ASGI app) that behaves like `shared/contracts/desec.md`, quirks included.
+"""A local deSEC stand-in (Starlette ASGI app) that behaves like `docs/contracts/desec.md`, quirks included.
 
 Reproduced: token auth and its 401 bodies; domains (list/create/get/delete, PATCH 405); rrsets with deSEC's
 field rules and exact messages, single and bulk (atomic, 400 list aligned with the input, `{}` for valid

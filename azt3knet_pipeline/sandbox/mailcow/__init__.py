@@ -1,4 +1,4 @@
-"""A local Mailcow stand-in (ASGI, Starlette) reproducing `shared/contracts/mailcow.md`, quirks included.
+"""A local Mailcow stand-in (ASGI, Starlette) reproducing `docs/contracts/mailcow.md`, quirks included.
 
 What it reproduces: the `/api/v1/{action}/{category}[/{object}[/{extra}]]` routing with 404/405/400, the
 `Sec-Fetch-Dest` 403, API-key auth (characters outside `[a-zA-Z0-9-]` stripped, rw/ro keys, IP allow list,
