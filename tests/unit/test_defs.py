@@ -1,6 +1,6 @@
 """The Dagster definitions load, every job resolves, and every public name in `names.py` exists in them.
 
-Names are classified by their constant's suffix (`*_JOB`, `*_SCHEDULE`, `*_SENSOR`), so a name added to
+Names are classified by their constant's suffix (`*_JOB`, `*_OP`, `*_SCHEDULE`, `*_SENSOR`), so a name added to
 `names.py` is checked here without editing this file.
 """
 
@@ -16,6 +16,12 @@ PUBLIC = {name: value for name, value in vars(names).items() if name.isupper() a
 JOBS = sorted(value for name, value in PUBLIC.items() if name.endswith("_JOB"))
 SCHEDULES = sorted(value for name, value in PUBLIC.items() if name.endswith("_SCHEDULE"))
 SENSORS = sorted(value for name, value in PUBLIC.items() if name.endswith("_SENSOR"))
+OPS = sorted(value for name, value in PUBLIC.items() if name.endswith("_OP"))
+
+
+def op_names(repository) -> set[str]:
+    """The ops (nodes) of every job, assets' ops included."""
+    return {node.name for job in repository.get_all_jobs() for node in job.graph.node_defs}
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +45,11 @@ def test_each_job_of_names_resolves(job_name: str) -> None:
     job = defs.resolve_job_def(job_name)
     assert job.name == job_name
     assert job.graph.node_defs, f"{job_name} runs nothing"
+
+
+@pytest.mark.parametrize("op_name", OPS)
+def test_each_op_of_names_is_a_node_of_a_job(repository, op_name: str) -> None:
+    assert op_name in op_names(repository)
 
 
 @pytest.mark.parametrize("schedule_name", SCHEDULES)
@@ -71,9 +82,9 @@ def test_asset_keys_and_checks_of_names_are_the_graph(repository) -> None:
 
 
 def test_every_string_in_names_is_used_by_the_definitions(repository) -> None:
-    """No stale name: each constant is a job, schedule, sensor, asset key, check, group or the partitions."""
+    """No stale name: each constant is a job, op, schedule, sensor, asset key, check, group or the partitions."""
     graph = repository.asset_graph
-    known = set(JOBS) | set(SCHEDULES) | set(SENSORS)
+    known = set(JOBS) | set(SCHEDULES) | set(SENSORS) | (set(OPS) & op_names(repository))
     known |= {key.to_user_string() for key in graph.get_all_asset_keys()}
     known |= {check.name for check in graph.asset_check_keys}
     known |= {graph.get(key).group_name for key in graph.get_all_asset_keys()}
