@@ -26,7 +26,7 @@ from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig, create_mailcow_app
 from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY
-from azt3knet_pipeline.services.mailboxes import MailboxReport, reconcile_mailboxes
+from azt3knet_pipeline.services.mailboxes import MailboxOutcome, reconcile_mailboxes
 from azt3knet_pipeline.serving import serve_in_thread
 from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.repository import Store
@@ -37,7 +37,7 @@ QUOTA_MIB = 256
 
 def reconcile(
     url: str, store: Store, box: SecretBox, key: str, count: int, concurrency: int
-) -> tuple[MailboxReport, float]:
+) -> tuple[MailboxOutcome, float]:
     spec = PopulationSpec(count=count, seed=f"bench-{key}", country="ES")
     store.register_population(key, spec)
     profiles = generate_population(spec, key).frame

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class DnsReport:
+class DnsOutcome:
     """Counts of one DNS reconcile (never a secret)."""
 
     zone: str
@@ -149,10 +149,10 @@ def desired_rrsets_for(settings: Settings, key: str, dkim: DkimRecord | None, mi
     )
 
 
-def _apply(desec: DesecClient, zone: str, diff: RRsetDiff, report: DnsReport) -> None:
-    report.changed = desec.patch_rrsets(zone, diff)  # one bulk PATCH, or nothing for an empty diff
-    report.upserts, report.deletes = len(diff.upserts), len(diff.deletes)
-    report.changes = [f"~ {r.subname or '@'} {r.type}" for r in diff.upserts] + [
+def _apply(desec: DesecClient, zone: str, diff: RRsetDiff, outcome: DnsOutcome) -> None:
+    outcome.changed = desec.patch_rrsets(zone, diff)  # one bulk PATCH, or nothing for an empty diff
+    outcome.upserts, outcome.deletes = len(diff.upserts), len(diff.deletes)
+    outcome.changes = [f"~ {r.subname or '@'} {r.type}" for r in diff.upserts] + [
         f"- {r.subname or '@'} {r.type}" for r in diff.deletes
     ]
 
@@ -170,41 +170,41 @@ def population_diff(
 
 def reconcile_dns(
     *, desec: DesecClient, mailcow: MailcowClient, store: Store, settings: Settings, population_key: str
-) -> DnsReport:
+) -> DnsOutcome:
     """Converge the population's rrsets: MX, SPF, DKIM (from Mailcow), DMARC, autoconfig/autodiscover."""
     start_requests, start_writes = desec.request_count, desec.write_count
     zone = settings.desec_domain
-    report = DnsReport(zone=zone)
+    outcome = DnsOutcome(zone=zone)
     # Intent first: until this reconcile confirms the write, the population is not `provisioned`; if the run
     # dies, the drift sensor repairs it after WRITE_AHEAD_GRACE.
     store.mark_dns_pending([population_key], utcnow() + WRITE_AHEAD_GRACE)
     try:
         dkim = read_dkim(mailcow, settings.mail_domain_for(population_key))
         desired, diff = population_diff(desec, settings, population_key, dkim)
-        report.desired = len(desired)
+        outcome.desired = len(desired)
         # Write-ahead: the desired rrsets are on record before deSEC is asked, so a deferred or lost write is
         # repaired from the store (`reconcile_stored`) without Mailcow.
-        report.desired_hash = store.save_desired_rrsets(population_key, zone, [r.to_payload() for r in desired])
-        _apply(desec, zone, diff, report)
+        outcome.desired_hash = store.save_desired_rrsets(population_key, zone, [r.to_payload() for r in desired])
+        _apply(desec, zone, diff, outcome)
     except DesecThrottled as exc:
-        report.deferral = defer_dns(store, zone, [population_key], exc)
+        outcome.deferral = defer_dns(store, zone, [population_key], exc)
     else:
-        report.provisioned = store.mark_dns_written([population_key])
-    report.requests = desec.request_count - start_requests
-    report.writes = desec.write_count - start_writes
-    return report
+        outcome.provisioned = store.mark_dns_written([population_key])
+    outcome.requests = desec.request_count - start_requests
+    outcome.writes = desec.write_count - start_writes
+    return outcome
 
 
 def reconcile_stored(
     *, desec: DesecClient, store: Store, settings: Settings, keys: list[str] | None = None
-) -> DnsReport:
+) -> DnsOutcome:
     """Converge many populations to their stored desired rrsets in ONE bulk write (one zone read).
 
     Pending populations among them become `provisioned` once written; if deSEC defers the write, every
-    population the write would have changed becomes `dns_pending` with deSEC's time (`report.deferral`)."""
+    population the write would have changed becomes `dns_pending` with deSEC's time (`outcome.deferral`)."""
     start_requests, start_writes = desec.request_count, desec.write_count
     zone = settings.desec_domain
-    report = DnsReport(zone=zone)
+    outcome = DnsOutcome(zone=zone)
     stored = store.desired_rrsets(zone, keys)
     desired: list[RRset] = []
     scope: set[tuple[str, str]] = set()
@@ -216,21 +216,21 @@ def reconcile_stored(
             desired += [RRset.model_validate(r) for r in rrsets]
             scope |= population_scope(key, settings.dkim_selector)
             mine += [r for r in actual if in_subtree(r, key)]
-        report.desired = len(desired)
+        outcome.desired = len(desired)
         diff = diff_rrsets(desired, mine, managed=scope)
-        _apply(desec, zone, diff, report)
+        _apply(desec, zone, diff, outcome)
     except DesecThrottled as exc:
         # Throttled on the write: the populations it would have changed wait. Throttled on the read (the
         # user's daily limit): nothing is known to be missing, so only those already pending get the new time.
         waiting = (
             _keys_touched(sorted(stored), diff) if diff is not None else [k for k in store.dns_pending() if k in stored]
         )
-        report.deferral = defer_dns(store, zone, waiting, exc)
+        outcome.deferral = defer_dns(store, zone, waiting, exc)
     else:
-        report.provisioned = store.mark_dns_written(sorted(stored))
-    report.requests = desec.request_count - start_requests
-    report.writes = desec.write_count - start_writes
-    return report
+        outcome.provisioned = store.mark_dns_written(sorted(stored))
+    outcome.requests = desec.request_count - start_requests
+    outcome.writes = desec.write_count - start_writes
+    return outcome
 
 
 def dns_configured(settings: Settings) -> bool:
@@ -277,12 +277,12 @@ def bootstrap_dns(
     ipv6: str | None,
     include_srv: bool = False,
     create_zone: bool = True,
-) -> DnsReport:
+) -> DnsOutcome:
     """Write the zone's base records (mail host A/AAAA, apex MX/SPF/DMARC, autoconfig/autodiscover) in one
     bulk write; idempotent. Creates the zone on deSEC first if it does not exist and `create_zone`."""
     zone = settings.desec_domain
     start_requests, start_writes = desec.request_count, desec.write_count
-    report = DnsReport(zone=zone)
+    outcome = DnsOutcome(zone=zone)
     try:
         domain = desec.get_domain(zone)
     except DesecNotFound:
@@ -305,20 +305,20 @@ def bootstrap_dns(
         desired = [r for r in desired if r not in host_ips]
     keys = {r.key for r in desired}
     actual = [r for r in desec.list_rrsets(zone) if r.key in keys]
-    report.desired = len(desired) + len(host_ips)
-    _apply(desec, zone, diff_rrsets(desired, actual), report)
+    outcome.desired = len(desired) + len(host_ips)
+    _apply(desec, zone, diff_rrsets(desired, actual), outcome)
     if host_ips:
         result = update_mail_host(desec=desec, settings=settings, ipv4=ipv4, ipv6=ipv6)
-        report.changed += result.changed
+        outcome.changed += result.changed
         if result.changed:
-            report.changes.append(f"~ {mail_host_subname(settings) or '@'} A/AAAA (dynDNS, TTL {DYNDNS_ENDPOINT_TTL})")
-    report.requests = desec.request_count - start_requests
-    report.writes = desec.write_count - start_writes
-    return report
+            outcome.changes.append(f"~ {mail_host_subname(settings) or '@'} A/AAAA (dynDNS, TTL {DYNDNS_ENDPOINT_TTL})")
+    outcome.requests = desec.request_count - start_requests
+    outcome.writes = desec.write_count - start_writes
+    return outcome
 
 
 @dataclass
-class DyndnsResult:
+class DyndnsOutcome:
     ipv4: str | None
     ipv6: str | None
     changed: int
@@ -351,7 +351,7 @@ def detect_public_ips(settings: Settings, *, timeout: float = 10.0) -> tuple[str
     return ipv4, ipv6
 
 
-def update_mail_host(*, desec: DesecClient, settings: Settings, ipv4: str | None, ipv6: str | None) -> DyndnsResult:
+def update_mail_host(*, desec: DesecClient, settings: Settings, ipv4: str | None, ipv6: str | None) -> DyndnsOutcome:
     """Point the mail host's A/AAAA at the given addresses; one read, and a write only when something changed.
 
     In a dynDNS zone (`dyndns_update_url`) the write is one dynDNS update (TTL 60, which the rrset API would
@@ -375,12 +375,12 @@ def update_mail_host(*, desec: DesecClient, settings: Settings, ipv4: str | None
     desired = [r.model_copy(update={"ttl": by_key[r.key].ttl}) if r.key in by_key else r for r in desired]
     diff = diff_rrsets(desired, actual)
     changed = desec.patch_rrsets(zone, diff)
-    return DyndnsResult(ipv4=ipv4, ipv6=ipv6, changed=changed, writes=desec.write_count - start_writes)
+    return DyndnsOutcome(ipv4=ipv4, ipv6=ipv6, changed=changed, writes=desec.write_count - start_writes)
 
 
 def _update_mail_host_dyndns(
     desec: DesecClient, settings: Settings, url: str, subname: str, ipv4: str | None, ipv6: str | None
-) -> DyndnsResult:
+) -> DyndnsOutcome:
     """One read; one dynDNS update when an address or the TTL differs. A family given as None is preserved."""
     start_writes = desec.write_count
     wanted = {"A": ipv4, "AAAA": ipv6}
@@ -397,4 +397,4 @@ def _update_mail_host_dyndns(
     ]
     if stale:
         desec.dyndns_update(settings.mail_hostname.rstrip("."), ipv4=ipv4, ipv6=ipv6, url=url)
-    return DyndnsResult(ipv4=ipv4, ipv6=ipv6, changed=len(stale), writes=desec.write_count - start_writes)
+    return DyndnsOutcome(ipv4=ipv4, ipv6=ipv6, changed=len(stale), writes=desec.write_count - start_writes)

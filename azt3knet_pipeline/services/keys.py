@@ -35,7 +35,7 @@ class _Bundle:
 
 
 @dataclass
-class RotationReport:
+class RotationOutcome:
     """Counts per kind (kv_secret, agent_mailbox, bundles); `under_older_keys`: items the first key cannot
     open yet; `applied`: False for a dry run."""
 
@@ -50,7 +50,7 @@ class RotationReport:
 
 def rotate_keys(
     store: Store, box: SecretBox, exports_dir: Path, *, dry_run: bool = False, actor: str = "cli"
-) -> RotationReport:
+) -> RotationOutcome:
     """Re-encrypt everything under the first key of `box`, or (dry run) report what would be re-encrypted.
 
     Raises KeyRotationError, having changed nothing, when any item does not decrypt with the configured keys
@@ -103,7 +103,7 @@ def rotate_keys(
             f"SECRET_KEY_FOR_KV_ENC: {named}"
         )
     under_older = result.under_older_keys + sum(not box.under_primary(b.old) for b in bundles)
-    return RotationReport(
+    return RotationOutcome(
         counts={**result.counts, "bundles": len(bundles)},
         under_older_keys=under_older,
         applied=result.applied,

@@ -49,7 +49,7 @@ class MailboxReconcileError(ApiError):
 
 
 @dataclass
-class MailboxReport:
+class MailboxOutcome:
     """Counts of one reconcile (never a secret)."""
 
     mail_domain: str
@@ -209,26 +209,26 @@ def not_owned_message(mail_domain: str, population_key: str) -> str:
 
 
 def apply_domain_plan(
-    client: MailcowClient, plan: DomainPlan, spec: DomainSpec, population_key: str, report: MailboxReport
+    client: MailcowClient, plan: DomainPlan, spec: DomainSpec, population_key: str, outcome: MailboxOutcome
 ) -> None:
     """Create or edit the domain and add its DKIM key, as planned."""
     if plan.create is not None:
         try:
             result = client.add_domain(spec)
-            report.domain_created = True
+            outcome.domain_created = True
             # add/domain generates the key (`dkim_added`), or reuses one left by an earlier delete.
-            report.dkim_created = result.has("dkim_added")
+            outcome.dkim_created = result.has("dkim_added")
         except MailcowConflict:
             existing = client.get_domain(spec.domain)  # our own earlier create whose reply was lost?
             if existing is None or not domain_owned_by(existing.tags, population_key):
                 raise DomainNotOwned(not_owned_message(spec.domain, population_key)) from None
     if plan.edit:
         client.edit_domain(spec.domain, plan.edit)
-        report.domain_adopted = plan.adopt
+        outcome.domain_adopted = plan.adopt
     if plan.add_dkim:
         try:
             client.add_dkim(spec.domain, selector=spec.dkim_selector or "dkim", key_size=spec.key_size or 2048)
-            report.dkim_created = True
+            outcome.dkim_created = True
         except MailcowRequestError as exc:
             # "dkim_domain_or_sel_invalid" also means "a key already exists" (e.g. a concurrent run made it).
             if exc.key != "dkim_domain_or_sel_invalid" or client.get_dkim(spec.domain) is None:
@@ -249,14 +249,14 @@ def reconcile_mailboxes(
     dkim_key_size: int = 2048,
     adopt_domain: bool = False,
     progress: Callable[[int, int], None] | None = None,
-) -> MailboxReport:
+) -> MailboxOutcome:
     """Converge Mailcow to the desired mailboxes. Idempotent: an unchanged population makes three reads (domain,
     DKIM, one mailbox list) and zero writes. Intent rows are written before any mailbox is created. A domain
     azt3knet did not create stops the run before any Mailcow write unless `adopt_domain`."""
     start_requests, start_writes = client.request_count, client.write_count
-    report = MailboxReport(mail_domain=mail_domain)
+    outcome = MailboxOutcome(mail_domain=mail_domain)
     desired = desired_mailboxes(profiles, population_key, mail_domain, quota_mib)
-    report.desired = len(desired)
+    outcome.desired = len(desired)
     plan = plan_mailcow(client, store, desired, population_key, mail_domain, quota_mib, adopt_domain=adopt_domain)
     if plan.domain.not_owned:
         raise DomainNotOwned(not_owned_message(mail_domain, population_key))
@@ -273,19 +273,19 @@ def reconcile_mailboxes(
     spec = domain_spec_for(mail_domain, population_key, len(desired), quota_mib, dkim_selector, dkim_key_size)
     if limits is not None:
         spec = spec.model_copy(update={"mailboxes": limits.mailboxes, "aliases": limits.aliases, "quota": limits.quota})
-    apply_domain_plan(client, plan.domain, spec, population_key, report)
+    apply_domain_plan(client, plan.domain, spec, population_key, outcome)
 
     mailbox_plan = plan.mailboxes
     actual = plan.actual
-    report.unchanged = mailbox_plan.unchanged
-    report.failures += [
+    outcome.unchanged = mailbox_plan.unchanged
+    outcome.failures += [
         f"{address}: taken by a mailbox azt3knet did not create (left alone)" for address in mailbox_plan.conflicts
     ]
     store.set_mailbox_states(mailbox_plan.conflicts, "conflict")  # its credential would not work: not exported
-    _create_mailboxes(client, store, mailbox_plan.create, passwords, population_key, concurrency, report, progress)
-    _apply_updates(client, mailbox_plan, report)
+    _create_mailboxes(client, store, mailbox_plan.create, passwords, population_key, concurrency, outcome, progress)
+    _apply_updates(client, mailbox_plan, outcome)
 
-    report.removed = remove_mailboxes(client, store, mailbox_plan.remove)
+    outcome.removed = remove_mailboxes(client, store, mailbox_plan.remove)
 
     # Rows not yet "active" whose mailbox already existed (e.g. a crash after create, before the state write).
     existing = {m.address.lower() for m in actual}
@@ -295,14 +295,14 @@ def reconcile_mailboxes(
         [m.address for m in desired if m.address in stale and m.address.lower() in existing], "active"
     )
 
-    report.requests = client.request_count - start_requests
-    report.writes = client.write_count - start_writes
-    if report.failures:
+    outcome.requests = client.request_count - start_requests
+    outcome.writes = client.write_count - start_writes
+    if outcome.failures:
         raise MailboxReconcileError(
-            f"{len(report.failures)} mailbox operation(s) failed in {mail_domain} (first: {report.failures[0]}); "
+            f"{len(outcome.failures)} mailbox operation(s) failed in {mail_domain} (first: {outcome.failures[0]}); "
             "re-run to converge"
         )
-    return report
+    return outcome
 
 
 def _create_one(client: MailcowClient, mailbox: DesiredMailbox, password: str, population_key: str) -> str:
@@ -342,10 +342,10 @@ def _create_mailboxes(
     passwords: dict[str, str],
     population_key: str,
     concurrency: int,
-    report: MailboxReport,
+    outcome: MailboxOutcome,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    """Create `creates` concurrently, counting into `report`; states are recorded in batches of 500 (active) and
+    """Create `creates` concurrently, counting into `outcome`; states are recorded in batches of 500 (active) and
     at the end (raced ones: conflict)."""
     done = 0
     raced: list[str] = []
@@ -355,19 +355,19 @@ def _create_mailboxes(
         return mailbox.address, _create_one(client, mailbox, passwords[mailbox.address], population_key)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="mailcow") as pool:
-        for address, outcome in pool.map(create, creates):
+        for address, result in pool.map(create, creates):
             done += 1
-            if outcome == "created":
-                report.created += 1
+            if result == "created":
+                outcome.created += 1
                 converged.append(address)
-            elif outcome == "adopted":
-                report.adopted += 1
+            elif result == "adopted":
+                outcome.adopted += 1
                 converged.append(address)
-            elif outcome == "conflict":
+            elif result == "conflict":
                 raced.append(address)
-                report.failures.append(f"{address}: taken by a mailbox azt3knet did not create (left alone)")
+                outcome.failures.append(f"{address}: taken by a mailbox azt3knet did not create (left alone)")
             else:
-                report.failures.append(f"{address}: {outcome}")
+                outcome.failures.append(f"{address}: {result}")
             if progress is not None:
                 progress(done, len(creates))
             if len(converged) >= 500:
@@ -377,14 +377,14 @@ def _create_mailboxes(
     store.set_mailbox_states(raced, "conflict")
 
 
-def _apply_updates(client: MailcowClient, mailbox_plan: MailboxPlan, report: MailboxReport) -> None:
+def _apply_updates(client: MailcowClient, mailbox_plan: MailboxPlan, outcome: MailboxOutcome) -> None:
     """Send the plan's edits, batched by identical changes; a failed batch is a failure line, not an exception."""
     for addresses, changes in _group_updates(mailbox_plan):
         try:
             client.edit_mailbox(addresses, changes)
-            report.updated += len(addresses)
+            outcome.updated += len(addresses)
         except ApiError as exc:
-            report.failures.append(
+            outcome.failures.append(
                 f"{len(addresses)} mailbox(es) edit {sorted(changes)}: {type(exc).__name__} {exc.key or ''}"
             )
 

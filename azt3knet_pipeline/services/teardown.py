@@ -77,7 +77,7 @@ class TeardownPlan:
 
 
 @dataclass
-class TeardownReport:
+class TeardownApplyOutcome:
     """What the apply did."""
 
     mailboxes_removed: int = 0
@@ -137,21 +137,21 @@ def read_teardown_plan(
 
 def apply_teardown(
     plan: TeardownPlan, *, mailcow: MailcowClient, desec: DesecClient | None, store: Store
-) -> TeardownReport:
+) -> TeardownApplyOutcome:
     """Apply a teardown plan: agents' mailboxes, then DKIM and domain, then DNS (one bulk request)."""
-    report = TeardownReport(foreign_left=len(plan.foreign_mailboxes))
-    report.mailboxes_removed = remove_mailboxes(mailcow, store, plan.agent_mailboxes)
+    outcome = TeardownApplyOutcome(foreign_left=len(plan.foreign_mailboxes))
+    outcome.mailboxes_removed = remove_mailboxes(mailcow, store, plan.agent_mailboxes)
     if plan.remove_dkim:
         mailcow.delete_dkim(plan.mail_domain)
-        report.dkim_removed = True
+        outcome.dkim_removed = True
     if plan.remove_domain:
         mailcow.delete_domain(plan.mail_domain)
-        report.domain_removed = True
+        outcome.domain_removed = True
     if desec is not None and plan.zone is not None:
-        report.rrsets_removed = desec.patch_rrsets(plan.zone, plan.dns)
+        outcome.rrsets_removed = desec.patch_rrsets(plan.zone, plan.dns)
         store.clear_desired_rrsets(plan.key)  # a torn-down population is never "repaired" by the drift sensor
     store.set_mailbox_states([row.address for row in store.list_mailboxes(plan.key)], "removed")
-    return report
+    return outcome
 
 
 def teardown_population(
@@ -162,7 +162,7 @@ def teardown_population(
     settings: Settings,
     population_key: str,
     actor: str,
-) -> tuple[TeardownPlan, TeardownReport]:
+) -> tuple[TeardownPlan, TeardownApplyOutcome]:
     """The teardown use case: plan (a failed read raises before any write), apply, mark the population
     `torn_down` and audit it (a failure is audited too, then raised). The population stays registered."""
     store.require_population(population_key)
@@ -170,7 +170,7 @@ def teardown_population(
         plan = read_teardown_plan(
             mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=population_key
         )
-        report = apply_teardown(plan, mailcow=mailcow, desec=desec, store=store)
+        outcome = apply_teardown(plan, mailcow=mailcow, desec=desec, store=store)
     except Exception as exc:
         store.audit(actor, "population.teardown", population_key, "failed", {"error": type(exc).__name__})
         raise
@@ -181,11 +181,11 @@ def teardown_population(
         population_key,
         "ok",
         {
-            "mailboxes_removed": report.mailboxes_removed,
-            "foreign_left": report.foreign_left,
-            "dkim_removed": report.dkim_removed,
-            "domain_removed": report.domain_removed,
-            "rrsets_removed": report.rrsets_removed,
+            "mailboxes_removed": outcome.mailboxes_removed,
+            "foreign_left": outcome.foreign_left,
+            "dkim_removed": outcome.dkim_removed,
+            "domain_removed": outcome.domain_removed,
+            "rrsets_removed": outcome.rrsets_removed,
         },
     )
-    return plan, report
+    return plan, outcome
