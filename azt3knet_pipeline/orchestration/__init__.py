@@ -6,5 +6,6 @@
 - `results`: reading what runs did (outcomes, last run, run detail, latest materializations, logs).
 - `dead_runs`: runs whose process died, failed and their pool slots freed before a new run starts.
 
-Use cases in `services/` call these; nothing here decides *what* to run (that is the use case's job).
+The CLI and the API call these and hand the use cases in `services/` an instance and a `launch`; nothing here
+decides *what* to run (that is the use case's job). Layering: docs/architecture.md.
 """
