@@ -12,19 +12,16 @@ import pandas as pd
 from azt3knet_pipeline.domain.generation import NAMESPACE, derive_seed
 from azt3knet_pipeline.llm.cache import FieldCache, StoreFieldCache
 from azt3knet_pipeline.llm.generate import Backend, backend_from_settings, generate_field
-from azt3knet_pipeline.settings import Settings, get_settings
+from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
 
 ENRICHED_FIELDS = ("bio",)
 
 
-def enrich_profiles(
-    frame: pd.DataFrame, store: Store, settings: Settings | None = None
-) -> tuple[pd.DataFrame, list[str]]:
+def enrich_profiles(frame: pd.DataFrame, store: Store, settings: Settings) -> tuple[pd.DataFrame, list[str]]:
     """Return (frame, fields enriched). Offline backend: the frame unchanged and no fields.
 
-    `settings` choose the backend; callers at the edge pass theirs (None reads the environment's)."""
-    settings = settings or get_settings()
+    `settings` choose the backend (the asset passes its SettingsResource's)."""
     if settings.llm_backend == "offline" or frame.empty:
         return frame, []
     backend = backend_from_settings(settings)

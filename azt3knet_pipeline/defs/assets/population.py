@@ -115,7 +115,7 @@ def agent_profiles(
 ) -> Output[pd.DataFrame]:
     key = context.partition_key
     generated = generate_population(population_spec, key)
-    frame, enriched = enrich_profiles(generated.frame, settings.store())
+    frame, enriched = enrich_profiles(generated.frame, settings.store(), settings.settings)
     if enriched:
         generated = type(generated)(population_key=key, spec=population_spec, frame=frame)
     preview = generated.frame[PREVIEW_COLUMNS].head(10).copy()
