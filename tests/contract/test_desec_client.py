@@ -28,6 +28,7 @@ from azt3knet_pipeline.clients.desec import (
     DesecUnavailable,
     DesecValidationError,
     client_policy,
+    throttle_wait,
 )
 from azt3knet_pipeline.clients.http import ApiError, RetriesExhausted, RetryPolicy
 from azt3knet_pipeline.domain.dns import (
@@ -669,8 +670,6 @@ def test_throttled_writes_spare_the_domain_bucket_but_count_against_the_users_da
 
 
 def test_throttle_wait_is_read_from_the_message_when_retry_after_is_missing():
-    from azt3knet_pipeline.clients.desec import throttle_wait
-
     body = {"detail": "Request was throttled. Expected available in 1 second."}
     assert throttle_wait(httpx.Response(429, json=body)) == 1
     assert throttle_wait(httpx.Response(429, json=body, headers={"Retry-After": "7"})) == 7

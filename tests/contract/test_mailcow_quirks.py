@@ -19,6 +19,7 @@ from azt3knet_pipeline.clients.mailcow import (
     MailcowAmbiguousReply,
     MailcowClient,
     MailcowConflict,
+    MailcowDomainMissing,
     MailcowError,
 )
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox, MailcowSandboxConfig, create_mailcow_app
@@ -208,8 +209,6 @@ def test_delete_domain_leaves_the_dkim_key_and_re_adding_reuses_it(client: Mailc
 
 
 def test_edit_of_a_missing_domain_is_domain_invalid(client: MailcowClient) -> None:
-    from azt3knet_pipeline.clients.mailcow import MailcowDomainMissing
-
     with pytest.raises(MailcowDomainMissing) as info:
         client.edit_domain(DOMAIN, {"mailboxes": 3})
     assert info.value.key == "domain_invalid"

@@ -8,22 +8,29 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import helpers_populations as populations
 import httpx
 import pytest
+from cryptography.fernet import Fernet
+from dagster import DagsterInstance, DagsterRunStatus
 from helpers_sandbox import wait_healthy
 
+from azt3knet_pipeline.api.context import ApiContext
 from azt3knet_pipeline.api.server import serve_api_in_thread
-from azt3knet_pipeline.clients.factory import secret_box
+from azt3knet_pipeline.clients.factory import desec_client, secret_box
+from azt3knet_pipeline.clients.mailcow import DomainSpec, MailcowClient
 from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
-from azt3knet_pipeline.sandbox.run import Sandbox
+from azt3knet_pipeline.orchestration.instance import ensure_dagster_home
+from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY, Sandbox
 from azt3knet_pipeline.services.credentials import decrypt_bundle
 from azt3knet_pipeline.serving import RunningServer, free_port
 from azt3knet_pipeline.settings import get_settings
@@ -375,7 +382,6 @@ def test_populate_submits_a_run_the_status_endpoint_follows(start_api: Callable[
     assert status["counts"] == {"agents": 4, "mailboxes": 0, "mailboxes_by_state": {}, "dns_rrsets_desired": 0}
     assert status["dns"]["state"] == "not_provisioned" and status["mail_domain"].startswith("seed-11.")
     # the run is the instance's own record, partition-tagged, as the Dagster UI shows it
-    from dagster import DagsterInstance
 
     instance = DagsterInstance.get()
     record = instance.get_run_by_id(submitted["run_id"])
@@ -459,8 +465,6 @@ def test_credentials_without_an_encryption_key_are_503(
 def test_a_key_that_cannot_decrypt_the_store_is_503_before_any_run(
     start_api: Callable[..., Api], sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cryptography.fernet import Fernet
-
     first = start_api()
     submitted = first.client.post("/api/populate", json=spec_body(create_mailboxes=True)).json()
     assert wait_run(first, submitted["run_url"])["success"]
@@ -517,7 +521,6 @@ def test_create_mailboxes_ends_in_a_succeeded_run_then_recreate_credentials_and_
     assert not any(m["password"] in (r.detail or "") for r in audit_rows() for m in bundle["mailboxes"])
 
     # DNS drift shows in the status; recreate converges it
-    from azt3knet_pipeline.clients.factory import desec_client
 
     settings = get_settings()
     with desec_client(settings) as desec:
@@ -569,10 +572,6 @@ def test_a_failed_run_shows_failure_and_its_cause_without_secrets(
 def test_with_a_dagster_daemon_running_runs_are_queued_and_the_daemon_executes_them(
     start_api: Callable[..., Api], isolated_env: Path
 ) -> None:
-    from dagster import DagsterInstance
-
-    from azt3knet_pipeline.orchestration.instance import ensure_dagster_home
-
     ensure_dagster_home(get_settings())
     daemon = subprocess.Popen(
         [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")],
@@ -611,13 +610,6 @@ def test_with_a_dagster_daemon_running_runs_are_queued_and_the_daemon_executes_t
 
 
 def test_runs_still_waiting_when_the_api_stops_are_marked_canceled(isolated_env: Path) -> None:
-    import threading
-
-    import helpers_populations as populations
-    from dagster import DagsterRunStatus
-
-    from azt3knet_pipeline.api.context import ApiContext
-
     populations.register_population(PopulationSpec(**spec_body()), "waiting")
     ctx = ApiContext(get_settings(), TOKEN, "embedded")
     gate, busy = threading.Event(), threading.Event()
@@ -629,7 +621,6 @@ def test_runs_still_waiting_when_the_api_stops_are_marked_canceled(isolated_env:
     assert waiting is not None and waiting.status == DagsterRunStatus.NOT_STARTED
     threading.Timer(0.3, gate.set).start()
     ctx.close()  # finishes the operation in progress, cancels what never started
-    from dagster import DagsterInstance
 
     canceled = DagsterInstance.get().get_run_by_id(submitted.run_id)
     assert canceled is not None and canceled.status == DagsterRunStatus.CANCELED
@@ -640,8 +631,6 @@ def test_a_foreign_mail_domain_fails_the_run_until_adopt_domain(
 ) -> None:
     """A mail domain azt3knet did not create: the run fails naming it, with no Mailcow write; `adopt_domain: true`
     in the populate body tags it and converges."""
-    from azt3knet_pipeline.clients.mailcow import DomainSpec, MailcowClient
-    from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY
 
     api = start_api()
     mailcow = sandbox.mailcow_app.state.sandbox  # type: ignore[attr-defined]

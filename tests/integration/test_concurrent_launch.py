@@ -23,6 +23,7 @@ import pytest
 
 from azt3knet_pipeline.api.server import serve_api_in_thread
 from azt3knet_pipeline.settings import get_settings
+from azt3knet_pipeline.store.repository import Store
 
 TOKEN = "concurrency-test-admin-token-0123456789"
 REQUESTS = 30
@@ -115,8 +116,6 @@ def fresh_store_url(kind: str, tmp_path: Path, databases: Callable[..., Any]) ->
 def test_twenty_concurrent_first_uses_of_a_fresh_store_all_succeed(
     kind: str, tmp_path: Path, pg_databases: Callable[..., Any]
 ) -> None:
-    from azt3knet_pipeline.store.repository import Store
-
     with fresh_store_url(kind, tmp_path, pg_databases) as url:
         results = run_at_once(OPEN_STORE, [url], FIRST_USES, dict(os.environ))
         failures = [r.stderr.decode()[-1500:] for r in results if r.returncode != 0]

@@ -19,11 +19,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
 from helpers_sandbox import domain_mailboxes, mail_domain, mailcow, wait_healthy
 
+from azt3knet_pipeline.api.server import serve_api_in_thread
+from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
+from azt3knet_pipeline.serving import free_port
+from azt3knet_pipeline.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = "killed"
@@ -47,9 +53,6 @@ def backend(kind: str, home: Path, monkeypatch: pytest.MonkeyPatch, databases: C
 
 
 def open_instance() -> Any:
-    from azt3knet_pipeline.orchestration.instance import get_instance
-    from azt3knet_pipeline.settings import get_settings
-
     get_settings.cache_clear()
     return get_instance(get_settings())
 
@@ -62,8 +65,6 @@ def test_sigkilled_run_is_failed_and_does_not_block_the_next_recreate(
     sandbox_factory: Callable[..., Sandbox],
     pg_databases: Callable[..., Any],
 ) -> None:
-    from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
-
     with backend(kind, isolated_env, monkeypatch, pg_databases):
         sandbox = sandbox_factory(
             mailcow_config=MailcowSandboxConfig(
@@ -123,11 +124,6 @@ def test_api_killed_mid_run_reports_it_failed_and_the_next_run_completes(
 ) -> None:
     """The API process dies (SIGKILL) while its worker runs a populate: a new API never reports that run as
     running (it is FAILURE with the reason), and a recreate through the new API completes."""
-    import httpx
-
-    from azt3knet_pipeline.api.server import serve_api_in_thread
-    from azt3knet_pipeline.serving import free_port
-    from azt3knet_pipeline.settings import get_settings
 
     with backend("postgres", isolated_env, monkeypatch, pg_databases):
         sandbox = sandbox_factory(

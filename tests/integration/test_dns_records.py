@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from azt3knet_pipeline.cli.app import app
 from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
+from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.domain.dns import RRset, drift_for_populations, parse_txt_strings, txt_content
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.results import RunOutcome
@@ -222,8 +223,6 @@ def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write
 
 
 def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(sandbox: Sandbox) -> None:
-    from azt3knet_pipeline.definitions import defs
-
     # Runs of the asset share one concurrency pool, so parallel partitions do not race for the write budget.
     assert defs.resolve_assets_def("dns_records").op.pool == "desec_api"
     zone = sandbox.zone

@@ -17,7 +17,9 @@ from dagster import (
     SensorResult,
     build_sensor_context,
 )
+from typer.testing import CliRunner
 
+from azt3knet_pipeline.cli.app import app
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.defs.resources import pipeline_resources
 from azt3knet_pipeline.defs.sensors import dns_drift_sensor
@@ -166,9 +168,6 @@ def test_the_sensor_skips_without_dns_and_the_check_warns_for_a_never_reconciled
 def test_cli_reconcile_heals_many_populations_in_one_write_and_is_recorded(dns_sandbox: Sandbox) -> None:
     """`azt3knet dns reconcile` heals drift in several populations with ONE bulk write and records a runless
     `dns_records` materialization per population, so the same drift coming back later is requested again."""
-    from typer.testing import CliRunner
-
-    from azt3knet_pipeline.cli.app import app
 
     zone = dns_sandbox.zone
     stand_in = desec_state(dns_sandbox)

@@ -19,11 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import helpers_populations as populations
 import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from azt3knet_pipeline.cli.app import app
+from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.run import Sandbox, running_sandbox
 from azt3knet_pipeline.settings import get_settings
 
@@ -169,10 +172,6 @@ def test_doctor_names_mailcow_on_a_wrong_key_after_one_attempt(
 def test_doctor_names_the_key_that_cannot_decrypt_the_store(
     stand_ins: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import helpers_populations as populations
-
-    from azt3knet_pipeline.domain.models import PopulationSpec
-
     populations.register_population(PopulationSpec(count=2, seed="k", country="ES"), "seed-k")
     assert populations.materialize_population("seed-k", job_name="populate_job").success
     monkeypatch.setenv("SECRET_KEY_FOR_KV_ENC", Fernet.generate_key().decode())
@@ -214,7 +213,6 @@ def test_doctor_on_postgresql_green_then_names_the_unreachable_store(
     store_url, dagster_url = two_databases
     monkeypatch.setenv("AZT3KNET_DATABASE_URL", store_url)
     monkeypatch.setenv("AZT3KNET_DAGSTER_POSTGRES_URL", dagster_url)
-    import helpers_populations as populations
 
     populations.open_store()  # the store as any command leaves it: migrated
     code, report = _doctor_json()
@@ -242,11 +240,6 @@ def test_doctor_on_postgresql_green_then_names_the_unreachable_store(
 
 def test_doctor_names_registered_populations_missing_from_dagster(stand_ins: Sandbox) -> None:
     """Dagster's storage lost or reset while the store survived: runs of those populations cannot start."""
-    import helpers_populations as populations
-
-    from azt3knet_pipeline.domain.models import PopulationSpec
-    from azt3knet_pipeline.orchestration.instance import get_instance
-
     populations.register_population(PopulationSpec(count=2, seed="gone", country="PT"), "seed-gone")
     get_instance(get_settings()).delete_dynamic_partition("population", "seed-gone")
     code, report = _doctor_json()

@@ -17,13 +17,15 @@ from typing import Any
 import helpers_populations as populations
 import pytest
 
+from azt3knet_pipeline.clients.factory import desec_client
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG
 from azt3knet_pipeline.sandbox.desec import DesecSandbox
 from azt3knet_pipeline.sandbox.run import Sandbox
-from azt3knet_pipeline.settings import get_settings
+from azt3knet_pipeline.services.dns import bootstrap_dns, dyndns_update_url
+from azt3knet_pipeline.settings import Settings, get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -189,9 +191,6 @@ def test_dyndns_schedule_runs_the_job_every_five_minutes_by_default_and_is_confi
 def test_in_a_dyndns_zone_the_mail_host_gets_ttl_60_through_the_dyndns_endpoint(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from azt3knet_pipeline.clients.factory import desec_client
-    from azt3knet_pipeline.services.dns import bootstrap_dns
-
     stand_in = desec_state(sandbox)
     assert stand_in.domains[sandbox.zone].minimum_ttl == 3600  # the rrset API refuses TTL 60 here
     monkeypatch.setenv("DESEC_DYNDNS_URL", f"{sandbox.desec.url}/update")
@@ -230,9 +229,6 @@ def test_in_a_dyndns_zone_the_mail_host_gets_ttl_60_through_the_dyndns_endpoint(
 
 
 def test_dyndns_endpoint_is_used_for_dedyn_zones_and_explicit_urls_only() -> None:
-    from azt3knet_pipeline.services.dns import dyndns_update_url
-    from azt3knet_pipeline.settings import Settings
-
     assert dyndns_update_url(Settings(DESEC_DOMAIN="my-lab.dedyn.io")) == "https://update.dedyn.io/"
     assert dyndns_update_url(Settings(DESEC_DOMAIN="example.org")) is None
     explicit = Settings(DESEC_DOMAIN="example.org", DESEC_DYNDNS_URL="https://update6.dedyn.io/")

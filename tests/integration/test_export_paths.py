@@ -15,6 +15,7 @@ import helpers_populations as populations
 import pytest
 from helpers_sandbox import azt3knet, stored_passwords
 
+import azt3knet_pipeline.private_files as private_files
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.private_files import UnsafePathError, write_private
@@ -173,7 +174,6 @@ def test_force_replaces_a_regular_file_atomically_with_mode_0600(registered: dic
 def test_a_file_that_appears_while_writing_is_not_overwritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The no-overwrite path is atomic (link(2)), not only checked beforehand: a file created between the
     check and the write survives, and no temp file is left."""
-    import azt3knet_pipeline.private_files as private_files
 
     target = tmp_path / "raced.json"
     real_write_temp = private_files._write_temp

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import helpers_populations as populations
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from azt3knet_pipeline.clients.http import RetryPolicy
+from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.llm import (
     LLMResponseError,
     LLMUnavailable,
@@ -28,6 +30,7 @@ from azt3knet_pipeline.llm import (
     generate_field,
 )
 from azt3knet_pipeline.serving import RunningServer, free_port, serve_in_thread
+from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import Store
 
 MODEL = "fake-llm:1b"
@@ -250,10 +253,6 @@ def test_llm_enriched_population_is_identical_on_rematerialization(
 ) -> None:
     """agent_profiles with the Ollama backend: bios come from the (non-deterministic) model on the first run and
     from the store's cache on the second, so the partition's content hash does not change."""
-    import helpers_populations as populations
-
-    from azt3knet_pipeline.domain.models import PopulationSpec
-    from azt3knet_pipeline.settings import get_settings
 
     monkeypatch.setenv("AZT3KNET_LLM_BACKEND", "ollama")
     monkeypatch.setenv("OLLAMA_BASE_URL", fake_server[1].url)

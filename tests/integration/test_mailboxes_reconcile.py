@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import helpers_populations as populations
+import httpx
 from helpers_sandbox import (
     api_client,
     assert_converged,
@@ -23,10 +24,11 @@ from helpers_sandbox import (
 )
 
 from azt3knet_pipeline.clients.factory import secret_box
-from azt3knet_pipeline.clients.mailcow import MailboxSpec
+from azt3knet_pipeline.clients.mailcow import DomainSpec, MailboxSpec
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG
 from azt3knet_pipeline.domain.models import PopulationSpec
-from azt3knet_pipeline.sandbox.run import Sandbox
+from azt3knet_pipeline.orchestration.instance import get_instance
+from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY, Sandbox
 from azt3knet_pipeline.services.credentials import bundle_path, decrypt_bundle
 from azt3knet_pipeline.settings import get_settings
 
@@ -222,8 +224,6 @@ def test_a_domain_azt3knet_did_not_create_stops_the_run_until_adopted(sandbox: S
     spec, key = PopulationSpec(count=14, seed=14, country="IT"), "premade"
     domain = mail_domain(key)
     with api_client(sandbox) as client:
-        from azt3knet_pipeline.clients.mailcow import DomainSpec
-
         client.add_domain(DomainSpec(domain=domain))
     assert "tags" not in domain_record_api(sandbox, domain)  # contract §7: no tags key on an untagged domain
     reset_counters(sandbox)
@@ -248,10 +248,6 @@ def test_a_domain_azt3knet_did_not_create_stops_the_run_until_adopted(sandbox: S
 
 
 def domain_record_api(sandbox: Sandbox, domain: str) -> dict:
-    import httpx
-
-    from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY
-
     answer = httpx.get(f"{sandbox.mailcow.url}/api/v1/get/domain/{domain}", headers={"X-API-Key": SANDBOX_MAILCOW_KEY})
     return answer.json()
 
@@ -259,7 +255,6 @@ def domain_record_api(sandbox: Sandbox, domain: str) -> dict:
 def test_recreate_re_adds_a_partition_lost_with_dagster_storage(sandbox: Sandbox) -> None:
     """The store is the record of which populations exist: if Dagster's storage lost the partition, recreate
     puts it back and converges (with zero writes, as nothing changed on Mailcow)."""
-    from azt3knet_pipeline.orchestration.instance import get_instance
 
     spec, key = PopulationSpec(count=4, seed=19, country="PT"), "lost-partition"
     assert populations.populate(spec, key, create_mailboxes=True).success
