@@ -11,6 +11,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from azt3knet_pipeline.errors import UnsafePathError
+
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_UMASK = 0o077
@@ -18,10 +20,6 @@ PRIVATE_UMASK = 0o077
 # disk, is allowed; device nodes anywhere are refused by their type).
 SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
 ALLOWED_UNDER_SPECIAL = ("/dev/shm",)
-
-
-class UnsafePathError(ValueError):
-    """A path we refuse to write: a link, a special file, a folder, an existing file without consent, ..."""
 
 
 def restrict_umask() -> int:

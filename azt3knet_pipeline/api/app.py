@@ -14,11 +14,12 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from azt3knet_pipeline.api.access_log import install_access_log_filter
-from azt3knet_pipeline.api.auth import AdminTokenError, admin_token, install_authentication
+from azt3knet_pipeline.api.auth import admin_token, install_authentication
 from azt3knet_pipeline.api.context import ApiContext
 from azt3knet_pipeline.api.errors import install_error_handlers
 from azt3knet_pipeline.api.openapi import install_openapi
 from azt3knet_pipeline.api.routes import health, populations, runs
+from azt3knet_pipeline.errors import AdminTokenError
 from azt3knet_pipeline.orchestration.launch import executor_mode
 from azt3knet_pipeline.private_files import restrict_umask
 from azt3knet_pipeline.settings import get_settings

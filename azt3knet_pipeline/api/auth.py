@@ -16,7 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from azt3knet_pipeline.api.errors import ApiProblem, error_response
+from azt3knet_pipeline.api.errors import error_response
+from azt3knet_pipeline.errors import AdminTokenError, ApiProblem
 from azt3knet_pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ TOKEN_QUERY_PARAMETERS = frozenset(
 )
 UNAUTHORIZED = "missing or invalid bearer token"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-
-class AdminTokenError(RuntimeError):
-    """The server must not start: no usable admin token is configured. The message never echoes the token."""
 
 
 def admin_token(settings: Settings) -> str:

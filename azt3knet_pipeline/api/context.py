@@ -14,13 +14,13 @@ from dagster import DagsterInstance
 from fastapi import Depends, Request
 
 from azt3knet_pipeline.api.auth import TokenChecker
-from azt3knet_pipeline.api.errors import ApiProblem
 from azt3knet_pipeline.api.models import Counts, DnsState, TeardownInfo
 from azt3knet_pipeline.clients.desec import DesecClient
 from azt3knet_pipeline.clients.factory import desec_client, mailcow_client
-from azt3knet_pipeline.clients.http import ApiError, RetryPolicy
+from azt3knet_pipeline.clients.http import RetryPolicy
 from azt3knet_pipeline.domain.dns import RRset, drift_for_populations
 from azt3knet_pipeline.domain.models import Population
+from azt3knet_pipeline.errors import ApiError, ApiProblem
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.orchestration.launch import ACTOR_TAG, RunExecutor, SubmittedRun, materialize_population
 from azt3knet_pipeline.orchestration.results import RunOutcome

@@ -18,10 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from azt3knet_pipeline.api.models import ErrorBody, ValidationErrorBody
-from azt3knet_pipeline.clients.factory import ConfigurationError
-from azt3knet_pipeline.clients.http import ApiError
-from azt3knet_pipeline.store.crypto import DecryptionError, KeyConfigError
-from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound
+from azt3knet_pipeline.errors import ApiError, ApiProblem, Azt3knetError
 
 log = logging.getLogger("azt3knet_pipeline.api")
 
@@ -33,17 +30,6 @@ DESCRIBED = {
     502: "Mailcow or deSEC answered with an error",
     503: "The server is misconfigured (a required setting is missing)",
 }
-
-
-class ApiProblem(Exception):
-    """An error answered as `{"error": ..., "detail": ...}` with `status`."""
-
-    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
-        self.headers = headers
 
 
 def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -79,24 +65,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": issues(list(exc.errors()))})
 
-    @app.exception_handler(PopulationNotFound)
-    async def _not_found(_request: Request, exc: PopulationNotFound) -> JSONResponse:
-        return error_response(404, "not_found", str(exc))
-
-    @app.exception_handler(PopulationConflict)
-    async def _conflict(_request: Request, exc: PopulationConflict) -> JSONResponse:
-        return error_response(409, "conflict", str(exc))
-
-    async def _misconfigured(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("server misconfigured: %s", exc)
-        return error_response(503, "misconfigured", f"server misconfigured: {exc}")
-
-    for kind in (ConfigurationError, KeyConfigError, DecryptionError):
-        app.add_exception_handler(kind, _misconfigured)
-
-    @app.exception_handler(ApiError)
-    async def _upstream(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(502, "upstream_error", f"{type(exc).__name__}: {exc}")
+    @app.exception_handler(Azt3knetError)
+    async def _known(_request: Request, exc: Azt3knetError) -> JSONResponse:
+        """The error tree, answered with the status and `error` word each class states (azt3knet_pipeline.errors)."""
+        status = exc.http_status
+        if status == 500:
+            raise exc  # the catch-all below: logged with its stack, never shown to the client
+        if status == 422:
+            issue = {"loc": [], "msg": str(exc), "type": "value_error"}
+            return JSONResponse(status_code=422, content={"detail": [issue]})
+        if status == 503:
+            log.error("server misconfigured: %s", exc)
+            return error_response(503, exc.http_error, f"server misconfigured: {exc}")
+        # An upstream error names its API through its class (MailcowConflict, DesecThrottled, ...).
+        detail = f"{type(exc).__name__}: {exc}" if isinstance(exc, ApiError) else str(exc)
+        return error_response(status, exc.http_error, detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

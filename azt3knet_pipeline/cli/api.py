@@ -23,7 +23,8 @@ def api_serve(
     import uvicorn
 
     from azt3knet_pipeline.api.app import create_app
-    from azt3knet_pipeline.api.auth import AdminTokenError, admin_token
+    from azt3knet_pipeline.api.auth import admin_token
+    from azt3knet_pipeline.errors import AdminTokenError
     from azt3knet_pipeline.orchestration.launch import executor_mode
     from azt3knet_pipeline.settings import get_settings
 
@@ -32,7 +33,7 @@ def api_serve(
         admin_token(settings)
         mode = executor_mode(executor or settings.api_run_executor)
     except AdminTokenError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), exc.exit_code) from None
     err.print(
         f"azt3knet API on http://{host}:{port} (runs: {mode}; OpenAPI at /openapi.json)", markup=False, highlight=False
     )

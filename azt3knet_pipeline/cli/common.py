@@ -30,16 +30,6 @@ EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later (deSEC defe
 HIDDEN_METADATA = frozenset({"path", "preview"})
 
 
-def usage_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean bad input (exit 2). Imported when an error is handled, not at startup."""
-    from pydantic import ValidationError
-
-    from azt3knet_pipeline.store.crypto import KeyConfigError
-    from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound
-
-    return (ValidationError, ValueError, PopulationNotFound, PopulationConflict, KeyConfigError)
-
-
 def fail(message: str, code: int) -> typer.Exit:
     """Print one `error:` line on stderr (the stack trace before it only with --verbose); the exit to raise."""
     if verbose() and sys.exc_info()[0] is not None:
@@ -54,8 +44,9 @@ def fail_run(outcome: Any, settings: Any) -> typer.Exit:
 
 
 def handle_errors(fn: F) -> F:
-    """Bad input → exit 2 with one line naming the field and rule; API and runtime failures → exit 1; anything
-    unexpected → exit 1 with one line (its stack trace only with --verbose)."""
+    """Each error exits with the code its class states (`azt3knet_pipeline.errors`): bad input → exit 2 with one
+    line naming the field and rule; API and runtime failures → exit 1; anything unexpected → exit 1 with one line
+    (its stack trace only with --verbose)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -66,17 +57,17 @@ def handle_errors(fn: F) -> F:
         except Exception as exc:
             from pydantic import ValidationError
 
-            from azt3knet_pipeline.clients.http import ApiError
-            from azt3knet_pipeline.errors import describe_validation_error
+            from azt3knet_pipeline.errors import BAD_INPUT_EXIT, Azt3knetError, describe_validation_error, exit_code
 
+            code = exit_code(exc)
             if isinstance(exc, ValidationError):
-                raise fail(describe_validation_error(exc), 2) from None
-            if isinstance(exc, usage_errors()):
-                raise fail(str(exc), 2) from None
-            if isinstance(exc, ApiError):
-                raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+                raise fail(describe_validation_error(exc), code) from None
+            if code == BAD_INPUT_EXIT:
+                raise fail(str(exc), code) from None
+            if isinstance(exc, Azt3knetError):
+                raise fail(f"{type(exc).__name__}: {exc}", code) from None
             hint = "" if verbose() else " (run with --verbose for the stack trace)"
-            raise fail(f"{type(exc).__name__}: {exc}{hint}", 1) from None
+            raise fail(f"{type(exc).__name__}: {exc}{hint}", code) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from azt3knet_pipeline.clients.desec import DesecClient
 from azt3knet_pipeline.clients.mailcow import MailcowClient
+from azt3knet_pipeline.errors import ConfigurationError
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.crypto import SecretBox
-
-
-class ConfigurationError(ValueError):
-    """A required setting is missing; the message names the environment variable."""
 
 
 def secret_box(settings: Settings) -> SecretBox:

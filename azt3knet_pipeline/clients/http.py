@@ -15,24 +15,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from azt3knet_pipeline.errors import RetriesExhausted
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 NEVER_RETRY_STATUSES = frozenset({401, 403})
-
-
-class ApiError(Exception):
-    """Base of every external-API error. Subclassed once per API (MailcowError, DesecError, ...)."""
-
-    def __init__(self, message: str, *, status: int | None = None, key: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.key = key
-
-
-class RetriesExhausted(ApiError):
-    """The policy gave up: attempts or total time used up on transient failures."""
 
 
 @dataclass(frozen=True)

@@ -19,19 +19,11 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from azt3knet_pipeline.errors import MailProbeError
 from azt3knet_pipeline.settings import Settings
 
 AUTH_REFUSED, TLS, TIMEOUT, CONNECTION, PROTOCOL = "auth refused", "TLS", "timeout", "connection failed", "protocol"
 REASONS = (AUTH_REFUSED, TLS, TIMEOUT, CONNECTION, PROTOCOL)
-
-
-class MailProbeError(Exception):
-    """A probe failed. `reason` is one of REASONS; `detail` is a short server/OS explanation (never a secret)."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from azt3knet_pipeline.clients.factory import ConfigurationError, desec_client, mailcow_client, secret_box
+from azt3knet_pipeline.clients.factory import desec_client, mailcow_client, secret_box
+from azt3knet_pipeline.errors import ConfigurationError
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
 

@@ -21,8 +21,9 @@ from azt3knet_pipeline.defs import checks as _checks  # noqa: F401 - silences th
 from azt3knet_pipeline.defs.assets.mailboxes import mailboxes
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import StoreResource
+from azt3knet_pipeline.errors import NothingToVerify
 from azt3knet_pipeline.names import MAILBOXES_ACCEPT_LOGIN, VERIFY_MAILBOXES_JOB, VERIFY_MAILBOXES_SCHEDULE
-from azt3knet_pipeline.services.verify import NothingToVerify, verify_population
+from azt3knet_pipeline.services.verify import verify_population
 from azt3knet_pipeline.settings import Settings
 
 # Populations whose mailboxes are expected to work.

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from azt3knet_pipeline.clients.desec import (
+from azt3knet_pipeline.clients.desec import DesecClient
+from azt3knet_pipeline.clients.http import RetryPolicy
+from azt3knet_pipeline.clients.mailcow import MailcowClient
+from azt3knet_pipeline.doctor.report import DESEC, FAIL, MAILCOW, OK, REMOTE_TIMEOUT, Check, short_error
+from azt3knet_pipeline.errors import (
     DesecAuthError,
-    DesecClient,
     DesecError,
     DesecNotFound,
     DesecThrottled,
+    MailcowAuthError,
+    MailcowError,
 )
-from azt3knet_pipeline.clients.http import RetryPolicy
-from azt3knet_pipeline.clients.mailcow import MailcowAuthError, MailcowClient, MailcowError
-from azt3knet_pipeline.doctor.report import DESEC, FAIL, MAILCOW, OK, REMOTE_TIMEOUT, Check, short_error
 from azt3knet_pipeline.settings import Settings
 
 

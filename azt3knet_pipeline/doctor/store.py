@@ -16,8 +16,8 @@ from sqlalchemy.pool import NullPool
 
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.doctor.report import FAIL, KEY, OK, STORE, Check, describe_db_url, short_error
+from azt3knet_pipeline.errors import DecryptionError, KeyConfigError
 from azt3knet_pipeline.settings import Settings
-from azt3knet_pipeline.store.crypto import DecryptionError, KeyConfigError
 from azt3knet_pipeline.store.engine import normalise_postgres_url
 from azt3knet_pipeline.store.schema import MIGRATIONS_DIR
 from azt3knet_pipeline.store.secrets import DERIVATION_SECRET

@@ -2,32 +2,21 @@
 
 Errors: `LLMUnavailable` when the server cannot be reached or stays busy after the shared retry policy
 (`clients.http.send_with_retry`) gives up; `LLMResponseError` for a bad status, an unknown model or an
-unusable body. Both derive from `LLMError(ApiError)`.
+unusable body. Both derive from `LLMError(ApiError)` (`azt3knet_pipeline.errors`).
 """
 
 from __future__ import annotations
 
 import httpx
 
-from azt3knet_pipeline.clients.http import ApiError, RetriesExhausted, RetryPolicy, send_with_retry
+from azt3knet_pipeline.clients.http import RetryPolicy, send_with_retry
+from azt3knet_pipeline.errors import LLMResponseError, LLMUnavailable, RetriesExhausted
 from azt3knet_pipeline.llm.prompt import check_seed
 
 OFFLINE_HINT = "or set AZT3KNET_LLM_BACKEND=offline to use the built-in offline generator"
 
 # Fewer, slower-starting attempts than the API clients: a local model server is either up or it is not.
 DEFAULT_OLLAMA_POLICY = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=5.0, max_total=300.0)
-
-
-class LLMError(ApiError):
-    """Base of every LLM adapter error."""
-
-
-class LLMUnavailable(LLMError):
-    """The model server cannot be reached, timed out, or stayed busy after the retry policy gave up."""
-
-
-class LLMResponseError(LLMError):
-    """The model server answered, but not usefully: bad status, unknown model, malformed or empty body."""
 
 
 def _server_error_text(response: httpx.Response) -> str:

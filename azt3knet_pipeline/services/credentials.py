@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from azt3knet_pipeline.domain.models import canonical_json
-from azt3knet_pipeline.private_files import UnsafePathError, check_target, ensure_private_dir, write_private
+from azt3knet_pipeline.errors import UnsafePathError
+from azt3knet_pipeline.private_files import check_target, ensure_private_dir, write_private
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.repository import Store

@@ -17,9 +17,8 @@ from typing import Any
 
 import httpx
 
-from azt3knet_pipeline.clients.desec import DesecClient, DesecNotFound, DesecThrottled
-from azt3knet_pipeline.clients.factory import ConfigurationError
-from azt3knet_pipeline.clients.http import ApiError, RetryPolicy, send_with_retry
+from azt3knet_pipeline.clients.desec import DesecClient
+from azt3knet_pipeline.clients.http import RetryPolicy, send_with_retry
 from azt3knet_pipeline.clients.mailcow import MailcowClient
 from azt3knet_pipeline.domain.dns import (
     DkimRecord,
@@ -30,6 +29,7 @@ from azt3knet_pipeline.domain.dns import (
     diff_rrsets,
     population_scope,
 )
+from azt3knet_pipeline.errors import ApiError, ConfigurationError, DesecNotFound, DesecThrottled
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.repository import Store
 

@@ -13,17 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from azt3knet_pipeline.errors import DecryptionError, KeyRotationError
 from azt3knet_pipeline.private_files import prepare_private
 from azt3knet_pipeline.services.credentials import BUNDLE_SUFFIX
-from azt3knet_pipeline.store.crypto import DecryptionError, SecretBox
+from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.repository import Store
 
 MAX_NAMED_ITEMS = 5
 log = logging.getLogger(__name__)
-
-
-class KeyRotationError(ValueError):
-    """The rotation did not happen. The message says that nothing changed and names what could not be read."""
 
 
 @dataclass

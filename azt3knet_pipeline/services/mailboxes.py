@@ -11,16 +11,13 @@ from typing import Any
 
 import pandas as pd
 
-from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.clients.mailcow import (
     DkimKey,
     DomainSpec,
     MailboxSpec,
     MailcowClient,
-    MailcowConflict,
     MailcowDomain,
     MailcowMailbox,
-    MailcowRequestError,
 )
 from azt3knet_pipeline.domain.mailbox_plan import (
     SYNTHETIC_TAG,
@@ -38,14 +35,17 @@ from azt3knet_pipeline.domain.mailbox_plan import (
     population_tags,
 )
 from azt3knet_pipeline.domain.passwords import derive_password
+from azt3knet_pipeline.errors import (
+    ApiError,
+    DomainNotOwned,
+    MailboxReconcileError,
+    MailcowConflict,
+    MailcowRequestError,
+)
 from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.repository import Store
 
 log = logging.getLogger(__name__)
-
-
-class MailboxReconcileError(ApiError):
-    """Some mailboxes could not be converged; the run fails and a re-run picks up where it stopped."""
 
 
 @dataclass
@@ -109,10 +109,6 @@ def domain_spec_for(
         key_size=key_size,
         dkim_selector=selector,
     )
-
-
-class DomainNotOwned(MailboxReconcileError):
-    """The population's mail domain exists on Mailcow but azt3knet did not create it: nothing was written."""
 
 
 @dataclass

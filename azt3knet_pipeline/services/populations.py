@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from azt3knet_pipeline.clients.factory import desec_client, mailcow_client, secret_box
 from azt3knet_pipeline.domain.generation import GeneratedPopulation, generate_population
 from azt3knet_pipeline.domain.models import Population, PopulationSpec, spec_to_register, validate_population_key
+from azt3knet_pipeline.errors import TeardownFailed
 from azt3knet_pipeline.names import DNS_RECORDS, MAILBOXES, POPULATE_JOB, PROFILES_JOB, TEARDOWN_JOB, TEARDOWN_OP
 from azt3knet_pipeline.orchestration.partitions import ensure_partition
 from azt3knet_pipeline.services import credentials
@@ -194,10 +195,6 @@ def teardown_plan(key: str, *, store: Store, settings: Settings) -> TeardownPlan
     store.require_population(key)
     with api_clients(settings) as (mailcow, desec):
         return read_teardown_plan(mailcow=mailcow, desec=desec, store=store, settings=settings, population_key=key)
-
-
-class TeardownFailed(RuntimeError):
-    """The teardown run failed; the message is its cause in one line (nothing is written after a failed read)."""
 
 
 def teardown_run_config(actor: str) -> dict[str, Any]:

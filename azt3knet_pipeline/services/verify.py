@@ -18,15 +18,12 @@ from email.utils import make_msgid
 from pydantic import BaseModel
 
 from azt3knet_pipeline.clients.factory import secret_box
-from azt3knet_pipeline.clients.mail import MailEndpoint, MailProbeError, imap_login, submit, wait_for_message
+from azt3knet_pipeline.clients.mail import MailEndpoint, imap_login, submit, wait_for_message
 from azt3knet_pipeline.domain.sampling import deterministic_sample
+from azt3knet_pipeline.errors import MailProbeError, NothingToVerify
 from azt3knet_pipeline.settings import Settings
 from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.repository import MailboxRow, Store
-
-
-class NothingToVerify(ValueError):
-    """The population has no active mailbox of record (never provisioned, or torn down)."""
 
 
 class MailboxFailure(BaseModel):

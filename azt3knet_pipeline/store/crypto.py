@@ -8,13 +8,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-
-class KeyConfigError(ValueError):
-    """`SECRET_KEY_FOR_KV_ENC` is missing or malformed. The message never echoes the key material."""
-
-
-class DecryptionError(ValueError):
-    """A ciphertext could not be decrypted with any configured key."""
+from azt3knet_pipeline.errors import DecryptionError, KeyConfigError
 
 
 class SecretBox:

@@ -11,20 +11,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from azt3knet_pipeline.domain.models import Population, PopulationSpec, validate_population_key
+from azt3knet_pipeline.errors import PopulationConflict, PopulationNotFound
 from azt3knet_pipeline.store.engine import StoreBase, as_utc, utc_now
 from azt3knet_pipeline.store.tables import population
-
-
-class StoreError(Exception):
-    """Base of store errors."""
-
-
-class PopulationConflict(StoreError):
-    """A different spec is already registered under this key."""
-
-
-class PopulationNotFound(StoreError):
-    """No population is registered under this key."""
 
 
 def _pinned(spec: PopulationSpec, version: int) -> PopulationSpec:

@@ -7,17 +7,13 @@ re-exported here.
 
 from __future__ import annotations
 
+from azt3knet_pipeline.errors import PopulationConflict, PopulationNotFound, StoreError
 from azt3knet_pipeline.store.audit import AuditEntry, AuditMixin
 from azt3knet_pipeline.store.desired_rrsets import DesiredRRsetsMixin
 from azt3knet_pipeline.store.engine import make_engine, normalise_postgres_url
 from azt3knet_pipeline.store.llm_cache import LlmCacheMixin
 from azt3knet_pipeline.store.mailboxes import MailboxesMixin, MailboxRow
-from azt3knet_pipeline.store.populations import (
-    PopulationConflict,
-    PopulationNotFound,
-    PopulationsMixin,
-    StoreError,
-)
+from azt3knet_pipeline.store.populations import PopulationsMixin
 from azt3knet_pipeline.store.schema import MIGRATIONS_DIR, STORE_SCHEMA_LOCK, migrate_schema
 from azt3knet_pipeline.store.secrets import DERIVATION_SECRET, SecretsMixin, StoreRotation
 

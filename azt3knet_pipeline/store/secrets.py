@@ -13,7 +13,8 @@ from sqlalchemy import Column, MetaData, String, Table, Text, bindparam, false, 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from azt3knet_pipeline.store.crypto import DecryptionError, SecretBox
+from azt3knet_pipeline.errors import DecryptionError
+from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.engine import StoreBase, utc_now
 from azt3knet_pipeline.store.tables import agent_mailbox, audit_log, kv_secret
 

@@ -19,24 +19,24 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from azt3knet_pipeline.clients.desec import (
-    DesecAuthError,
-    DesecClient,
-    DesecError,
-    DesecNotFound,
-    DesecThrottled,
-    DesecUnavailable,
-    DesecValidationError,
-    client_policy,
-    throttle_wait,
-)
-from azt3knet_pipeline.clients.http import ApiError, RetriesExhausted, RetryPolicy
+from azt3knet_pipeline.clients.desec import DesecClient, client_policy, throttle_wait
+from azt3knet_pipeline.clients.http import RetryPolicy
 from azt3knet_pipeline.domain.dns import (
     DkimRecord,
     RRset,
     desired_population_rrsets,
     diff_rrsets,
     population_scope,
+)
+from azt3knet_pipeline.errors import (
+    ApiError,
+    DesecAuthError,
+    DesecError,
+    DesecNotFound,
+    DesecThrottled,
+    DesecUnavailable,
+    DesecValidationError,
+    RetriesExhausted,
 )
 from azt3knet_pipeline.sandbox.desec import DEFAULT_TOKEN, DesecSandbox, DesecSandboxConfig, create_desec_app
 from azt3knet_pipeline.serving import RunningServer, serve_in_thread

@@ -27,23 +27,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from azt3knet_pipeline.clients.http import ApiError, RetriesExhausted, RetryPolicy
+from azt3knet_pipeline.clients.http import RetryPolicy
 from azt3knet_pipeline.clients.mailcow import (
     DkimKey,
     DomainSpec,
     MailboxSpec,
-    MailcowAuthError,
     MailcowClient,
+    MailcowDomain,
+    MailcowMailbox,
+    normalise_envelope,
+)
+from azt3knet_pipeline.errors import (
+    ApiError,
+    MailcowAuthError,
     MailcowConflict,
     MailcowDkimExists,
-    MailcowDomain,
     MailcowDomainMissing,
     MailcowError,
-    MailcowMailbox,
     MailcowNotFound,
     MailcowRequestError,
     MailcowUnavailable,
-    normalise_envelope,
+    RetriesExhausted,
 )
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox, MailcowSandboxConfig, create_mailcow_app
 from azt3knet_pipeline.serving import RunningServer, serve_in_thread

@@ -13,15 +13,8 @@ import httpx
 import pytest
 
 from azt3knet_pipeline.clients.http import RetryPolicy
-from azt3knet_pipeline.clients.mailcow import (
-    DomainSpec,
-    MailboxSpec,
-    MailcowAmbiguousReply,
-    MailcowClient,
-    MailcowConflict,
-    MailcowDomainMissing,
-    MailcowError,
-)
+from azt3knet_pipeline.clients.mailcow import DomainSpec, MailboxSpec, MailcowClient
+from azt3knet_pipeline.errors import MailcowAmbiguousReply, MailcowConflict, MailcowDomainMissing, MailcowError
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox, MailcowSandboxConfig, create_mailcow_app
 from azt3knet_pipeline.sandbox.mailcow.mailboxes import add_mailbox
 from azt3knet_pipeline.serving import RunningServer, serve_in_thread

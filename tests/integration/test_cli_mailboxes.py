@@ -30,10 +30,11 @@ from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mailcow import MailboxSpec
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG
 from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.errors import DecryptionError
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
 from azt3knet_pipeline.services.credentials import bundle_path, decrypt_bundle
 from azt3knet_pipeline.settings import get_settings
-from azt3knet_pipeline.store.crypto import DecryptionError, SecretBox
+from azt3knet_pipeline.store.crypto import SecretBox
 
 SPEC = PopulationSpec(count=8, seed=51, country="ES")
 KEY = "seed-51"

@@ -18,7 +18,8 @@ from helpers_sandbox import azt3knet, stored_passwords
 import azt3knet_pipeline.private_files as private_files
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.domain.models import PopulationSpec
-from azt3knet_pipeline.private_files import UnsafePathError, write_private
+from azt3knet_pipeline.errors import UnsafePathError
+from azt3knet_pipeline.private_files import write_private
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import decrypt_bundle
 from azt3knet_pipeline.settings import get_settings

@@ -16,11 +16,12 @@ from helpers_sandbox import azt3knet, stored_passwords
 from sqlalchemy import select
 
 from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.errors import DecryptionError, KeyRotationError
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import BUNDLE_SUFFIX, decrypt_bundle
-from azt3knet_pipeline.services.keys import KeyRotationError, rotate_keys
+from azt3knet_pipeline.services.keys import rotate_keys
 from azt3knet_pipeline.settings import get_settings
-from azt3knet_pipeline.store.crypto import DecryptionError, SecretBox
+from azt3knet_pipeline.store.crypto import SecretBox
 from azt3knet_pipeline.store.repository import Store
 from azt3knet_pipeline.store.tables import agent_mailbox, kv_secret
 

@@ -23,9 +23,10 @@ from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.http import RetryPolicy
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.errors import MailboxReconcileError
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
-from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, domain_spec_for, reconcile_mailboxes
+from azt3knet_pipeline.services.mailboxes import domain_spec_for, reconcile_mailboxes
 from azt3knet_pipeline.settings import get_settings
 
 NO_FAULTS = {

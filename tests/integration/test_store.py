@@ -6,8 +6,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from azt3knet_pipeline.domain.models import PopulationSpec
-from azt3knet_pipeline.store.crypto import DecryptionError, KeyConfigError, SecretBox
-from azt3knet_pipeline.store.repository import PopulationConflict, PopulationNotFound, Store
+from azt3knet_pipeline.errors import DecryptionError, KeyConfigError, PopulationConflict, PopulationNotFound
+from azt3knet_pipeline.store.crypto import SecretBox
+from azt3knet_pipeline.store.repository import Store
 
 SPEC = PopulationSpec(count=10, seed=42, country="ES")
 

@@ -23,11 +23,12 @@ from dagster import build_schedule_context
 from helpers_sandbox import api_client, azt3knet, azt3knet_command, mailcow, read_exports, stored_passwords
 
 from azt3knet_pipeline.clients.factory import secret_box
-from azt3knet_pipeline.clients.mail import AUTH_REFUSED, TIMEOUT, TLS, MailEndpoint, MailProbeError, imap_login
+from azt3knet_pipeline.clients.mail import AUTH_REFUSED, TIMEOUT, TLS, MailEndpoint, imap_login
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.defs.resources import pipeline_resources
 from azt3knet_pipeline.defs.verify import partition_tags, verify_mailboxes_schedule
 from azt3knet_pipeline.domain.models import PopulationSpec
+from azt3knet_pipeline.errors import MailProbeError
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import decrypt_bundle

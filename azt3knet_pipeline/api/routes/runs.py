@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Path
 
 from azt3knet_pipeline.api.auth import require_admin
 from azt3knet_pipeline.api.context import Ctx
-from azt3knet_pipeline.api.errors import ApiProblem, declare
+from azt3knet_pipeline.api.errors import declare
 from azt3knet_pipeline.api.models import RUN_ID_PATTERN, RunDetail
+from azt3knet_pipeline.errors import ApiProblem
 from azt3knet_pipeline.orchestration.results import run_detail
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_admin)], responses=declare(401, 503))

@@ -4,12 +4,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, Failure, Output, asset
 from pydantic import Field
 
-from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.defs.partitions import population_partitions
 from azt3knet_pipeline.defs.resources import MailcowResource, SettingsResource
+from azt3knet_pipeline.errors import ApiError, MailboxReconcileError
 from azt3knet_pipeline.names import POPULATION_GROUP
 from azt3knet_pipeline.services.dns import WRITE_AHEAD_GRACE, dns_configured, utcnow
-from azt3knet_pipeline.services.mailboxes import MailboxReconcileError, reconcile_mailboxes
+from azt3knet_pipeline.services.mailboxes import reconcile_mailboxes
 
 
 class MailboxesConfig(Config):

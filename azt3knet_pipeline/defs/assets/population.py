@@ -18,11 +18,10 @@ from azt3knet_pipeline.defs.resources import SettingsResource
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.models import LATEST_GENERATOR_VERSION, PopulationSpec
 from azt3knet_pipeline.domain.report import describe
-from azt3knet_pipeline.errors import describe_validation_error
+from azt3knet_pipeline.errors import PopulationConflict, describe_validation_error
 from azt3knet_pipeline.llm.enrich import enrich_profiles
 from azt3knet_pipeline.names import POPULATION_GROUP
 from azt3knet_pipeline.services.population_report import report_path, write_png
-from azt3knet_pipeline.store.repository import PopulationConflict
 
 PREVIEW_COLUMNS = ["index", "display_name", "gender", "age", "city", "email_local_part", "interests"]
 

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from azt3knet_pipeline.clients.http import (
     NEVER_RETRY_STATUSES,
     RETRY_STATUSES,
-    RetriesExhausted,
     RetryPolicy,
     parse_retry_after,
     send_with_retry,
 )
+from azt3knet_pipeline.errors import RetriesExhausted
 from azt3knet_pipeline.serving import free_port
 
 REQUEST = httpx.Request("GET", "http://127.0.0.1/x")

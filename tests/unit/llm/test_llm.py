@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azt3knet_pipeline.clients.http import ApiError
 from azt3knet_pipeline.domain.text import offline_bio
+from azt3knet_pipeline.errors import ApiError
 from azt3knet_pipeline.llm import (
     OFFLINE_MODEL,
     Backend,

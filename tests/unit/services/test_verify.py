@@ -8,8 +8,9 @@ import smtplib
 import socket
 import ssl
 
-from azt3knet_pipeline.clients.mail import AUTH_REFUSED, CONNECTION, PROTOCOL, TIMEOUT, TLS, MailProbeError, classify
+from azt3knet_pipeline.clients.mail import AUTH_REFUSED, CONNECTION, PROTOCOL, TIMEOUT, TLS, classify
 from azt3knet_pipeline.domain.sampling import deterministic_sample
+from azt3knet_pipeline.errors import MailProbeError
 from azt3knet_pipeline.sandbox.dovecot import passwd_lines
 from azt3knet_pipeline.sandbox.mailcow import hash_password
 from azt3knet_pipeline.services.verify import Delivery, MailboxFailure, VerifyReport

@@ -12,24 +12,31 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import SecretStr
 
-from azt3knet_pipeline.clients.http import (
-    ApiError,
-    RetriesExhausted,
-    RetryPolicy,
-    parse_retry_after,
-    send_with_retry,
+from azt3knet_pipeline.clients.desec.models import DesecDomain, item_payload, parse_rrset
+from azt3knet_pipeline.clients.desec.responses import (
+    DETAIL_LIMIT,
+    body_of,
+    detail_text,
+    raise_for,
+    throttle_wait,
 )
+from azt3knet_pipeline.clients.http import RetryPolicy, send_with_retry
 from azt3knet_pipeline.domain.dns import AUTOMATIC_TYPES, RRset, RRsetDiff
+from azt3knet_pipeline.errors import (
+    DesecPaginationError,
+    DesecThrottled,
+    DesecUnavailable,
+    DesecValidationError,
+    RetriesExhausted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,161 +45,10 @@ DEFAULT_BASE_URL = "https://desec.io/api/v1"
 # one out is right, so this client accepts Retry-After up to 120 s.
 DEFAULT_POLICY = RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=10.0, max_total=300.0, max_retry_after=120.0)
 MAX_PAGES = 10_000
-_DETAIL_LIMIT = 500
-
-
-# --- errors -------------------------------------------------------------------------------------------------
-
-
-class DesecError(ApiError):
-    """Any deSEC failure. `detail` is the decoded response body (JSON or text), when there was one."""
-
-    def __init__(self, message: str, *, status: int | None = None, key: str | None = None, detail: Any = None) -> None:
-        super().__init__(message, status=status, key=key)
-        self.detail = detail
-
-
-class DesecAuthError(DesecError):
-    """401 (bad or missing token), or 403 "Insufficient token permissions." (a token policy forbids it)."""
-
-
-class DesecNotFound(DesecError):
-    """404: the domain is not yours (or does not exist), or the rrset does not exist."""
-
-
-class DesecValidationError(DesecError):
-    """400. `item_errors` pairs each rejected item (the RRset or dict you sent) with its error dict; for a
-    bulk request the server's list is aligned with the input and `{}` entries (valid items) are left out.
-    `errors` holds messages that belong to no single item (a top-level list of strings, a request dict)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = 400,
-        key: str | None = None,
-        detail: Any = None,
-        item_errors: list[tuple[RRset | dict[str, Any], dict[str, Any]]] | None = None,
-        errors: list[str] | None = None,
-    ) -> None:
-        super().__init__(message, status=status, key=key, detail=detail)
-        self.item_errors = item_errors or []
-        self.errors = errors or []
-
-
-class DesecThrottled(DesecError, RetriesExhausted):
-    """429 still answered after the retry policy gave up, or asking a wait above `max_retry_after` (deSEC's hour
-    and day buckets, or the user's 2000 requests/day): the client never sleeps that long, the caller defers.
-    `retry_after` is deSEC's wait in seconds (None when the reply did not say)."""
-
-    def __init__(self, message: str, *, retry_after: float | None, key: str | None = None, detail: Any = None):
-        super().__init__(message, status=429, key=key, detail=detail)
-        self.retry_after = retry_after
-
-
-class DesecUnavailable(DesecError, RetriesExhausted):
-    """Transient failures (connection errors, timeouts, 502/503/504) outlasted the retry policy."""
-
-
-class DesecPaginationError(DesecError):
-    """The cursor pagination could not be followed (no link, a loop, a page that is not a list)."""
-
-
-# --- models -------------------------------------------------------------------------------------------------
-
-
-class DesecDomain(BaseModel):
-    """A deSEC domain as `GET /domains/{name}/` answers it (`keys` only on create and retrieve)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    name: str
-    minimum_ttl: int
-    created: datetime | None = None
-    published: datetime | None = None
-    touched: datetime | None = None
-    keys: tuple[dict[str, Any], ...] = Field(default_factory=tuple)
-
-
-# --- helpers ------------------------------------------------------------------------------------------------
 
 
 def _segment(value: str) -> str:
     return quote(value, safe="@*")
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
-def _flatten(value: Any) -> str:
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_flatten(v)}" for k, v in value.items() if v not in ({}, [], None, ""))
-    if isinstance(value, list | tuple):
-        return " ".join(_flatten(v) for v in value if v not in ({}, [], None, ""))
-    return str(value)
-
-
-def _label(item: RRset | Mapping[str, Any]) -> str:
-    if isinstance(item, RRset):
-        subname, rtype = item.subname, item.type
-    else:
-        subname, rtype = item.get("subname"), item.get("type")
-    shown = subname if subname else "@"
-    return f"subname={shown} type={rtype}"
-
-
-_THROTTLE_WAIT_RE = re.compile(r"Expected available in (\d+) seconds?")
-
-
-def throttle_wait(response: httpx.Response) -> float | None:
-    """Seconds a 429 asks to wait: `Retry-After`, else the number in deSEC's throttle message (None: unknown,
-    e.g. nginx's own 429 page)."""
-    seconds = parse_retry_after(response.headers.get("Retry-After"))
-    if seconds is not None:
-        return seconds
-    match = _THROTTLE_WAIT_RE.search(response.text or "")
-    return float(match.group(1)) if match else None
-
-
-def _detail_text(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return body["detail"]
-    return _flatten(body) if not isinstance(body, str) else body.strip()
-
-
-def _item_payload(item: RRset | Mapping[str, Any]) -> dict[str, Any]:
-    """A bulk item with `subname` always explicit: `""` for the apex, never `"@"`, never missing."""
-    if isinstance(item, RRset):
-        return item.to_payload()
-    payload = dict(item)
-    subname = payload.get("subname")
-    if subname is None or subname == "@":
-        payload["subname"] = ""
-    if isinstance(payload.get("type"), str):
-        payload["type"] = payload["type"].upper()
-    if "records" in payload and not isinstance(payload["records"], list):
-        payload["records"] = list(payload["records"])
-    return payload
-
-
-def _parse_rrset(data: Any) -> RRset:
-    if not isinstance(data, dict):
-        raise DesecError(f"deSEC returned an rrset that is not an object: {type(data).__name__}")
-    return RRset.model_validate(
-        {
-            "subname": data.get("subname") or "",
-            "type": data["type"],
-            "ttl": data["ttl"],
-            "records": data["records"],
-        }
-    )
-
-
-# --- client -------------------------------------------------------------------------------------------------
 
 
 class DesecClient:
@@ -246,7 +102,7 @@ class DesecClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> DesecClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -314,9 +170,9 @@ class DesecClient:
         except RetriesExhausted as exc:
             final = last[0]
             if final is not None and final.status_code == 429:
-                body = _body(final)
+                body = body_of(final)
                 raise DesecThrottled(
-                    self._scrub(f"{exc.message} ({_detail_text(body)[:_DETAIL_LIMIT]})"),
+                    self._scrub(f"{exc.message} ({detail_text(body)[:DETAIL_LIMIT]})"),
                     retry_after=throttle_wait(final),
                     key=key,
                     detail=body,
@@ -336,76 +192,7 @@ class DesecClient:
         items: Sequence[RRset | Mapping[str, Any]] | None = None,
         bulk: bool = False,
     ) -> None:
-        """Map a non-2xx response to the error hierarchy."""
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        body = _body(response)
-        text = self._scrub(_detail_text(body))[:_DETAIL_LIMIT]
-        if status == 400:
-            raise self._validation_error(what, body, items=items, bulk=bulk, key=key)
-        if status == 401:
-            raise DesecAuthError(f"{what}: deSEC refused the token (HTTP 401): {text}", status=401, key=key)
-        if status == 403:
-            lowered = text.lower()
-            if "permission" in lowered or "multi-factor" in lowered or "credentials" in lowered:
-                raise DesecAuthError(f"{what}: not permitted (HTTP 403): {text}", status=403, key=key, detail=body)
-            raise DesecError(f"{what}: forbidden (HTTP 403): {text}", status=403, key=key, detail=body)
-        if status == 404:
-            raise DesecNotFound(f"{what}: not found (HTTP 404): {text}", status=404, key=key, detail=body)
-        if status == 429:
-            raise DesecThrottled(
-                f"{what}: throttled (HTTP 429): {text}",
-                retry_after=throttle_wait(response),
-                key=key,
-                detail=body,
-            )
-        raise DesecError(f"{what}: HTTP {status}: {text}", status=status, key=key, detail=body)
-
-    def _validation_error(
-        self,
-        what: str,
-        body: Any,
-        *,
-        items: Sequence[RRset | Mapping[str, Any]] | None,
-        bulk: bool,
-        key: str | None,
-    ) -> DesecValidationError:
-        item_errors: list[tuple[RRset | dict[str, Any], dict[str, Any]]] = []
-        errors: list[str] = []
-        positions: list[int] = []
-        seq = list(items or [])
-
-        def as_item(item: RRset | Mapping[str, Any]) -> RRset | dict[str, Any]:
-            return item if isinstance(item, RRset) else dict(item)
-
-        if isinstance(body, list) and bulk and len(body) == len(seq) and all(isinstance(e, dict) for e in body):
-            for position, (item, error) in enumerate(zip(seq, body, strict=True)):
-                if error:
-                    item_errors.append((as_item(item), error))
-                    positions.append(position)
-        elif isinstance(body, list):
-            errors = [_flatten(e) for e in body]
-            if len(seq) == 1:
-                item_errors.append((as_item(seq[0]), {"non_field_errors": errors}))
-                positions.append(0)
-        elif isinstance(body, dict) and not bulk and len(seq) == 1:
-            item_errors.append((as_item(seq[0]), body))
-            positions.append(0)
-        elif isinstance(body, dict):
-            errors = [_flatten(body)]
-        else:
-            errors = [str(body).strip()]
-        parts = [
-            f"item {pos} ({_label(item)}): {_flatten(err)}"
-            for pos, (item, err) in zip(positions, item_errors, strict=True)
-        ]
-        if not item_errors:
-            parts += errors
-        message = self._scrub(f"{what}: deSEC rejected the request (HTTP 400): " + " | ".join(parts))
-        return DesecValidationError(
-            message[: _DETAIL_LIMIT * 4], key=key, detail=body, item_errors=item_errors, errors=errors
-        )
+        raise_for(response, what=what, key=key, items=items, bulk=bulk, scrub=self._scrub)
 
     # --- pagination -----------------------------------------------------------------------------------------
 
@@ -421,9 +208,9 @@ class DesecClient:
         """GET a collection, following cursor pagination (400 + `Link: rel="first"`, then `rel="next"`)."""
         response, _ = self._send("GET", url, what=what, write=False, params=params, key=key)
         if response.status_code == 400:
-            body = _body(response)
+            body = body_of(response)
             first = response.links.get("first", {}).get("url")
-            if first is not None or "pagination required" in _detail_text(body).lower():
+            if first is not None or "pagination required" in detail_text(body).lower():
                 if first is not None:
                     response, _ = self._send("GET", self._local(first, response), what=what, write=False, key=key)
                 else:  # no Link header: ask for the first page ourselves
@@ -434,7 +221,7 @@ class DesecClient:
         seen: set[str] = set()
         while True:
             self._raise_for(response, what=what, key=key)
-            page = _body(response)
+            page = body_of(response)
             if not isinstance(page, list):
                 raise DesecPaginationError(f"{what}: expected a JSON array, got {type(page).__name__}", key=key)
             results.extend(page)
@@ -483,7 +270,7 @@ class DesecClient:
         data = self._get_all(self._rrsets_url(domain), params, what=f"list rrsets of {domain}", key=domain)
         rrsets: dict[tuple[str, str], RRset] = {}
         for item in data:
-            rrset = _parse_rrset(item)
+            rrset = parse_rrset(item)
             if rrset.type not in AUTOMATIC_TYPES:
                 rrsets.setdefault(rrset.key, rrset)
         return sorted(rrsets.values(), key=lambda r: r.key)
@@ -495,7 +282,7 @@ class DesecClient:
         if response.status_code == 404:
             return None
         self._raise_for(response, what=what, key=domain)
-        return _parse_rrset(response.json())
+        return parse_rrset(response.json())
 
     def create_rrset(self, domain: str, rrset: RRset) -> RRset:
         """POST one new rrset (400 if it exists). A retry finding its own earlier write applied succeeds."""
@@ -508,7 +295,7 @@ class DesecClient:
             if existing is not None and existing.same_as(rrset):
                 return existing
         self._raise_for(response, what=what, key=domain, items=[rrset])
-        return _parse_rrset(response.json())
+        return parse_rrset(response.json())
 
     def patch_rrset(
         self,
@@ -533,7 +320,7 @@ class DesecClient:
         self._raise_for(response, what=what, key=domain, items=[item])
         if response.status_code == 204 or not response.content:
             return None
-        return _parse_rrset(response.json())
+        return parse_rrset(response.json())
 
     def delete_rrset(self, domain: str, subname: str, type: str) -> None:
         """Delete one rrset; deSEC answers 204 also when it does not exist."""
@@ -544,11 +331,11 @@ class DesecClient:
     def _bulk(self, method: str, domain: str, items: Sequence[RRset | Mapping[str, Any]], *, what: str) -> list[RRset]:
         if not items:
             return []
-        payload = [_item_payload(item) for item in items]
+        payload = [item_payload(item) for item in items]
         response, _ = self._send(method, self._rrsets_url(domain), what=what, write=True, json=payload, key=domain)
         self._raise_for(response, what=what, key=domain, items=items, bulk=True)
-        data = _body(response)
-        return [_parse_rrset(d) for d in data] if isinstance(data, list) else []
+        data = body_of(response)
+        return [parse_rrset(d) for d in data] if isinstance(data, list) else []
 
     def bulk_put(self, domain: str, rrsets: Iterable[RRset]) -> list[RRset]:
         """Bulk PUT (atomic): each rrset written whole; ones left out are NOT deleted. `[]` sends nothing."""
@@ -593,7 +380,7 @@ class DesecClient:
         what = f"dynDNS update of {hostname}"
         response, _ = self._send("GET", target, what=what, write=True, params=params, key=hostname)
         if response.status_code == 400:
-            text = self._scrub(response.text.strip())[:_DETAIL_LIMIT]
+            text = self._scrub(response.text.strip())[:DETAIL_LIMIT]
             raise DesecValidationError(f"{what}: {text}", key=hostname, detail=text, errors=[text])
         self._raise_for(response, what=what, key=hostname)
         return response.text.strip()
