@@ -71,9 +71,8 @@ def demo(
     """Run a demo population end to end: profiles, mailboxes, DNS and the encrypted credential bundle, on the
     embedded default (SQLite + a local Dagster instance) against local Mailcow/deSEC stand-ins it starts; then log
     in to a sample of the mailboxes and send one message between two agents on a local Dovecot (if installed)."""
-    import os
-
     from azt3knet_pipeline.cli.failure import run_log_config
+    from azt3knet_pipeline.defs.resources import pinned_settings, pipeline_resources
     from azt3knet_pipeline.names import AGENT_PROFILES, CREDENTIAL_EXPORT, DNS_RECORDS, MAILBOXES
     from azt3knet_pipeline.orchestration.instance import get_instance
     from azt3knet_pipeline.orchestration.launch import materialize_population
@@ -81,28 +80,35 @@ def demo(
     from azt3knet_pipeline.sandbox.run import running_sandbox
     from azt3knet_pipeline.services import populations
     from azt3knet_pipeline.services.verify import verify_with_settings
-    from azt3knet_pipeline.settings import get_settings
+    from azt3knet_pipeline.settings import Settings, get_settings
 
     spec = build_spec(count=count, seed=seed, country=country)
+    user_settings = get_settings()
     # The demo keeps its own home so it never mixes stand-in state with a real installation's store.
-    home = get_settings().home / "demo"  # AZT3KNET_HOME, else ~/.azt3knet (never $HOME)
-    os.environ["AZT3KNET_HOME"] = str(home)
-    os.environ["DAGSTER_HOME"] = str(home / "dagster")
-    os.environ.pop("AZT3KNET_DATABASE_URL", None)
-    if not os.environ.get("SECRET_KEY_FOR_KV_ENC"):
-        os.environ["SECRET_KEY_FOR_KV_ENC"] = _demo_key(home / "demo.key")
+    home = user_settings.home / "demo"  # AZT3KNET_HOME, else ~/.azt3knet (never $HOME)
+    secret_key = user_settings.secret_key_for_kv_enc
+    given_key = secret_key.get_secret_value() if secret_key else ""
+    demo_key = given_key or _demo_key(home / "demo.key")
     key = f"demo-{spec.default_key()}"
     no_dovecot = dovecot_missing()
     report = None
     with running_sandbox(state_dir=home / "sandbox", mail_server=no_dovecot is None) as sandbox:
-        os.environ.update(sandbox.env)
-        get_settings.cache_clear()
-        settings = get_settings()
+        # Settings of its own, given to every step explicitly: the process environment is never changed.
+        settings = Settings(
+            AZT3KNET_HOME=home,
+            DAGSTER_HOME=home / "dagster",
+            AZT3KNET_DATABASE_URL=None,
+            SECRET_KEY_FOR_KV_ENC=demo_key,
+            **sandbox.env,
+        )
         instance = get_instance(settings)
+        resources = pipeline_resources(pinned_settings(settings))
 
         def launch(population_key: str, *, job_name: str, run_config: dict[str, Any] | None = None) -> Any:
             config = {**run_log_config(), **(run_config or {})}
-            return materialize_population(population_key, instance=instance, job_name=job_name, run_config=config)
+            return materialize_population(
+                population_key, instance=instance, job_name=job_name, run_config=config, resources=resources
+            )
 
         with err.status(f"materializing {key}: profiles → mailboxes → DNS → credentials …"):
             populated = populations.populate(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
@@ -89,11 +89,16 @@ class SettingsResource(ConfigurableResource):
     mail_hostname: str | None = _field("mail_hostname", "The mail server's host name (MX target)")
     ollama_base_url: str | None = _field("ollama_base_url", "Ollama URL (AZT3KNET_LLM_BACKEND=ollama)")
 
+    # Set only on the subclasses `pinned_settings` makes: a class attribute, because Dagster re-creates the
+    # resource from its config (instance and private attributes are lost, the class is kept).
+    pinned: ClassVar[Settings | None] = None
     _settings: Settings | None = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
         """Settings with this resource's fields over the environment (the non-secret knobs stay env-driven)."""
+        if self.pinned is not None:
+            return self.pinned
         if self._settings is None:
             given = {ENV_NAMES[name]: value for name in ENV_NAMES if (value := getattr(self, name)) is not None}
             self._settings = Settings(**given)
@@ -163,6 +168,16 @@ def pipeline_resources(settings: SettingsResource | None = None) -> dict[str, Co
         "mailcow": MailcowResource(settings=settings),
         "desec": DesecResource(settings=settings),
     }
+
+
+def pinned_settings(settings: Settings) -> SettingsResource:
+    """A SettingsResource that is exactly `settings` (environment not read) for runs executed in this process.
+
+    Its values are held by a one-off subclass, not by fields: field values become defaults of the resource's
+    config schema, which Dagster stores with the run's job snapshot, secrets included.
+    """
+    pinned_class = type("PinnedSettingsResource", (SettingsResource,), {"pinned": settings, "__module__": __name__})
+    return pinned_class()
 
 
 def env_settings() -> SettingsResource:

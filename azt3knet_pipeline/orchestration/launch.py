@@ -28,7 +28,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +38,7 @@ from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
 from dagster._core.execution.api import execute_run
+from dagster._core.execution.build_resources import wrap_resources_for_execution
 from dagster._core.execution.execute_in_process import merge_run_tags
 from dagster._core.origin import JobPythonOrigin
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
@@ -73,12 +74,20 @@ QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_leve
 
 
 def create_run(
-    instance: DagsterInstance, key: str, job_name: str, *, run_config: dict[str, Any], tags: dict[str, str]
+    instance: DagsterInstance,
+    key: str,
+    job_name: str,
+    *,
+    run_config: dict[str, Any],
+    tags: dict[str, str],
+    job_def: JobDefinition | None = None,
 ) -> DagsterRun:
-    """Create (NOT_STARTED) a run of `job_name` for partition `key` as a run of the project's code location."""
+    """Create (NOT_STARTED) a run of `job_name` (`job_def`: that job with other resources) for partition `key`
+    as a run of the project's code location."""
     job = loaded_job(job_name)
+    job_def = job_def or job.definition
     merged = merge_run_tags(
-        job_def=job.definition,
+        job_def=job_def,
         partition_key=key,
         tags=tags,
         asset_selection=None,
@@ -86,7 +95,7 @@ def create_run(
         run_config=run_config,
     )
     return instance.create_run_for_job(
-        job_def=job.definition,
+        job_def=job_def,
         run_config=run_config,
         tags=merged,
         status=DagsterRunStatus.NOT_STARTED,
@@ -102,18 +111,27 @@ def materialize_population(
     job_name: str = POPULATE_JOB,
     run_config: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
     """Run `job_name` for partition `key` in this process, in `instance`, as a run of the project's code location
-    (it shows on the job's page in the UI); returns once it has finished.
+    (it shows on the job's page in the UI); returns once it has finished. `resources` replace the project's
+    resources of the same key for this run (e.g. `pipeline_resources(pinned_settings(settings))`).
 
     Runs of this instance whose process died (kill -9, crash) are marked failed and their pool slots freed
     first, so they never block this one; this run is tagged with this process as its owner for the same reason.
     """
     reap_dead_runs(instance)
     config = {**QUIET_RUN_CONFIG, **(run_config or {}), "execution": IN_PROCESS_EXECUTION}
+    job_def = loaded_job(job_name).definition
+    if resources:
+        job_def = job_def.with_top_level_resources(
+            {**(defs.resources or {}), **wrap_resources_for_execution(dict(resources))}
+        )
     with owning_runs(instance):
-        run = create_run(instance, key, job_name, run_config=config, tags={**owner_tags(), **(tags or {})})
-        execute_run(InMemoryJob(loaded_job(job_name).definition), run, instance)
+        run = create_run(
+            instance, key, job_name, run_config=config, tags={**owner_tags(), **(tags or {})}, job_def=job_def
+        )
+        execute_run(InMemoryJob(job_def), run, instance)
     return outcome_of_run(instance, run.run_id, key=key, job_name=job_name)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 from anyascii import anyascii
 
@@ -20,20 +22,34 @@ def population_report(spec: PopulationSpec, key: str) -> PopulationReport:
     return describe(spec, key, stream_population(spec, key).chunks())
 
 
-def _private_matplotlib_dir(home: Path) -> None:
-    """Keep matplotlib's font cache and config under AZT3KNET_HOME (private), never in $HOME/.cache or .config."""
-    if not os.environ.get("MPLCONFIGDIR"):
+def _import_pyplot(home: Path) -> Any:
+    """pyplot on the Agg backend, its font cache and config under AZT3KNET_HOME (private), never in $HOME/.cache or
+    .config. MPLCONFIGDIR is set only while matplotlib first imports (it resolves the folders once, then caches
+    them), so the process environment is left as it was."""
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLCONFIGDIR"):
         os.environ["MPLCONFIGDIR"] = str(ensure_private_dir(home / "cache" / "matplotlib"))
+        try:
+            return _import_pyplot_now()
+        finally:
+            os.environ.pop("MPLCONFIGDIR", None)
+    return _import_pyplot_now()
 
 
-def render_png(report: PopulationReport, top: int = 12, *, home: Path) -> bytes:
-    """The report's plot as PNG bytes (`home`: AZT3KNET_HOME, where matplotlib keeps its cache)."""
-    _private_matplotlib_dir(home)
+def _import_pyplot_now() -> Any:
     # matplotlib is imported only when a plot is drawn: it is slow to import and MPLCONFIGDIR must be set first.
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot
+
+    matplotlib.get_configdir()  # resolved (and cached) now, while MPLCONFIGDIR says where
+    matplotlib.get_cachedir()
+    return pyplot
+
+
+def render_png(report: PopulationReport, top: int = 12, *, home: Path) -> bytes:
+    """The report's plot as PNG bytes (`home`: AZT3KNET_HOME, where matplotlib keeps its cache)."""
+    plt = _import_pyplot(home)
 
     fig, (pyramid, places) = plt.subplots(1, 2, figsize=(12, 5.5), dpi=100)
     try:
