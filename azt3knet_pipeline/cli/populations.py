@@ -1,5 +1,6 @@
-"""`azt3knet populations list|show|describe`: inspect registered populations. `list` and `show` of an unknown
-key never load Dagster (tests/integration/test_cli_imports.py). Imports inside functions: see cli/common.py."""
+"""`azt3knet populations list|show|describe`: inspect registered populations. `list` and `show` answer from the
+project store and never load Dagster; only `show --assets` does (tests/integration/test_cli_imports.py). Imports
+inside functions: see cli/common.py."""
 
 from __future__ import annotations
 
@@ -49,22 +50,27 @@ def populations_list(as_json: bool = typer.Option(False, "--json", help="JSON li
 @populations_app.command("show")
 @handle_errors
 def populations_show(
-    key: str, as_json: bool = typer.Option(False, "--json", help="One JSON object (for scripts).")
+    key: str,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object (for scripts)."),
+    assets: bool = typer.Option(
+        False, "--assets", help="Also the latest materialization of each asset (run id, time, metadata): reads Dagster."
+    ),
 ) -> None:
-    """Show one population: its spec, status (with the DNS pending time) and latest materializations."""
+    """Show one population from the project store: its spec, status (with the DNS pending time), mailboxes by
+    state, credentials and desired rrsets of record; `--assets` adds its latest materializations."""
     from azt3knet_pipeline.services.populations import describe_population, open_store
     from azt3knet_pipeline.settings import get_settings
 
     settings = get_settings()
 
     def read_assets(population_key: str) -> dict[str, Any]:
-        # Dagster is loaded only once the store knows the key: an unknown key fails without it.
+        # Dagster is loaded only when asked for, and once the store knows the key.
         from azt3knet_pipeline.orchestration.instance import get_instance
         from azt3knet_pipeline.orchestration.results import latest_materializations
 
         return latest_materializations(get_instance(settings), population_key)
 
-    info = describe_population(key, store=open_store(settings), read_assets=read_assets)
+    info = describe_population(key, store=open_store(settings), read_assets=read_assets if assets else None)
     if as_json:
         sys.stdout.write(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
         return
@@ -74,7 +80,16 @@ def populations_show(
     out.print(f"population [bold]{info['key']}[/]: {status}")
     out.print(f"  generator version: {info['generator_version']}", highlight=False)
     out.print(f"  spec: {json.dumps(info['spec'], sort_keys=True)} (hash {info['spec_hash'][:12]})", highlight=False)
-    for name, asset in sorted(info["assets"].items()):
+    states = ", ".join(f"{count} {state}" for state, count in info["mailboxes"].items()) or "none"
+    out.print(f"  mailboxes: {states}; credentials to export: {info['credentials']}", highlight=False)
+    desired = info["desired_rrsets"]
+    if desired is not None:
+        out.print(
+            f"  desired rrsets: {desired['count']} in {desired['zone']} (hash {desired['hash'][:12]}, "
+            f"written {desired['updated_at']})",
+            highlight=False,
+        )
+    for name, asset in sorted(info.get("assets", {}).items()):
         out.print(f"  {name}: run {asset['run_id']}", highlight=False)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from azt3knet_pipeline.clients.factory import desec_client, mailcow_client, secret_box
@@ -156,19 +157,38 @@ def recreate(
 def describe_population(
     key: str, *, store: Store, read_assets: Callable[[str], dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """Spec, status and, from `read_assets(key)`, the latest materialization (run id, metadata) of each asset."""
+    """What the store knows of a population: spec, status, mailboxes by state, credentials and desired rrsets of
+    record; with `read_assets` (which reads the Dagster instance), also `assets`: the latest materialization (run
+    id, time, metadata) of each asset."""
     population = store.require_population(key)
-    return {
+    mailboxes = store.mailbox_states(key)
+    desired = store.desired_rrsets_of(key)
+    info: dict[str, Any] = {
         "key": population.key,
         "status": population.status,
-        "dns_pending_until": (
-            population.dns_pending_until.isoformat().replace("+00:00", "Z") if population.dns_pending_until else None
-        ),
+        "dns_pending_until": _iso(population.dns_pending_until),
         "spec_hash": population.spec_hash,
         "generator_version": population.spec.version,
         "spec": population.spec.canonical(),
-        "assets": read_assets(key) if read_assets is not None else {},
+        "mailboxes": mailboxes,
+        # The credentials an export bundles: the encrypted passwords of the active mailboxes.
+        "credentials": mailboxes.get("active", 0),
+        "desired_rrsets": None
+        if desired is None
+        else {
+            "zone": desired["zone"],
+            "count": len(desired["rrsets"]),
+            "hash": desired["hash"],
+            "updated_at": _iso(desired["updated_at"]),
+        },
     }
+    if read_assets is not None:
+        info["assets"] = read_assets(key)
+    return info
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 @contextmanager

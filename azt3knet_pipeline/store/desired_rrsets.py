@@ -33,6 +33,20 @@ class DesiredRRsetsMixin(StoreBase):
         with self._tx() as tx:
             tx.execute(delete(population_dns).where(population_dns.c.population_key == population_key))
 
+    def desired_rrsets_of(self, population_key: str) -> dict[str, Any] | None:
+        """The desired rrsets of record of one population (zone, rrsets, hash, when written), or None."""
+        query = select(population_dns).where(population_dns.c.population_key == population_key)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return {
+            "zone": row["zone"],
+            "rrsets": json.loads(row["desired_json"]),
+            "hash": row["desired_hash"],
+            "updated_at": row["updated_at"],
+        }
+
     def desired_rrsets(self, zone: str, keys: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         """Desired rrsets by population key, for populations that are provisioned (not torn down)."""
         query = (

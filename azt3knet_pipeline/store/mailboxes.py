@@ -44,6 +44,17 @@ class MailboxesMixin(StoreBase):
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def mailbox_states(self, population_key: str) -> dict[str, int]:
+        """How many mailboxes of record a population has in each state (`intent`, `created`, ...)."""
+        query = (
+            select(agent_mailbox.c.state, func.count())
+            .where(agent_mailbox.c.population_key == population_key)
+            .group_by(agent_mailbox.c.state)
+            .order_by(agent_mailbox.c.state)
+        )
+        with self.engine.connect() as conn:
+            return {state: int(count) for state, count in conn.execute(query).all()}
+
     def record_mailbox_intents(self, population_key: str, rows: Iterable[tuple[str, str, str]]) -> int:
         """Write-ahead: insert (address, agent_id, password_ciphertext) rows in state `intent` unless present.
 

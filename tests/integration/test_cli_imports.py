@@ -29,7 +29,7 @@ print(json.dumps({{"loaded": sorted(m for m in heavy if m in sys.modules), "stdo
 
 
 def _loaded(args: list[str], home: Path) -> dict:
-    env = {**os.environ, "AZT3KNET_HOME": str(home)}
+    env = {**os.environ, "AZT3KNET_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     script = SCRIPT.format(heavy=HEAVY)
     done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -78,7 +78,7 @@ def test_populations_show_of_an_unknown_key_imports_no_dagster(tmp_path: Path) -
     assert "fastapi" not in result["loaded"]
 
 
-def test_list_and_plan_of_a_registered_population_import_no_dagster(tmp_path: Path) -> None:
+def test_list_plan_and_show_of_a_registered_population_import_no_dagster(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "AZT3KNET_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     populate = [sys.executable, "-m", "azt3knet_pipeline.cli.app", "populate", "-n", "2", "--seed", "3", "--country"]
@@ -89,6 +89,16 @@ def test_list_and_plan_of_a_registered_population_import_no_dagster(tmp_path: Pa
     assert "dagster" not in listed["loaded"] and "fastapi" not in listed["loaded"]
     planned = _loaded(["plan", "seed-3"], home)  # reads Mailcow (not configured here), never Dagster
     assert "dagster" not in planned["loaded"] and "fastapi" not in planned["loaded"]
+    shown = _loaded(["populations", "show", "seed-3", "--json"], home)  # the store answers
+    assert "dagster" not in shown["loaded"] and "fastapi" not in shown["loaded"]
+    info = json.loads(shown["stdout"])
+    assert (info["key"], info["spec"]["count"], info["mailboxes"], info["credentials"]) == ("seed-3", 2, {}, 0)
+    assert "assets" not in info
+    human = _loaded(["populations", "show", "seed-3"], home)
+    assert "dagster" not in human["loaded"] and "population seed-3: " in human["stdout"]
+    with_assets = _loaded(["populations", "show", "seed-3", "--json", "--assets"], home)  # asked for: Dagster
+    assert "dagster" in with_assets["loaded"]
+    assert list(json.loads(with_assets["stdout"])["assets"]) == ["agent_profiles", "population_spec"]
 
 
 def test_preview_into_a_pipe_closed_early_stops_quietly(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ def test_new_population_is_v2_and_populating_again_keeps_version_and_hash(isolat
     summary = json.loads(first.stdout)
     expected = generate_population(PopulationSpec(count=40, seed="v2", country="JP", generator_version=2), "seed-v2")
     assert summary["content_hash"] == expected.content_hash
-    shown = json.loads(azt3knet("populations", "show", "seed-v2", "--json").stdout)
+    shown = json.loads(azt3knet("populations", "show", "seed-v2", "--json", "--assets").stdout)
     assert shown["generator_version"] == 2 and shown["spec"]["generator_version"] == 2
     assert shown["assets"]["agent_profiles"]["metadata"]["generator_version"] == 2
     again = json.loads(azt3knet(*args).stdout)
@@ -83,7 +83,7 @@ def test_describe_prints_the_table_and_writes_the_png(isolated_env: Path, tmp_pa
     assert figures["generator_version"] == 2 and figures["transliteration_coverage"] == 1.0
     assert figures["age_tv_distance"] < 0.05 and figures["places_spearman_top50"] > 0.5
     assert figures["addresses_unique"] is True and figures["bio_language_fallback"] is False
-    shown = json.loads(azt3knet("populations", "show", "seed-d", "--json").stdout)
+    shown = json.loads(azt3knet("populations", "show", "seed-d", "--json", "--assets").stdout)
     metadata = shown["assets"]["agent_profiles"]["metadata"]
     assert Path(metadata["report_png"]).read_bytes().startswith(b"\x89PNG")
     assert metadata["report_summary"]["generator_version"] == 2

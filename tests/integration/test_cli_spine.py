@@ -50,7 +50,7 @@ def test_populate_registers_materializes_and_lists(isolated_env: Path) -> None:
     listed = azt3knet("populations", "list", "--json")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [row["key"] for row in rows] == ["seed-5"]
-    shown = json.loads(azt3knet("populations", "show", "seed-5", "--json").stdout)
+    shown = json.loads(azt3knet("populations", "show", "seed-5", "--json", "--assets").stdout)
     assert shown["assets"]["agent_profiles"]["metadata"]["content_hash"] == summary["content_hash"]
     conflict = azt3knet("populate", "--count", "13", "--seed", "5", "--country", "DE")
     assert conflict.returncode == 2 and "different spec" in conflict.stderr

@@ -109,6 +109,9 @@ def test_sandbox_populate_teardown_recreate_as_subprocesses(tmp_path: Path) -> N
         # The in-process API reads the same store the subprocesses wrote (same AZT3KNET_HOME and key).
         first_passwords = passwords(tmp_path, "before.json")
         assert sorted(first_passwords) == mailboxes
+        shown = json.loads(azt3knet("populations", "show", KEY, "--json").stdout)  # from the store alone
+        assert (shown["status"], shown["mailboxes"], shown["credentials"]) == ("provisioned", {"active": COUNT}, COUNT)
+        assert (shown["desired_rrsets"]["zone"], shown["desired_rrsets"]["count"]) == (ZONE, 6)
 
         writes = httpx.get(f"{desec_url}/_sandbox/counters", timeout=10).json()["writes_by_domain"][ZONE]
         out = azt3knet("teardown", KEY, "--yes").stdout
