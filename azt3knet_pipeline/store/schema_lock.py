@@ -14,8 +14,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from azt3knet_pipeline.private_files import ensure_private_dir
@@ -59,7 +60,8 @@ def postgres_advisory_lock(url: str, name: str) -> Iterator[None]:
 
 def sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL (None for in-memory databases)."""
-    path = url.split("///", 1)[-1].split("?", 1)[0]
+    # SQLAlchemy renders ":memory:" as "%3Amemory%3A": decode, or an in-memory store would lock a file in the cwd.
+    path = unquote(make_url(url).database or "")
     return None if not path or path == ":memory:" else Path(path)
 
 
