@@ -34,7 +34,7 @@ COPY workspace.yaml ./workspace.yaml
 COPY infra/dns_bootstrap.py infra/dyn_updater.py ./infra/
 # The deployment dagster.yaml (PostgreSQL storage from AZT3KNET_DAGSTER_POSTGRES_URL, queued runs, pools) is
 # part of the image; the instance's files (compute logs, IO-manager outputs) go to the mounted storage volume.
-COPY dagster.yaml ./dagster-home/dagster.yaml
+COPY infra/dagster.yaml ./dagster-home/dagster.yaml
 RUN mkdir -p /opt/azt3knet/dagster-home/storage /var/lib/azt3knet/exports \
  && chown -R azt3knet:azt3knet /opt/azt3knet/dagster-home /var/lib/azt3knet \
  && chmod 0700 /var/lib/azt3knet /var/lib/azt3knet/exports

@@ -1,6 +1,6 @@
 """A run killed (SIGKILL) mid-mailboxes never blocks the next one.
 
-The documented deployment: PostgreSQL for the store and for Dagster, the repository's dagster.yaml (pool
+The documented deployment: PostgreSQL for the store and for Dagster, the repository's infra/dagster.yaml (pool
 `mailcow_api` limited to 1 run step at a time, run monitoring on), no daemon. `azt3knet populate` runs in a
 subprocess against the Mailcow stand-in slowed down so the kill lands while the mailboxes step holds its slot.
 The next `azt3knet recreate` must complete (bounded by a subprocess timeout: a blocked run would hang), and the
@@ -46,7 +46,7 @@ def backend(kind: str, home: Path, monkeypatch: pytest.MonkeyPatch, databases: C
     with databases("azt3knet_kill_store", "azt3knet_kill_dagster") as (store_url, dagster_url):
         dagster_home = home / "dagster"
         dagster_home.mkdir(parents=True)
-        shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")  # the shipped file, pools and all
+        shutil.copy(REPO_ROOT / "infra" / "dagster.yaml", dagster_home / "dagster.yaml")  # the shipped file, pools and all
         monkeypatch.setenv("AZT3KNET_DATABASE_URL", store_url)
         monkeypatch.setenv("AZT3KNET_DAGSTER_POSTGRES_URL", dagster_url)
         yield

@@ -158,7 +158,7 @@ def test_dockerfile_builds_a_non_root_image_with_the_deployment_dagster_yaml() -
     assert any(line.startswith("FROM ${PYTHON_IMAGE}") for line in instructions)
     assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in instructions
     assert "USER azt3knet" in instructions
-    assert "COPY dagster.yaml ./dagster-home/dagster.yaml" in instructions
+    assert "COPY infra/dagster.yaml ./dagster-home/dagster.yaml" in instructions
     assert any("DAGSTER_HOME=/opt/azt3knet/dagster-home" in line for line in instructions)
     for line in instructions:  # nothing secret is baked in
         assert not re.search(r"(SECRET_KEY|API_KEY|TOKEN|PASSWORD)\s*=", line), line
