@@ -12,7 +12,6 @@ fail every run, even a profiles-only one, at config resolution whenever any of t
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -178,8 +177,3 @@ def pinned_settings(settings: Settings) -> SettingsResource:
     """
     pinned_class = type("PinnedSettingsResource", (SettingsResource,), {"pinned": settings, "__module__": __name__})
     return pinned_class()
-
-
-def env_settings() -> SettingsResource:
-    """A SettingsResource whose fields are the variables set now (for tests and callers that pin a snapshot)."""
-    return SettingsResource(**{name: os.environ[env] for name, env in ENV_NAMES.items() if env in os.environ})
