@@ -45,18 +45,16 @@ def pg_pair(pg_databases: Callable[..., AbstractContextManager[list[str]]]) -> I
 
 
 def cron_dagster_command(key: str) -> list[str]:
-    """The first active `dagster job execute` line of infra/cron.example, as argv, with its partition set to `key`
+    """The first active `dg launch` line of infra/cron.example, as argv, with its partition set to `key`
     (the test runs what operators copy, not a paraphrase of it)."""
     for line in (REPO / "infra" / "cron.example").read_text().splitlines():
-        if line.startswith("#") or "dagster job execute" not in line:
+        if line.startswith("#") or "dg launch" not in line:
             continue
         assert "DAGSTER_HOME=" in line, "a cron line without DAGSTER_HOME writes to a throwaway instance"
         tokens = shlex.split(line.split("DAGSTER_HOME=", 1)[1].split(">>", 1)[0])[1:]
-        tags = json.loads(tokens[tokens.index("--tags") + 1])
-        assert set(tags) == {"dagster/partition"}
-        tokens[tokens.index("--tags") + 1] = json.dumps({"dagster/partition": key})
+        tokens[tokens.index("--partition") + 1] = key
         return tokens
-    raise AssertionError("infra/cron.example has no active `dagster job execute` line")
+    raise AssertionError("infra/cron.example has no active `dg launch` line")
 
 
 def _rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
@@ -114,7 +112,7 @@ def test_full_population_on_postgres_rematerialized_from_a_second_process(
 
         # -- process 3: the cron line of infra/cron.example, verbatim but for the partition ---------------
         command = cron_dagster_command(KEY)
-        assert command[:3] == ["dagster", "job", "execute"]
+        assert command[:2] == ["dg", "launch"] and command[command.index("--job") + 1] == "populate_job"
         cron = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
         assert cron.returncode == 0, cron.stderr[-3000:]
         assert mailcow.counters()["writes"] == mailcow_writes
@@ -161,12 +159,12 @@ def test_full_population_on_postgres_rematerialized_from_a_second_process(
 def test_repository_dagster_yaml_selects_postgres_from_one_variable(
     pg_pair: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The deployment form (the repo's dagster.yaml, copied into DAGSTER_HOME by the Dockerfile and the docs):
+    """The deployment form (the repo's infra/dagster.yaml, copied into DAGSTER_HOME by the Dockerfile and the docs):
     PostgreSQL run/event/schedule storage from AZT3KNET_DAGSTER_POSTGRES_URL, queued runs, pool limits."""
     _, dagster_url = pg_pair
     home = tmp_path / "deployed-dagster-home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((REPO / "infra" / "dagster.yaml").read_text())
     monkeypatch.setenv("AZT3KNET_DAGSTER_POSTGRES_URL", dagster_url.replace("postgresql://", "postgresql+psycopg2://"))
     instance = DagsterInstance.from_config(str(home))
     try:
