@@ -15,7 +15,7 @@ from azt3knet_pipeline.llm.cache import FieldCache, cache_key
 from azt3knet_pipeline.llm.offline import OfflineBackend
 from azt3knet_pipeline.llm.ollama import OllamaBackend
 from azt3knet_pipeline.llm.prompt import build_prompt, check_seed
-from azt3knet_pipeline.settings import Settings, get_settings
+from azt3knet_pipeline.settings import Settings
 
 
 @runtime_checkable
@@ -44,7 +44,7 @@ def generate_field(
     context: Mapping[str, Any],
     seed: int,
     *,
-    backend: Backend | None = None,
+    backend: Backend,
     cache: FieldCache | None = None,
 ) -> str:
     """The value of `field` for a persona `context`, requested with `seed` at temperature 0.
@@ -53,24 +53,17 @@ def generate_field(
     without calling the backend; a miss stores the answer and returns whatever the cache then holds, so two
     racing writers both return the first writer's value. Without a `cache` nothing is stored and an Ollama
     re-run is only as repeatable as the model. Deterministic backends (offline) bypass the cache.
-    `backend` defaults to `backend_from_settings(get_settings())` (closed again after the call).
+    `backend` comes from the caller (`backend_from_settings(settings)`), who also closes it.
     """
     prompt = build_prompt(field, context)
     seed = check_seed(seed)
-    owned = backend is None
-    active = backend_from_settings(get_settings()) if backend is None else backend
-    try:
-        if getattr(active, "deterministic", False) or cache is None:
-            return active.generate(prompt, seed)
-        key = cache_key(active.model, prompt, seed)
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
-        value = active.generate(prompt, seed)
-        cache.put(key, active.model, field, value)
-        stored = cache.get(key)
-        return value if stored is None else stored
-    finally:
-        close = getattr(active, "close", None)
-        if owned and callable(close):
-            close()
+    if getattr(backend, "deterministic", False) or cache is None:
+        return backend.generate(prompt, seed)
+    key = cache_key(backend.model, prompt, seed)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    value = backend.generate(prompt, seed)
+    cache.put(key, backend.model, field, value)
+    stored = cache.get(key)
+    return value if stored is None else stored

@@ -46,7 +46,8 @@ def backend(kind: str, home: Path, monkeypatch: pytest.MonkeyPatch, databases: C
     with databases("azt3knet_kill_store", "azt3knet_kill_dagster") as (store_url, dagster_url):
         dagster_home = home / "dagster"
         dagster_home.mkdir(parents=True)
-        shutil.copy(REPO_ROOT / "infra" / "dagster.yaml", dagster_home / "dagster.yaml")  # the shipped file, pools and all
+        # the shipped file, pools and all
+        shutil.copy(REPO_ROOT / "infra" / "dagster.yaml", dagster_home / "dagster.yaml")
         monkeypatch.setenv("AZT3KNET_DATABASE_URL", store_url)
         monkeypatch.setenv("AZT3KNET_DAGSTER_POSTGRES_URL", dagster_url)
         yield

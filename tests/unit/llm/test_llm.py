@@ -294,9 +294,12 @@ def test_offline_results_bypass_the_cache() -> None:
 # -- settings ------------------------------------------------------------------------------------------
 
 
-def test_default_backend_comes_from_settings(clean_settings: pytest.MonkeyPatch) -> None:
+def test_the_backend_comes_from_settings(clean_settings: pytest.MonkeyPatch) -> None:
     clean_settings.setenv("AZT3KNET_LLM_BACKEND", "offline")
-    assert generate_field("bio", CONTEXT, 3) == offline_bio("Ana", 31, "Lyon", CONTEXT["interests"], "witty", 3)
+    backend = backend_from_settings(get_settings())
+    assert isinstance(backend, OfflineBackend)
+    expected = offline_bio("Ana", 31, "Lyon", CONTEXT["interests"], "witty", 3)
+    assert generate_field("bio", CONTEXT, 3, backend=backend) == expected
 
 
 def test_backend_from_settings(clean_settings: pytest.MonkeyPatch) -> None:
