@@ -57,7 +57,7 @@ def _head(chunk: col.ProfileChunk, size: int) -> col.ProfileChunk:
 
 def write_jsonl(chunks: Iterator[col.ProfileChunk], write: Write) -> None:
     for chunk in chunks:
-        write(col.jsonl(chunk).encode("utf-8"))
+        write(col.jsonl(chunk))
 
 
 def write_csv(chunks: Iterator[col.ProfileChunk], write: Write) -> None:
@@ -92,5 +92,5 @@ def records_and_hash(source: ProfileSource, limit: int | None) -> tuple[list[dic
             yield chunk
 
     for piece in col.canonical_content(hashed()):
-        digest.update(piece.encode("utf-8"))
+        digest.update(piece)
     return kept, digest.hexdigest()

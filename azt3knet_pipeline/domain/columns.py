@@ -121,16 +121,6 @@ def needs_escaping(texts: Iterable[str]) -> bool:
     return _JSON_ESCAPE.search("".join(texts)) is not None
 
 
-def _int_texts(values: np.ndarray) -> list[str]:
-    """`str` of each integer; a small range (ages, years) is written once per value and taken by index."""
-    if len(values) == 0:
-        return []
-    lo, hi = int(values.min()), int(values.max())
-    if hi - lo > 4096:
-        return list(map(str, values.tolist()))
-    return np.array([str(v) for v in range(lo, hi + 1)], dtype=object)[values - lo].tolist()
-
-
 def _escaped(values: list[str]) -> list[str]:
     """JSON string bodies (no quotes): the values themselves unless one of them needs escaping (rare)."""
     if not _JSON_ESCAPE.search("".join(values)):
@@ -152,13 +142,14 @@ def _dumps(value: Any) -> str:
 _dumps_cached = functools.lru_cache(maxsize=1 << 16)(_dumps)
 
 
-def json_text(chunk: ProfileChunk, sep: str, *, last_sep: bool = True) -> str:
-    """Each profile's canonical JSON (sorted keys, compact, UTF-8: `canonical_json(record)` byte for byte),
+def json_rows(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> bytes:
+    """Each profile's canonical JSON as UTF-8 (sorted keys, compact: `canonical_json(record)` byte for byte),
     each followed by `sep` (but the last one only when `last_sep`).
 
     Rows are never formatted one by one: the literal text between values is laid out once, interleaved with
-    the encoded columns in one flat list, and joined in C. A column written from a table (coded values, a
-    small range of integers) carries the literal that follows it in each table entry, so a row has fewer pieces.
+    the encoded columns in one flat list of byte strings, and joined in C. A column written from a table (coded
+    values, a small range of integers) carries the literal that follows it in each table entry, so a row has
+    fewer pieces; its table is encoded once per process (`_encoded_table`), not once per chunk.
     """
     segments: list[tuple[str, Column]] = []  # (the literal before the value, its column)
     pending = "{"
@@ -175,80 +166,119 @@ def json_text(chunk: ProfileChunk, sep: str, *, last_sep: bool = True) -> str:
             pending = ""
     n = chunk.size
     if not n:
-        return ""
-    literals = [literal for literal, _ in segments] + [pending + "}" + sep]
-    pieces: list[str | list[str]] = []  # a str is the same literal in every row
+        return b""
+    literals = [literal.encode("utf-8") for literal, _ in segments] + [(pending + "}").encode("utf-8") + sep]
+    pieces: list[bytes | list[bytes]] = []  # a bytes object is the same literal in every row
     for j, (_, column) in enumerate(segments):
         if literals[j]:
             pieces.append(literals[j])
-        values = _tabular_texts(column, literals[j + 1])
+        values = _tabular_bytes(column, literals[j + 1])
         if values is None:
-            values = _row_texts(column)
+            values = _row_bytes(column)
         else:
-            literals[j + 1] = ""
+            literals[j + 1] = b""
         pieces.append(values)
     if literals[-1]:
         pieces.append(literals[-1])
     stride = len(pieces)
-    flat: list[str] = [""] * (n * stride)
+    flat: list[bytes] = [b""] * (n * stride)
     for k, piece in enumerate(pieces):
-        flat[k::stride] = [piece] * n if isinstance(piece, str) else piece
+        flat[k::stride] = [piece] * n if isinstance(piece, bytes) else piece
     if not last_sep and sep:
         flat[-1] = flat[-1][: len(flat[-1]) - len(sep)]  # every row's last piece ends with `sep`
-    return "".join(flat)
+    return b"".join(flat)
 
 
-def _tabular_texts(column: Column, suffix: str) -> list[str] | None:
+@dataclass
+class _Encoded:
+    """A table's JSON texts (each followed by one suffix), filled as codes are first used."""
+
+    values: Sequence[Any]  # held so the table's id is not reused while it is cached
+    texts: np.ndarray  # object array of bytes; None where not yet encoded
+    done: np.ndarray  # bool: which entries are filled
+
+
+# (id of a Coded table, suffix) -> its encoded texts. Tables are made once per population (names, places, time
+# zones) and recur chunk after chunk; bounded, least recently used first out.
+_ENCODED: dict[tuple[int, bytes], _Encoded] = {}
+_ENCODED_MAX = 64
+
+
+def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray) -> np.ndarray:
+    """The JSON text + `suffix` of every entry of `values` that `codes` uses, as an object array by code."""
+    key = (id(values), suffix)
+    entry = _ENCODED.pop(key, None)
+    if entry is None or entry.values is not values or len(entry.texts) != len(values):
+        entry = _Encoded(values, np.empty(len(values), dtype=object), np.zeros(len(values), dtype=bool))
+    _ENCODED[key] = entry
+    if len(_ENCODED) > _ENCODED_MAX:
+        del _ENCODED[next(iter(_ENCODED))]
+    used = np.bincount(codes, minlength=len(values)).astype(bool)
+    missing = np.flatnonzero(used & ~entry.done)
+    if len(missing):
+        texts = entry.texts
+        for code in missing.tolist():
+            texts[code] = _dumps_cached(values[code]).encode("utf-8") + suffix
+        entry.done[missing] = True
+    return entry.texts
+
+
+def _tabular_bytes(column: Column, suffix: bytes) -> list[bytes] | None:
     """Each row's JSON value followed by `suffix`, from a table of the distinct values; None for a column
     that has no small table (text, wide integer ranges, generic values)."""
     if isinstance(column, Coded):
-        table = np.empty(len(column.values), dtype=object)
-        for code in np.flatnonzero(np.bincount(column.codes, minlength=len(column.values))).tolist():
-            table[code] = _dumps_cached(column.values[code]) + suffix
-        return table[column.codes].tolist()
+        return _encoded_table(column.values, suffix, column.codes)[column.codes].tolist()
     if isinstance(column, Ints) and len(column.values):
         lo, hi = int(column.values.min()), int(column.values.max())
         if hi - lo <= 4096:
-            table = np.array([f"{v}{suffix}" for v in range(lo, hi + 1)], dtype=object)
+            table = np.array([b"%d%s" % (v, suffix) for v in range(lo, hi + 1)], dtype=object)
             return table[column.values - lo].tolist()
     return None
 
 
-def _row_texts(column: Column) -> list[str]:
+def _row_bytes(column: Column) -> list[bytes]:
     if isinstance(column, Strs):
-        return column.values if column.plain else _escaped(column.values)
+        return _utf8_each(column.values if column.plain else _escaped(column.values))
     if isinstance(column, Ints):
-        return _int_texts(column.values)
+        return column.values.astype(np.bytes_).tolist()
     assert isinstance(column, Values)
-    cache: dict[Any, str] = {}
-    return [cache.get(v) or cache.setdefault(v, _dumps(v)) for v in map(_hashable, column.values)]
+    cache: dict[Any, bytes] = {}
+    return [cache.get(v) or cache.setdefault(v, _dumps(v).encode("utf-8")) for v in map(_hashable, column.values)]
+
+
+def _utf8_each(texts: list[str]) -> list[bytes]:
+    """Each JSON string body as UTF-8, encoded in one call: bodies never hold a raw NUL (JSON escapes control
+    characters, and plain text has none), so NUL can separate them."""
+    if not texts:
+        return []
+    return "\x00".join(texts).encode("utf-8").split(b"\x00")
 
 
 def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def canonical_content(chunks: Iterable[ProfileChunk]) -> Iterator[str]:
-    """The canonical JSON of every profile (`[row,row,...]`) as consecutive pieces, one a chunk."""
+def canonical_content(chunks: Iterable[ProfileChunk]) -> Iterator[bytes]:
+    """The canonical JSON of every profile (`[row,row,...]`, UTF-8) as consecutive pieces, one a chunk."""
     opened = False
     for chunk in chunks:
         if chunk.size:
-            yield ("," if opened else "[") + json_text(chunk, ",", last_sep=False)
+            yield (b"," if opened else b"[") + json_rows(chunk, b",", last_sep=False)
             opened = True
-    yield "]" if opened else "[]"
+    yield b"]" if opened else b"[]"
 
 
 def content_hash(chunks: Iterable[ProfileChunk]) -> str:
     """sha256 of the canonical JSON, fed piece by piece: memory does not grow with the population."""
     digest = hashlib.sha256()
     for piece in canonical_content(chunks):
-        digest.update(piece.encode("utf-8"))
+        digest.update(piece)
     return digest.hexdigest()
 
 
-def jsonl(chunk: ProfileChunk) -> str:
-    """The chunk as JSON lines: one canonical row a line."""
-    return json_text(chunk, "\n")
+def jsonl(chunk: ProfileChunk) -> bytes:
+    """The chunk as JSON lines (UTF-8): one canonical row a line."""
+    return json_rows(chunk, b"\n")
 
 
 def csv_text(chunk: ProfileChunk, columns: Sequence[str], *, header: bool) -> str:

@@ -153,7 +153,7 @@ class GeneratedPopulation:
     @cached_property
     def canonical_json(self) -> str:
         """`canonical_json(self.records())`, byte for byte, built from the column encoders."""
-        return "".join(col.canonical_content(self.chunks()))
+        return b"".join(col.canonical_content(self.chunks())).decode("utf-8")
 
     @cached_property
     def content_hash(self) -> str:

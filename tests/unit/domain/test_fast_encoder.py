@@ -56,7 +56,7 @@ def test_json_lines_and_hash_equal_canonical_json_row_by_row(spec: PopulationSpe
     chunks = list(iter_chunks(spec, spec.default_key(), chunk_rows=1024))
     records = [record for chunk in chunks for record in col.records(chunk)]
     assert len(records) == spec.count
-    assert "".join(col.jsonl(chunk) for chunk in chunks) == "".join(canonical_json(r) + "\n" for r in records)
+    assert b"".join(col.jsonl(chunk) for chunk in chunks) == "".join(canonical_json(r) + "\n" for r in records).encode()
     expected = hashlib.sha256(canonical_json(records).encode("utf-8")).hexdigest()
     assert col.content_hash(chunks) == expected
 
