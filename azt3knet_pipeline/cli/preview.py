@@ -48,6 +48,9 @@ def _head(chunk: col.ProfileChunk, size: int) -> col.ProfileChunk:
             columns[name] = col.Ints(column.values[:size])
         elif isinstance(column, col.Strs):
             columns[name] = col.Strs(column.values[:size], column.plain)
+        elif isinstance(column, col.Concat):
+            parts = tuple(col.Coded(p.codes[:size], p.values) if isinstance(p, col.Coded) else p for p in column.parts)
+            columns[name] = col.Concat(parts)
         elif isinstance(column, col.Values):
             columns[name] = col.Values(column.values[:size])
         else:

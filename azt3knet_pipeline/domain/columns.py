@@ -58,13 +58,22 @@ class Strs:
 
 
 @dataclass(frozen=True)
+class Concat:
+    """Text made of parts: row `i` is the concatenation of every part's row `i` (display names, bios). Parts
+    are constants and coded columns of strings, so no row's text is ever built to be written: JSON escaping
+    maps character by character, and each distinct part is escaped and encoded once."""
+
+    parts: tuple[Const | Coded, ...]
+
+
+@dataclass(frozen=True)
 class Values:
     """Anything JSON-ready, one a row (a frame read back after enrichment): encoded generically."""
 
     values: list[Any]
 
 
-Column = Const | Coded | Ints | Strs | Values
+Column = Const | Coded | Ints | Strs | Concat | Values
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,8 @@ def column_values(column: Column, size: int) -> list[Any]:
         return _take(column.values, column.codes, lambda value: value)
     if isinstance(column, Ints):
         return column.values.tolist()
+    if isinstance(column, Concat):
+        return list(map("".join, zip(*(column_values(part, size) for part in column.parts), strict=True)))
     return list(column.values)
 
 
@@ -151,7 +162,7 @@ def json_rows(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> byte
     values, a small range of integers) carries the literal that follows it in each table entry, so a row has
     fewer pieces; its table is encoded once per process (`_encoded_table`), not once per chunk.
     """
-    segments: list[tuple[str, Column]] = []  # (the literal before the value, its column)
+    segments: list[tuple[str, Column | _Body]] = []  # (the literal before the value, its column)
     pending = "{"
     for name in sorted(chunk.columns):
         column = chunk.columns[name]
@@ -161,6 +172,15 @@ def json_rows(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> byte
         elif isinstance(column, Strs):
             segments.append((pending + '"', column))
             pending = '"'
+        elif isinstance(column, Concat):
+            pending += '"'
+            for part in column.parts:
+                if isinstance(part, Const):
+                    pending += _encode_basestring(part.value)[1:-1]
+                else:
+                    segments.append((pending, _Body(part)))
+                    pending = ""
+            pending += '"'
         else:
             segments.append((pending, column))
             pending = ""
@@ -189,6 +209,13 @@ def json_rows(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> byte
     return b"".join(flat)
 
 
+@dataclass(frozen=True)
+class _Body:
+    """A coded part of a `Concat`: its values are written as JSON string bodies (escaped, no quotes)."""
+
+    part: Coded
+
+
 @dataclass
 class _Encoded:
     """A table's JSON texts (each followed by one suffix), filled as codes are first used."""
@@ -200,16 +227,21 @@ class _Encoded:
 
 # (id of a Coded table, suffix) -> its encoded texts. Tables are made once per population (names, places, time
 # zones) and recur chunk after chunk; bounded, least recently used first out.
-_ENCODED: dict[tuple[int, bytes], _Encoded] = {}
+_ENCODED: dict[tuple[int, bytes, bool], _Encoded] = {}
 _ENCODED_MAX = 64
 
 
-def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray) -> np.ndarray:
-    """The JSON text + `suffix` of every entry of `values` that `codes` uses, as an object array by code."""
-    key = (id(values), suffix)
+def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray, *, body: bool = False) -> np.ndarray:
+    """The JSON text + `suffix` of every entry of `values` that `codes` uses, as an object array by code (`body`:
+    strings without their quotes). A table that grew since it was cached (appended to) keeps what it had."""
+    key = (id(values), suffix, body)
     entry = _ENCODED.pop(key, None)
-    if entry is None or entry.values is not values or len(entry.texts) != len(values):
+    if entry is None or entry.values is not values or len(entry.texts) > len(values):
         entry = _Encoded(values, np.empty(len(values), dtype=object), np.zeros(len(values), dtype=bool))
+    elif len(entry.texts) < len(values):
+        grown = len(values) - len(entry.texts)
+        entry.texts = np.concatenate([entry.texts, np.empty(grown, dtype=object)])
+        entry.done = np.concatenate([entry.done, np.zeros(grown, dtype=bool)])
     _ENCODED[key] = entry
     if len(_ENCODED) > _ENCODED_MAX:
         del _ENCODED[next(iter(_ENCODED))]
@@ -217,15 +249,19 @@ def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray) -> n
     missing = np.flatnonzero(used & ~entry.done)
     if len(missing):
         texts = entry.texts
+        cut = slice(1, -1) if body else slice(None)
         for code in missing.tolist():
-            texts[code] = _dumps_cached(values[code]).encode("utf-8") + suffix
+            texts[code] = _dumps_cached(values[code])[cut].encode("utf-8") + suffix
         entry.done[missing] = True
     return entry.texts
 
 
-def _tabular_bytes(column: Column, suffix: bytes) -> list[bytes] | None:
+def _tabular_bytes(column: Column | _Body, suffix: bytes) -> list[bytes] | None:
     """Each row's JSON value followed by `suffix`, from a table of the distinct values; None for a column
     that has no small table (text, wide integer ranges, generic values)."""
+    if isinstance(column, _Body):
+        part = column.part
+        return _encoded_table(part.values, suffix, part.codes, body=True)[part.codes].tolist()
     if isinstance(column, Coded):
         return _encoded_table(column.values, suffix, column.codes)[column.codes].tolist()
     if isinstance(column, Ints) and len(column.values):

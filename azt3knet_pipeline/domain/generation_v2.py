@@ -219,9 +219,13 @@ def _chunk(
 
     birth_years = spec.reference_year - ages
     usernames, local_parts = _addresses(tables, given_codes, family_codes, birth_years, styles, numbers, book)
-    given_arr, family_arr = tables.given_arr[given_codes], tables.family_arr[family_codes]
+    given_arr = tables.given_arr[given_codes]
     sep = "" if data.locale.startswith("ja") or data.locale.startswith("zh") else " "
-    display = (family_arr + sep + given_arr if data.family_name_first else given_arr + " " + family_arr).tolist()
+    given_part, family_part = col.Coded(given_codes, tables.given), col.Coded(family_codes, tables.family)
+    if data.family_name_first:
+        display = col.Concat((family_part, col.Const(sep), given_part))
+    else:
+        display = col.Concat((given_part, col.Const(" "), family_part))
     city_names = col.object_values(city, n)
     language = bio_language(data.locale)
     bio_plain = tables.names_plain and bios_plain(city, interest_pool, template_text(language))
@@ -244,7 +248,7 @@ def _chunk(
         "index": col.Ints(np.arange(start, stop, dtype=np.int64)),
         "given_name": col.Coded(given_codes, tables.given),
         "family_name": col.Coded(family_codes, tables.family),
-        "display_name": col.Strs(display, plain=tables.names_plain),
+        "display_name": display,
         "username": col.Strs(usernames, plain=True),
         "email_local_part": col.Strs(local_parts, plain=True),
         "gender": gender,
