@@ -1,41 +1,54 @@
 """Generator v2 bios from columns: the same text as `bios.bios`, row for row, without formatting row by row.
 
-Each distinct interest sentence and tone line is written once, and the rows are assembled by one C-level join
-of all pieces. tests/unit/domain/test_fast_encoder.py checks it against `bios.bios`.
+A bio is a `Concat` of coded parts (opener literals, fields, the interest sentence, the tone line): each distinct
+part is written once, and the encoders join the parts of every row in C. tests/unit/domain/test_fast_encoder.py
+checks it against `bios.bios`.
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 
 from azt3knet_pipeline.domain.bios import INTEREST_WORDS, TEMPLATES, _word, bios
+from azt3knet_pipeline.domain.columns import Coded, Column, Concat, Strs, column_values
 
-_SEPARATOR = "\x00"
+# Ages as text, for bios: ages are bounded by the spec model (13..90); a wider age falls back to row by row.
+_AGE_TEXTS: tuple[str, ...] = tuple(str(age) for age in range(256))
 
 
 @cache
-def _openers(language: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """The language's openers as literals (openers x 4) around their fields (openers x 3: 0 name, 1 age,
-    2 city, in template order); None if an opener does not use each field exactly once."""
+def _openers(language: str) -> tuple[tuple[tuple[str, ...], ...], np.ndarray] | None:
+    """The language's openers as 4 literal tables (slot j: every opener's j-th literal) around their fields
+    (openers x 3: 0 name, 1 age, 2 city, in template order); None if an opener does not use each field exactly
+    once. Cached, so the tables keep one identity (their encoded text is cached by table)."""
     literals, orders = [], []
     for template in TEMPLATES[language][0]:
         parts, fields = [""], []
-        for literal, field, spec, conversion in string.Formatter().parse(template):
+        for literal, name, spec, conversion in string.Formatter().parse(template):
             parts[-1] += literal
             if spec or conversion:
                 return None
-            if field is not None:
-                fields.append(("name", "age", "city").index(field) if field in ("name", "age", "city") else -1)
+            if name is not None:
+                fields.append(("name", "age", "city").index(name) if name in ("name", "age", "city") else -1)
                 parts.append("")
         if sorted(fields) != [0, 1, 2]:
             return None
         literals.append(parts)
         orders.append(fields)
-    return np.array(literals, dtype=object), np.array(orders, dtype=np.int64)
+    return tuple(zip(*literals, strict=True)), np.array(orders, dtype=np.int64)
+
+
+@cache
+def _closers(language: str, tone_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The tone line and synthetic mark that end a bio, by `tone code * 2 + which of the tone's two lines`."""
+    _, _, _, closers, mark = TEMPLATES[language]
+    sep = "" if language == "ja" else " "
+    return tuple(f"{sep}{line}{sep}{mark}" for t in tone_names for line in closers.get(t, closers["casual"]))
 
 
 def template_text(language: str) -> str:
@@ -45,34 +58,46 @@ def template_text(language: str) -> str:
     return "".join([*openers, *pairs, *singles, *(line for lines in closers.values() for line in lines), mark, *words])
 
 
+@dataclass
+class BioMemo:
+    """What the bios of one population share across its chunks (same language and pool): the table of interest
+    sentences, grown as new ones appear, and the field tables (names, ages, cities) as one table."""
+
+    middles: list[str] = field(default_factory=list)
+    middle_index: dict[int, int] = field(default_factory=dict)
+    fields: dict[tuple[int, int], tuple[tuple[str, ...], int, int]] = field(default_factory=dict)
+    held: list[object] = field(default_factory=list)  # keeps keyed tables alive, so their ids stay theirs
+
+
 def columnar_bios(
     language: str,
-    given_names: np.ndarray,
+    given: Coded,
     ages: np.ndarray,
-    cities: np.ndarray,
+    city: Coded,
     pool: Sequence[str],
     interest_rows: np.ndarray,
     sizes: np.ndarray,
     tone_codes: np.ndarray,
-    tone_names: Sequence[str],
+    tone_names: tuple[str, ...],
     seeds: np.ndarray,
-    memo: dict[int, str] | None = None,
-) -> list[str]:
-    """`bios(...)` for every row, from columns: row `i` has interests `pool[interest_rows[i, :sizes[i]]]` (pool
-    order) and tone `tone_names[tone_codes[i]]`; names and cities are object arrays.
+    memo: BioMemo,
+) -> Column:
+    """`bios(...)` for every row, as columns: row `i` is named `given` and lives in `city` (coded string columns),
+    has interests `pool[interest_rows[i, :sizes[i]]]` (pool order) and tone `tone_names[tone_codes[i]]`.
 
-    The template arithmetic is vectorised, each distinct interest sentence and tone line is written once, and
-    the rows are assembled by one C-level join of all pieces, split back on a separator no input contains
-    (checked; else row by row). `memo` keeps the interest sentences across the chunks of one population (same
-    language and pool).
+    The template arithmetic is vectorised and the bio is a `Concat` of nine coded parts (four opener literals,
+    the three fields in the opener's order, the interest sentence, the tone line): no bio text is built, each
+    distinct part is written once. `memo` keeps the tables across the chunks of one population.
     """
     n = len(seeds)
     parts = _openers(language)
-    openers, pairs, singles, closers, mark = TEMPLATES[language]
+    openers, pairs, singles, closers, _ = TEMPLATES[language]
     if any(len(lines) != 2 for lines in closers.values()) or (n and int(sizes.max()) > 3):
         raise ValueError("bio templates assume 2 tone lines and at most 3 interests")
-    if not n or parts is None:
-        return _rowwise(language, given_names, ages, cities, pool, interest_rows, sizes, tone_codes, tone_names, seeds)
+    if not n or parts is None or int(ages.max()) >= len(_AGE_TEXTS):
+        names, cities = np.array(column_values(given, n), dtype=object), np.array(column_values(city, n), dtype=object)
+        texts = _rowwise(language, names, ages, cities, pool, interest_rows, sizes, tone_codes, tone_names, seeds)
+        return Strs(texts)
     sep = "" if language == "ja" else " "
     rest = np.abs(np.asarray(seeds, dtype=np.int64))
     rest, opener_at = np.divmod(rest, len(openers))
@@ -88,12 +113,9 @@ def columnar_bios(
     p = len(pool) + 1
     middle_keys, middle_at = np.unique(((kind * p + a) * p + b) * 6 + line, return_inverse=True)
     words = [_word(language, slug) for slug in pool]
-    memo = {} if memo is None else memo
-    middles = []
+    index = memo.middle_index
     for middle_key in middle_keys.tolist():
-        known = memo.get(middle_key)
-        if known is not None:
-            middles.append(known)
+        if middle_key in index:
             continue
         key, line_of = divmod(middle_key, 6)
         key, b_of = divmod(key, p)
@@ -104,29 +126,32 @@ def columnar_bios(
             middle = sep + singles[line_of].format(a=words[a_of])
         else:
             middle = ""
-        middles.append(memo.setdefault(middle_key, middle))
-    # The tone line: tone_lines[(r // 7) % 2], then the synthetic mark.
-    closer_table = np.array(
-        [f"{sep}{line}{sep}{mark}{_SEPARATOR}" for t in tone_names for line in closers.get(t, closers["casual"])],
-        dtype=object,
-    )
-    literals, orders = parts
-    fields = np.empty((3, n), dtype=object)
-    fields[0], fields[2] = given_names, cities
-    fields[1] = np.array([str(age) for age in range(int(ages.max()) + 1)], dtype=object)[ages]
-    stride = 9
-    flat: list[str] = [""] * (n * stride)
-    for j in range(4):
-        flat[2 * j :: stride] = literals[opener_at, j].tolist()
+        index[middle_key] = len(memo.middles)
+        memo.middles.append(middle)
+    middle_codes = np.array([index[k] for k in middle_keys.tolist()], dtype=np.int64)[middle_at.reshape(-1)]
+    fields, age_at, city_at = _field_table(memo, given.values, city.values)
+    field_codes = np.stack([given.codes, age_at + ages, city_at + city.codes])  # (name, age, city) x rows
+    literal_tables, orders = parts
+    concat: list[Coded] = []
     for j in range(3):
-        flat[2 * j + 1 :: stride] = fields[orders[opener_at, j], rows].tolist()
-    flat[7::stride] = np.array(middles, dtype=object)[middle_at.reshape(-1)].tolist()
-    flat[8::stride] = closer_table[tone_codes * 2 + (rest // 7) % 2].tolist()
-    bios = "".join(flat).split(_SEPARATOR)
-    if len(bios) != n + 1:  # a name or city contained the separator
-        return _rowwise(language, given_names, ages, cities, pool, interest_rows, sizes, tone_codes, tone_names, seeds)
-    bios.pop()
-    return bios
+        concat.append(Coded(opener_at, literal_tables[j]))
+        concat.append(Coded(field_codes[orders[opener_at, j], rows], fields))
+    concat.append(Coded(opener_at, literal_tables[3]))
+    concat.append(Coded(middle_codes, memo.middles))
+    concat.append(Coded(tone_codes * 2 + (rest // 7) % 2, _closers(language, tuple(tone_names))))
+    return Concat(tuple(concat))
+
+
+def _field_table(memo: BioMemo, names: Sequence[str], cities: Sequence[str]) -> tuple[tuple[str, ...], int, int]:
+    """Names, ages and cities as one table, with where the ages and the cities start in it (one per population
+    and pair of tables)."""
+    key = (id(names), id(cities))
+    known = memo.fields.get(key)
+    if known is None:
+        memo.held += [names, cities]
+        table = (*names, *_AGE_TEXTS, *cities)
+        known = memo.fields[key] = (table, len(names), len(names) + len(_AGE_TEXTS))
+    return known
 
 
 def _rowwise(

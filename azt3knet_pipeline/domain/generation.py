@@ -204,7 +204,7 @@ class _Tables:
     given_arr: np.ndarray
     family_arr: np.ndarray
     names_plain: bool  # no name needs JSON escaping, so neither does a display name
-    memo: dict[str, dict[int, Any]] = dataclasses.field(default_factory=dict)  # per-population caches by code
+    memo: dict[str, Any] = dataclasses.field(default_factory=dict)  # per-population caches (by code, tables)
 
     @staticmethod
     def of(data: LocaleData) -> _Tables:

@@ -21,7 +21,7 @@ from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain import reference
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
 from azt3knet_pipeline.domain.bios import bio_language
-from azt3knet_pipeline.domain.bios_columnar import columnar_bios, template_text
+from azt3knet_pipeline.domain.bios_columnar import BioMemo, columnar_bios
 from azt3knet_pipeline.domain.draws import _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,
@@ -30,7 +30,6 @@ from azt3knet_pipeline.domain.generation import (
     PROFILE_COLUMNS,
     TONES,
     _Tables,
-    bios_plain,
     resolved_locale,
 )
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale_v2, supported_locales
@@ -219,28 +218,28 @@ def _chunk(
 
     birth_years = spec.reference_year - ages
     usernames, local_parts = _addresses(tables, given_codes, family_codes, birth_years, styles, numbers, book)
-    given_arr = tables.given_arr[given_codes]
     sep = "" if data.locale.startswith("ja") or data.locale.startswith("zh") else " "
     given_part, family_part = col.Coded(given_codes, tables.given), col.Coded(family_codes, tables.family)
     if data.family_name_first:
         display = col.Concat((family_part, col.Const(sep), given_part))
     else:
         display = col.Concat((given_part, col.Const(" "), family_part))
-    city_names = col.object_values(city, n)
-    language = bio_language(data.locale)
-    bio_plain = tables.names_plain and bios_plain(city, interest_pool, template_text(language))
-    bio_text = columnar_bios(
-        language,
-        given_arr,
+    if isinstance(city, col.Const):
+        city_part = col.Coded(np.zeros(n, dtype=np.int64), tables.memo.setdefault("city", (city.value,)))
+    else:
+        city_part = city
+    bio = columnar_bios(
+        bio_language(data.locale),
+        given_part,
         ages,
-        city_names,
+        city_part,
         interest_pool,
         interests.rows,
         interests.sizes,
         tone_codes,
         TONES,
         bio_seeds,
-        tables.memo.setdefault("bio_middles", {}),
+        tables.memo.setdefault("bios", BioMemo()),
     )
     columns: dict[str, col.Column] = {
         "id": col.Strs(agent_ids(key, stop, start=start), plain=True),
@@ -259,7 +258,7 @@ def _chunk(
         "locale": col.Const(data.locale),
         "timezone": timezone,
         "interests": interests.column,
-        "bio": col.Strs(bio_text, plain=bio_plain),
+        "bio": bio,
         "posting_cadence": col.Coded(cadence_codes, POSTING_CADENCES),
         "tone": col.Coded(tone_codes, TONES),
         "behavioral_biases": biases.column,
