@@ -35,7 +35,9 @@ class Const:
 
 @dataclass(frozen=True)
 class Coded:
-    """Row `i` holds `values[codes[i]]`: low-cardinality columns (cities, tones, names, interest sets)."""
+    """Row `i` holds `values[codes[i]]`: low-cardinality columns (cities, tones, names, interest sets).
+
+    A table is never changed once a column uses it, only appended to: encoders cache its text by identity."""
 
     codes: np.ndarray
     values: Sequence[Any]
