@@ -11,7 +11,6 @@ content hash and every export come from the same bytes. Pure: no I/O here.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -151,10 +150,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False, separators=(",", ":"))
 
 
-# Coded values (names, cities, interest sets) recur chunk after chunk: encode each once per process.
-_dumps_cached = functools.lru_cache(maxsize=1 << 16)(_dumps)
-
-
 def json_rows(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> bytes:
     """Each profile's canonical JSON as UTF-8 (sorted keys, compact: `canonical_json(record)` byte for byte),
     each followed by `sep` (but the last one only when `last_sep`).
@@ -208,7 +203,12 @@ def json_rows(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> byte
         flat[k::stride] = [piece] * n if isinstance(piece, bytes) else piece
     if not last_sep and sep:
         flat[-1] = flat[-1][: len(flat[-1]) - len(sep)]  # every row's last piece ends with `sep`
-    return b"".join(flat)
+    # bytes.join holds an 80-byte buffer view per piece while it runs: join a block of rows at a time.
+    block = _JOIN_ROWS * stride
+    return b"".join([b"".join(flat[at : at + block]) for at in range(0, len(flat), block)])
+
+
+_JOIN_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ class _Encoded:
 # (id of a Coded table, suffix) -> its encoded texts. Tables are made once per population (names, places, time
 # zones) and recur chunk after chunk; bounded, least recently used first out.
 _ENCODED: dict[tuple[int, bytes, bool], _Encoded] = {}
-_ENCODED_MAX = 64
+_ENCODED_MAX = 32
 
 
 def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray, *, body: bool = False) -> np.ndarray:
@@ -253,7 +253,7 @@ def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray, *, b
         texts = entry.texts
         cut = slice(1, -1) if body else slice(None)
         for code in missing.tolist():
-            texts[code] = _dumps_cached(values[code])[cut].encode("utf-8") + suffix
+            texts[code] = _dumps(values[code])[cut].encode("utf-8") + suffix
         entry.done[missing] = True
     return entry.texts
 
