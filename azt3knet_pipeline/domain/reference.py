@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import gzip
 import json
-import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -88,15 +87,24 @@ def _fold(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _places_text() -> str:
-    return gzip.decompress((DATA / "places.tsv.gz").read_bytes()).decode("utf-8")
+def _places_bytes() -> bytes:
+    """The table's UTF-8 bytes after a newline, so every row, the first included, starts with one."""
+    return b"\n" + gzip.decompress((DATA / "places.tsv.gz").read_bytes())
 
 
 def _country_rows(country: str) -> list[tuple[str, int, str]]:
-    """The country's rows in file order. Only its lines are parsed (a C-level scan finds them): parsing all
-    34,000 costs a generation start-up several times more."""
-    pattern = rf"^{re.escape(country)}\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)$"
-    return [(name, int(population), zone) for name, population, zone in re.findall(pattern, _places_text(), re.M)]
+    """The country's rows in file order. Only its lines are decoded and parsed, found by a byte search from one to
+    the next: decoding and scanning all 34,000 costs a preview's start-up several times more."""
+    data = _places_bytes()
+    key = f"\n{country}\t".encode()
+    rows = []
+    start = data.find(key)
+    while start != -1:
+        end = data.find(b"\n", start + 1)
+        name, population, zone = data[start + len(key) : end].decode("utf-8").split("\t")
+        rows.append((name, int(population), zone))
+        start = data.find(key, end)
+    return rows
 
 
 @lru_cache(maxsize=256)
