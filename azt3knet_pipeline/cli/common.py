@@ -3,7 +3,9 @@ reports and their exit codes, and how a finished run is summarised.
 
 Function-level imports are deliberate in `cli/` (and only there): each command imports what it uses when it
 runs, so `--help`, `--version` and `populate --preview` never load Dagster, SQLAlchemy or the web stack
-(tests/integration/test_cli_imports.py keeps it so). Module level holds only Typer, Rich and the standard library.
+(tests/integration/test_cli_imports.py keeps it so). Module level holds only Typer and the standard library; Rich
+is imported at a console's first use, so a JSONL, CSV or JSON preview (which prints nothing through Rich) never loads
+it: a tenth of that command's start-up.
 """
 
 from __future__ import annotations
@@ -11,17 +13,35 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from functools import cached_property, wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import click
 import typer
-from rich.console import Console
 
 from azt3knet_pipeline.cli.failure import run_failure_line, verbose
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A Rich `Console(**options)` created at its first use; every attribute is the console's own."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+
+    @cached_property
+    def _console(self) -> Console:
+        from rich.console import Console
+
+        return Console(**self._options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console, name)
+
+
+out: Console = _LazyConsole(soft_wrap=True)  # type: ignore[assignment]
+err: Console = _LazyConsole(stderr=True, soft_wrap=True)  # type: ignore[assignment]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,9 +72,9 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
         except Exception as exc:
+            if isinstance(exc, _exits()):
+                raise
             from pydantic import ValidationError
 
             from azt3knet_pipeline.errors import BAD_INPUT_EXIT, Azt3knetError, describe_validation_error, exit_code
@@ -70,6 +90,15 @@ def handle_errors(fn: F) -> F:
             raise fail(f"{type(exc).__name__}: {exc}{hint}", code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _exits() -> tuple[type[Exception], ...]:
+    """The exceptions that end a command on purpose (Typer's, and Click's when something has imported Click:
+    none of its exceptions can exist before, and importing it just to test for them costs every command)."""
+    click = sys.modules.get("click")
+    if click is None:
+        return (typer.Exit, typer.Abort)
+    return (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException)
 
 
 def quiet_progress(quiet: bool, as_json: bool) -> bool:

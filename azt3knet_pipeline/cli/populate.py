@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from azt3knet_pipeline.cli.common import (
     err,
@@ -70,6 +69,8 @@ def render_population(source: ProfileSource, fmt: OutputFormat, limit: int | Non
     from azt3knet_pipeline.cli import preview
 
     if fmt is OutputFormat.table:
+        from rich.table import Table
+
         records, content_hash = preview.records_and_hash(source, limit)
         table = Table(title=f"population {source.population_key} (synthetic)", show_lines=False)
         for column in ("#", "name", "gender", "age", "city", "email local part", "username", "interests"):

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from azt3knet_pipeline.cli.common import err, handle_errors, out
 
@@ -36,6 +35,8 @@ def populations_list(as_json: bool = typer.Option(False, "--json", help="JSON li
             }
             sys.stdout.write(canonical_json(summary) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title="populations")
     for column in ("key", "status", "count", "country", "seed", "spec hash"):
         table.add_column(column)
