@@ -28,9 +28,9 @@ print(json.dumps({{"loaded": sorted(m for m in heavy if m in sys.modules), "stdo
 """
 
 
-def _loaded(args: list[str], home: Path) -> dict:
+def _loaded(args: list[str], home: Path, modules: tuple[str, ...] = HEAVY) -> dict:
     env = {**os.environ, "AZT3KNET_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    script = SCRIPT.format(heavy=HEAVY)
+    script = SCRIPT.format(heavy=modules)
     done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -58,6 +58,14 @@ def test_preview_imports_no_dagster_web_stack_or_pandas(tmp_path: Path) -> None:
     assert result["loaded"] == []
     assert [json.loads(line)["index"] for line in result["stdout"].splitlines()] == [0, 1, 2, 3, 4]
     assert not (tmp_path / "home").exists()
+
+
+def test_jsonl_preview_imports_neither_rich_nor_click(tmp_path: Path) -> None:
+    """Rich only for what prints through it (tables, messages): a JSONL preview writes bytes itself."""
+    args = ["populate", "--preview", "--count", "2", "--seed", "1", "--country", "ES", "--format", "jsonl"]
+    result = _loaded(args, tmp_path / "home", modules=("rich", "click"))
+    assert result["loaded"] == []
+    assert len(result["stdout"].splitlines()) == 2
 
 
 def test_populations_list_imports_no_dagster(tmp_path: Path) -> None:
