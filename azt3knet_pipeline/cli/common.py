@@ -37,6 +37,8 @@ class _LazyConsole:
         return Console(**self._options)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and friends probe for these: no console to make for them
+            raise AttributeError(name)
         return getattr(self._console, name)
 
 

@@ -88,7 +88,8 @@ def _fold(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _places_bytes() -> bytes:
-    """The table's UTF-8 bytes after a newline, so every row, the first included, starts with one."""
+    """The table's UTF-8 bytes after a newline, so every row, the first included, starts with one (and each ends
+    with one: tools/extract_data.py writes them so)."""
     return b"\n" + gzip.decompress((DATA / "places.tsv.gz").read_bytes())
 
 
