@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,60 +22,58 @@ _USERNAME_MAX = 30
 
 class _AddressBook:
     """Usernames and local parts taken so far: unique within the population, collisions resolved in index
-    order by the first free numeric suffix. Kept as integer keys (`_address_key`): a million of them take a
-    third less memory than the strings."""
+    order by the first free numeric suffix. Kept as their UTF-8 bytes, the address keys: a million of them take
+    a quarter less memory than the strings, and a bytes object caches its hash."""
 
     def __init__(self) -> None:
-        self.users: set[int] = set()
-        self.locals: set[int] = set()
-        self.next_user: dict[int, int] = {}
-        self.next_local: dict[int, int] = {}
+        self.users: set[bytes] = set()
+        self.locals: set[bytes] = set()
+        self.next_user: dict[bytes, int] = {}
+        self.next_local: dict[bytes, int] = {}
 
-    def take_users(self, bases: list[str]) -> list[str]:
-        return _unique_all(bases, self.users, self.next_user)
+    def take_users(self, bases: list[str], keys: list[bytes] | None = None) -> list[str]:
+        return _unique_all(bases, self.users, self.next_user, keys)
 
-    def take_locals(self, bases: list[str]) -> list[str]:
-        return _unique_all(bases, self.locals, self.next_local)
-
-
-def _address_key(value: str) -> int:
-    """An exact, injective integer for a string (the leading 1 byte keeps leading NULs significant)."""
-    return int.from_bytes(b"\x01" + value.encode("utf-8"), "big")
+    def take_locals(self, bases: list[str], keys: list[bytes] | None = None) -> list[str]:
+        return _unique_all(bases, self.locals, self.next_local, keys)
 
 
-def _address_keys(values: list[str]) -> list[int]:
-    """`_address_key` of every value, encoded and split in C (values never contain a newline; checked)."""
-    parts = ("\x01" + "\n\x01".join(values)).encode("utf-8").split(b"\n") if values else []
-    if len(parts) != len(values):
-        return [_address_key(v) for v in values]
-    return list(map(int.from_bytes, parts, repeat("big")))
+def _address_keys(values: list[str]) -> list[bytes]:
+    """The UTF-8 bytes of every value, encoded and split in C (values never contain a newline; checked)."""
+    keys = "\n".join(values).encode().split(b"\n") if values else []
+    return keys if len(keys) == len(values) else [v.encode() for v in values]
 
 
-def _unique_all(bases: list[str], taken: set[int], counters: dict[int, int]) -> list[str]:
+def _unique_all(
+    bases: list[str], taken: set[bytes], counters: dict[bytes, int], keys: list[bytes] | None = None
+) -> list[str]:
     """`_unique_in_order(bases, taken, counters)`, with set operations in C for the rows that keep their base.
 
     A row keeps its base when it is the base's first row in the chunk and no earlier chunk took it; only the
     other rows are suffixed, in index order, against everything taken before them. If a suffixed value would
     be the base of a later row (which would then need a suffix itself), the chunk is redone in order.
+    `keys`: the bases' `_address_keys`, when the caller has them.
     """
-    keys = _address_keys(bases)
+    if keys is None:
+        keys = _address_keys(bases)
     n = len(keys)
     first = dict(zip(reversed(keys), range(n - 1, -1, -1), strict=True))  # key -> the first row with that base
     clashing = taken.intersection(first)
     if len(first) == n and not clashing:
-        taken.update(keys)
+        taken.update(first)
         return bases
-    suffixed = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=n) != np.arange(n)
+    suffixed = np.ones(n, dtype=bool)
+    suffixed[np.fromiter(first.values(), dtype=np.int64, count=len(first))] = False
     suffixed[[first[k] for k in clashing]] = True
     out = list(bases)
-    mine: set[int] = set()  # suffixed values taken in this chunk
-    hints: dict[int, int] = {}
-    key = _address_key
+    mine: set[bytes] = set()  # suffixed values taken in this chunk
+    hints: dict[bytes, int] = {}
     for i in np.flatnonzero(suffixed).tolist():
         base, base_key = bases[i], keys[i]
         k = hints.get(base_key) or counters.get(base_key, 2)
         while True:
-            value_key = key(f"{base}{k}")
+            value = f"{base}{k}"
+            value_key = value.encode()
             if value_key not in taken and value_key not in mine:
                 owner = first.get(value_key, i)  # a row of this chunk whose base this value is
                 if owner == i:
@@ -86,31 +83,32 @@ def _unique_all(bases: list[str], taken: set[int], counters: dict[int, int]) -> 
             k += 1
         hints[base_key] = k + 1
         mine.add(value_key)
-        out[i] = f"{base}{k}"
-    taken.update(keys)
-    taken.update(mine)
+        out[i] = value
+    taken.update(first)
+    taken |= mine
     counters.update(hints)
     return out
 
 
-def _unique_in_order(bases: list[str], taken: set[int], counters: dict[int, int]) -> list[str]:
+def _unique_in_order(bases: list[str], taken: set[bytes], counters: dict[bytes, int]) -> list[str]:
     """Each base, or the base with the first free suffix 2, 3, ... when taken: rows in index order."""
     out = []
-    append, add, key = out.append, taken.add, _address_key
-    for base, base_key in zip(bases, _address_keys(bases), strict=True):
+    append, add = out.append, taken.add
+    for base in bases:
+        base_key = base.encode()
         if base_key in taken:
             k = counters.get(base_key, 2)
-            while key(f"{base}{k}") in taken:
+            while f"{base}{k}".encode() in taken:
                 k += 1
             counters[base_key] = k + 1
             base = f"{base}{k}"
-            base_key = key(base)
+            base_key = base.encode()
         add(base_key)
         append(base)
     return out
 
 
-_TWO_DIGITS = np.array([f"{i:02d}" for i in range(100)], dtype=object)
+_NOTHING, _NEWLINE = 0, 1  # the constant pieces, first in `_pieces`
 
 
 def _addresses(
@@ -122,37 +120,74 @@ def _addresses(
     numbers: np.ndarray,
     book: _AddressBook,
 ) -> tuple[list[str], list[str]]:
-    """Usernames and email local parts, unique within the population, collisions resolved in index order."""
-    n = len(given_codes)
-    g, gi = tables.given_slug[given_codes], tables.given_initial[given_codes]
-    f, fi = tables.family_slug[family_codes], tables.family_initial[family_codes]
-    year = np.array(birth_years.astype(np.int64).astype(str), dtype=object)
-    yy = _TWO_DIGITS[birth_years.astype(np.int64) % 100]
-    num = np.array(numbers.astype(np.int64).astype(str), dtype=object)
-    user = np.empty(n, dtype=object)
-    local = np.empty(n, dtype=object)
-    forms = (
-        lambda i: (g[i] + f[i], g[i] + "." + f[i]),
-        lambda i: (g[i] + "_" + f[i] + num[i], g[i] + "." + f[i] + num[i]),
-        lambda i: (gi[i] + f[i] + yy[i], gi[i] + "." + f[i] + yy[i]),
-        lambda i: (g[i] + year[i], g[i] + "." + fi[i] + year[i]),
-    )
-    for style, form in enumerate(forms):
-        where = np.flatnonzero(styles == style)
-        if len(where):
-            user[where], local[where] = form(where)
+    """Usernames and email local parts, unique within the population, collisions resolved in index order.
+
+    By style: 0 `juangarcia` / `juan.garcia`, 1 `juan_garcia42` / `juan.garcia42`, 2 `jgarcia85` / `j.garcia85`,
+    3 `juan1985` / `juan.g1985`. Each address is three pieces of one table of texts (`_pieces`), picked by
+    integer arithmetic and joined for all rows at once.
+    """
+    years = birth_years.astype(np.int64)
+    low = int(years.min()) if len(years) else 0
+    pieces, at = _pieces(tables, range(low, int(years.max()) + 1 if len(years) else 0))
+    given, given_underscore, initial, family, dot_family, dot_initial, numbers_nl, two_digits_nl, years_nl = at
+    last = styles == 3
+    tails = np.array([_NEWLINE, numbers_nl, two_digits_nl, years_nl])[styles]
+    tails += np.choose(styles, (0, numbers, years % 100, years - low))
+    users = np.empty((len(styles), 3), dtype=np.int64)
+    users[:, 0] = np.array([given, given_underscore, initial, given])[styles] + given_codes
+    users[:, 1] = np.where(last, _NOTHING, family + family_codes)
+    users[:, 2] = tails
+    local_parts = np.empty((len(styles), 3), dtype=np.int64)
+    local_parts[:, 0] = np.array([given, given, initial, given])[styles] + given_codes
+    local_parts[:, 1] = np.where(last, dot_initial, dot_family) + family_codes
+    local_parts[:, 2] = tails
     return (
-        book.take_users(_clipped(user.tolist(), _USERNAME_MAX)),
-        book.take_locals(_clipped(local.tolist(), _LOCAL_PART_MAX - 6)),
+        book.take_users(*_clipped_rows(_joined(pieces, users), _USERNAME_MAX)),
+        book.take_locals(*_clipped_rows(_joined(pieces, local_parts), _LOCAL_PART_MAX - 6)),
     )
 
 
-def _clipped(values: list[str], limit: int) -> list[str]:
-    """`_clip` of every value. Unclipped values need no strip: slugs are [a-z0-9]+, so no form starts or ends
-    with a dot."""
-    if not values or max(map(len, values)) <= limit:
-        return values
-    return [v if len(v) <= limit else _clip(v, limit) for v in values]
+def _pieces(tables: _Tables, years: range) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Every text an address is made of, in one object array: "" and "\\n", then given slugs, given slugs and
+    "_", given initials, family slugs, "." and family slugs, "." and family initials, then numbers 0-99,
+    two-digit years 00-99 and `years`, each followed by "\\n"; and where each of those parts starts.
+    All but the years are built once a population (`tables.memo`)."""
+    cached = tables.memo.setdefault("address_pieces", {})
+    if not cached:
+        parts = (
+            tables.given_slug,
+            tables.given_slug + "_",
+            tables.given_initial,
+            tables.family_slug,
+            "." + tables.family_slug,
+            "." + tables.family_initial,
+            np.array([f"{i}\n" for i in range(100)], dtype=object),
+            np.array([f"{i:02d}\n" for i in range(100)], dtype=object),
+        )
+        cached[0] = np.concatenate([np.array(["", "\n"], dtype=object), *parts])
+        cached[1] = tuple(np.cumsum([2, *map(len, parts)]).tolist())
+    fixed, starts = cached[0], cached[1]
+    return np.concatenate((fixed, np.array([f"{year}\n" for year in years], dtype=object))), starts
+
+
+def _joined(pieces: np.ndarray, at: np.ndarray) -> str:
+    """The texts `pieces[at]`, joined in one C call."""
+    return "".join(pieces.take(at.ravel()).tolist())
+
+
+def _clipped_rows(text: str, limit: int) -> tuple[list[str], list[bytes]]:
+    """The rows of newline-ended `text` (addresses: no other newline), `_clip`ped to `limit`, and their
+    `_address_keys`. Unclipped rows need no strip: slugs are [a-z0-9]+, so no form starts or ends with a dot."""
+    rows = text.split("\n")
+    rows.pop()  # the empty text after the last newline
+    data = text.encode()
+    keys = data.split(b"\n")
+    keys.pop()
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    if len(ends) and int(np.diff(ends, prepend=-1).max()) > limit + 1:  # a row longer in bytes, maybe in characters
+        rows = [v if len(v) <= limit else _clip(v, limit) for v in rows]
+        keys = _address_keys(rows)
+    return rows, keys
 
 
 def _clip(value: str, limit: int) -> str:

@@ -106,10 +106,10 @@ def test_columnar_bios_equal_the_row_by_row_templates(language: str, n: int, poo
     )
 )
 def test_address_uniqueness_equals_the_in_order_rule(chunks: list[list[str]]) -> None:
-    fast_taken: set[int] = set()
-    fast_counters: dict[int, int] = {}
-    slow_taken: set[int] = set()
-    slow_counters: dict[int, int] = {}
+    fast_taken: set[bytes] = set()
+    fast_counters: dict[bytes, int] = {}
+    slow_taken: set[bytes] = set()
+    slow_counters: dict[bytes, int] = {}
     seen: list[str] = []
     for bases in chunks:
         fast = _unique_all(list(bases), fast_taken, fast_counters)
