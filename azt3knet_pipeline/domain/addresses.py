@@ -194,24 +194,30 @@ def _clip(value: str, limit: int) -> str:
     return value[:limit].strip(".")
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-# Where the 32 hex digits go in the 36-character UUID text (the rest are dashes).
-_UUID_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
-
-
 def agent_ids(population_key: str, count: int, *, start: int = 0) -> list[str]:
-    """`str(uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}"))` for every index in `start..count-1`: one sha1 a row,
-    the version bits and hex text for all rows at once."""
-    prefix = AGENT_ID_NAMESPACE.bytes + f"{population_key}:".encode()
-    sha1 = hashlib.sha1
-    digests = b"".join([sha1(prefix + b"%d" % index).digest() for index in range(start, count)])
+    """`str(uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}"))` for every index in `start..count-1`: one sha1 a row
+    (a copy of the prefix's state), then the version bits and the hex text for all rows at once, a character
+    position at a time (rows of `text`)."""
     n = max(count - start, 0)
-    raw = np.frombuffer(digests, dtype=np.uint8).reshape(n, 20)[:, :16].copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x50
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    nibbles = np.empty((n, 32), dtype=np.uint8)
-    nibbles[:, 0::2], nibbles[:, 1::2] = raw >> 4, raw & 0x0F
-    text = np.full((n, 36), ord("-"), dtype=np.uint8)
-    text[:, _UUID_DIGITS] = _HEX[nibbles]
-    joined = text.tobytes().decode("ascii")
-    return [joined[i : i + 36] for i in range(0, 36 * n, 36)]
+    prefixed = hashlib.sha1(AGENT_ID_NAMESPACE.bytes + f"{population_key}:".encode())
+    digests = []
+    for index in range(start, count):
+        row = prefixed.copy()
+        row.update(b"%d" % index)
+        digests.append(row.digest())
+    octets = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(n, 20)[:, :16].T.copy()
+    octets[6] = (octets[6] & 0x0F) | 0x50
+    octets[8] = (octets[8] & 0x3F) | 0x80
+    nibbles = np.empty((32, n), dtype=np.uint8)
+    nibbles[0::2], nibbles[1::2] = octets >> 4, octets & 0x0F
+    text = np.empty((37, n), dtype=np.uint8)
+    text[_HEX_DIGITS] = nibbles + ord("0") + (nibbles > 9) * np.uint8(ord("a") - ord("0") - 10)
+    text[[8, 13, 18, 23]] = ord("-")
+    text[36] = ord("\n")
+    ids = text.T.tobytes().decode("ascii").split("\n")
+    ids.pop()  # the empty text after the last newline
+    return ids
+
+
+# Where the 32 hex digits go in the 36-character UUID text (the rest are dashes).
+_HEX_DIGITS = [i for i in range(36) if i not in (8, 13, 18, 23)]

@@ -4,11 +4,14 @@
   `json.dumps`), for v1 and v2, with and without the escape scan being skipped.
 - Columnar bios (v1 and v2) == the row-by-row template code.
 - Address uniqueness with set operations == the in-order loop, chunk after chunk.
+- Usernames and local parts joined from the piece table == the four forms built row by row, clipped, in order.
+- Agent ids (one hash state copied a row, hex text for all rows) == `str(uuid5(...))`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -17,8 +20,16 @@ from hypothesis import strategies as st
 from azt3knet_pipeline.domain import bios as bios_v2
 from azt3knet_pipeline.domain import bios_columnar, text
 from azt3knet_pipeline.domain import columns as col
-from azt3knet_pipeline.domain.addresses import _unique_all, _unique_in_order
-from azt3knet_pipeline.domain.generation import INTEREST_CATALOGUE, TONES, iter_chunks
+from azt3knet_pipeline.domain.addresses import (
+    AGENT_ID_NAMESPACE,
+    _AddressBook,
+    _addresses,
+    _clip,
+    _unique_all,
+    _unique_in_order,
+    agent_ids,
+)
+from azt3knet_pipeline.domain.generation import INTEREST_CATALOGUE, TONES, _Tables, iter_chunks
 from azt3knet_pipeline.domain.models import PopulationSpec, canonical_json
 
 COUNTRIES = ("ES", "US", "JP", "CN", "RU", "GR", "IN", "NG", "BR", "DE", "FR", "IL", "KR", "TH", "PL", "AQ", "IT")
@@ -117,3 +128,68 @@ def test_address_uniqueness_equals_the_in_order_rule(chunks: list[list[str]]) ->
         assert fast_taken == slow_taken
         seen += fast
     assert len(seen) == len(set(seen))
+
+
+# Few slugs of few letters, some long enough to be clipped: many collisions, within and across chunks.
+SLUGS = st.lists(st.text("ab1", min_size=1, max_size=32), min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    given_slugs=SLUGS,
+    family_slugs=SLUGS,
+    sizes=st.lists(st.integers(0, 3) | st.integers(0, 60), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32),
+)
+def test_addresses_equal_the_forms_built_row_by_row(
+    given_slugs: list[str], family_slugs: list[str], sizes: list[int], seed: int
+) -> None:
+    tables = _Tables(
+        given=given_slugs,
+        given_slug=np.array(given_slugs, dtype=object),
+        given_initial=np.array([s[0] for s in given_slugs], dtype=object),
+        offsets=(0, 0, 0),
+        family=family_slugs,
+        family_slug=np.array(family_slugs, dtype=object),
+        family_initial=np.array([s[0] for s in family_slugs], dtype=object),
+        given_arr=np.array(given_slugs, dtype=object),
+        family_arr=np.array(family_slugs, dtype=object),
+        names_plain=True,
+    )
+    rng = np.random.default_rng(seed)
+    book = _AddressBook()
+    users_taken: set[bytes] = set()
+    locals_taken: set[bytes] = set()
+    users_next: dict[bytes, int] = {}
+    locals_next: dict[bytes, int] = {}
+    for n in sizes:
+        g, f = rng.integers(0, len(given_slugs), n), rng.integers(0, len(family_slugs), n)
+        years, styles, numbers = rng.integers(1930, 2013, n), rng.integers(0, 4, n), rng.integers(1, 100, n)
+        users, local_parts = [], []
+        for gc, fc, year, style, number in zip(g, f, years, styles, numbers, strict=True):
+            gs, fs = given_slugs[gc], family_slugs[fc]
+            user, local = (
+                (gs + fs, f"{gs}.{fs}"),
+                (f"{gs}_{fs}{number}", f"{gs}.{fs}{number}"),
+                (f"{gs[0]}{fs}{year % 100:02d}", f"{gs[0]}.{fs}{year % 100:02d}"),
+                (f"{gs}{year}", f"{gs}.{fs[0]}{year}"),
+            )[style]
+            users.append(user if len(user) <= 30 else _clip(user, 30))
+            local_parts.append(local if len(local) <= 58 else _clip(local, 58))
+        expected = (
+            _unique_in_order(users, users_taken, users_next),
+            _unique_in_order(local_parts, locals_taken, locals_next),
+        )
+        assert _addresses(tables, g, f, years, styles, numbers, book) == expected
+        assert (book.users, book.locals) == (users_taken, locals_taken)
+
+
+@SETTINGS
+@given(
+    key=st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", fullmatch=True),
+    start=st.one_of(st.integers(0, 200), st.sampled_from([9, 95, 998, 9_990, 99_995, 999_999])),
+    size=st.integers(0, 40),
+)
+def test_agent_ids_equal_uuid5(key: str, start: int, size: int) -> None:
+    expected = [str(uuid.uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}")) for index in range(start, start + size)]
+    assert agent_ids(key, start + size, start=start) == expected
