@@ -9,8 +9,9 @@ agent `i` is the same whatever the population's count. Part of every generator v
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,29 @@ def derive_seed(seed: int | str, namespace: str, index: int, field: str) -> int:
     return int.from_bytes(hashlib.sha256(material.encode("utf-8")).digest()[:16], "big")
 
 
+def _block_seeds(seed: int | str, namespace: str, blocks: Iterable[int], field: str) -> list[int]:
+    """`[derive_seed(seed, namespace, b, field) for b in blocks]`, hashing the text around the index once.
+
+    The canonical JSON of the list is the JSON of its items joined by "," inside "[...]", so only the index's
+    text changes from block to block; tests/unit/domain/test_draws.py checks the equality.
+    """
+    head = canonical_json([type(seed).__name__, str(seed), namespace])[:-1] + ","
+    tail = ("," + canonical_json([field])[1:]).encode("utf-8")
+    prefix = hashlib.sha256(head.encode("utf-8"))
+    seeds = []
+    for index in blocks:
+        digest = prefix.copy()
+        digest.update(b"%d" % index + tail)
+        seeds.append(int.from_bytes(digest.digest()[:16], "big"))
+    return seeds
+
+
+def _generators(seed: int | str, namespace: str, blocks: Iterable[int], field: str) -> Iterator[np.random.Generator]:
+    """`np.random.Generator(np.random.PCG64(derive_seed(seed, namespace, b, field)))` for each block `b`."""
+    for entropy in _block_seeds(seed, namespace, blocks, field):
+        yield np.random.Generator(np.random.PCG64(entropy))
+
+
 def _draw(
     seed: int | str,
     field: str,
@@ -37,20 +61,93 @@ def _draw(
 ) -> np.ndarray:
     """Rows `start..stop-1` (`start` on a block boundary, `stop` a block boundary or the population's end) of
     a field: `sample(rng, n)` per block, each block with its own derived generator."""
-    parts = []
-    for row in range(start, stop, BLOCK):
-        size = min(BLOCK, stop - row)
-        rng = np.random.Generator(np.random.PCG64(derive_seed(seed, namespace, row // BLOCK, field)))
-        parts.append(sample(rng, size))
+    rows = range(start, stop, BLOCK)
+    rngs = _generators(seed, namespace, [row // BLOCK for row in rows], field)
+    parts = [sample(rng, min(BLOCK, stop - row)) for row, rng in zip(rows, rngs, strict=True)]
     return np.concatenate(parts) if parts else np.empty(0)
 
 
 def _smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's `k` smallest keys, in key order (== argsort(keys)[:, :k], but O(m) a row)."""
+    """Column indices of each row's `k` smallest keys, in key order: `argpartition` then `argsort` of the `k`
+    (== argsort(keys)[:, :k] when no keys tie).
+
+    For a few keys, `argmin` `k` times (masking each pick) is much cheaper. It gives the same columns whenever
+    the row's `k + 1` smallest keys are distinct (then there is one answer); the rare other rows (ties, NaN)
+    take the argpartition path itself, so ties resolve exactly as before. `keys` is left as it was.
+    """
+    n, m = keys.shape
+    if k >= m or k > _FEW_KEYS:
+        return _smallest_keys_sorted(keys, k)
+    rows = np.arange(n)
+    picked = np.empty((n, k), dtype=np.intp)
+    values = np.empty((k + 1, n))
+    for j in range(k + 1):
+        at = keys.argmin(axis=1)
+        values[j] = keys[rows, at]
+        if j < k:
+            picked[:, j] = at
+            keys[rows, at] = np.inf
+    for j in range(k):
+        keys[rows, picked[:, j]] = values[j]
+    unclear = np.flatnonzero(~(values[:-1] < values[1:]).all(axis=0))
+    if len(unclear):
+        picked[unclear] = _smallest_keys_sorted(keys[unclear], k)
+    return picked
+
+
+_FEW_KEYS = 4
+
+
+def _smallest_keys_sorted(keys: np.ndarray, k: int) -> np.ndarray:
+    """`_smallest_keys` by argpartition and argsort (the definition)."""
     if k >= keys.shape[1]:
         return np.argsort(keys, axis=1)
     part = np.argpartition(keys, k - 1, axis=1)[:, :k]
     return np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
+
+
+def _sort_rows(rows: np.ndarray) -> np.ndarray:
+    """`np.sort(rows, axis=1)`, in place; up to 3 columns by compare-exchanges on whole columns (cheaper than
+    a sort call a row)."""
+    width = rows.shape[1]
+    if width > 3:
+        rows.sort(axis=1)
+        return rows
+    for i, j in _SORTING_NETWORKS[width]:
+        low = np.minimum(rows[:, i], rows[:, j])
+        np.maximum(rows[:, i], rows[:, j], out=rows[:, j])
+        rows[:, i] = low
+    return rows
+
+
+_SORTING_NETWORKS: dict[int, tuple[tuple[int, int], ...]] = {0: (), 1: (), 2: ((0, 1),), 3: ((0, 1), (1, 2), (0, 1))}
+
+
+class Memo:
+    """Values by integer key, each made once per population: the slots of a chunk's keys in a growing list.
+
+    Chunks share `values`, which only grows, so `values[slot]` stays valid for every chunk handed out.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._keys = np.empty(0, dtype=np.int64)  # sorted
+        self._slots = np.empty(0, dtype=np.int64)  # the slot of each of `_keys`
+
+    def slots(self, keys: np.ndarray, make: Callable[[np.ndarray], Iterable[Any]]) -> np.ndarray:
+        """The slot of each key in `values`; `make(new_keys)` gives the values of keys not seen yet (sorted)."""
+        at = np.searchsorted(self._keys, keys)
+        known = at < len(self._keys)
+        known[known] = self._keys[at[known]] == keys[known]
+        if not known.all():
+            new = np.unique(keys[~known])
+            slots = np.arange(len(self.values), len(self.values) + len(new))
+            self.values.extend(make(new))
+            merged = np.concatenate([self._keys, new])
+            order = np.argsort(merged, kind="stable")
+            self._keys, self._slots = merged[order], np.concatenate([self._slots, slots])[order]
+            at = np.searchsorted(self._keys, keys)
+        return self._slots[at]
 
 
 @dataclass(frozen=True)
@@ -70,7 +167,7 @@ def _subsets(
     pool: Sequence[str],
     lo: int,
     hi: int,
-    memo: dict[int, tuple[str, ...]] | None = None,
+    memo: Memo | None = None,
     *,
     namespace: str = NAMESPACE,
     weights: np.ndarray | None = None,
@@ -78,39 +175,59 @@ def _subsets(
     """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order.
 
     `weights` (rows x pool, positive) makes the draw weighted without replacement (exponential race: the
-    smallest `-log(1 - u) / w` keys win); without it every member is equally likely, as in v1.
+    smallest `-log(1 - u) / w` keys win); without it every member is equally likely, as in v1. `memo` keeps
+    the subsets' values across the chunks of one population.
     """
     if list(pool) != sorted(pool):
         raise ValueError(f"{field}: the pool must be sorted so index order is name order")
     hi = min(hi, len(pool))
     lo = min(lo, hi)
     sizes = _draw(seed, f"{field}:size", start, stop, lambda rng, n: rng.integers(lo, hi + 1, size=n), namespace)
-    if weights is None:
-        chosen = _draw(
-            seed,
-            f"{field}:order",
-            start,
-            stop,
-            lambda rng, n: _smallest_keys(rng.random((n, len(pool))), hi),
-            namespace,
-        )
-    else:
-        uniforms = _draw(seed, f"{field}:order", start, stop, lambda rng, n: rng.random((n, len(pool))), namespace)
-        chosen = _smallest_keys(-np.log1p(-uniforms) / weights, hi)
+    chosen = _order(seed, f"{field}:order", start, stop, len(pool), hi, namespace, weights)
     # Sort each row's first `size` picks by index (= by name); unused slots sort last.
-    rows = np.sort(np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool)), axis=1)
+    rows = _sort_rows(np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool)))
     radix = len(pool) + 1
     if hi * np.log2(radix) < 62:  # one integer per row: much faster to deduplicate than rows
-        distinct, codes = np.unique(rows @ radix ** np.arange(hi, dtype=np.int64), return_inverse=True)
-        memo = {} if memo is None else memo  # code -> subset, kept across the chunks of one population
-        values = []
-        for code in distinct.tolist():
-            subset = memo.get(code)
-            if subset is None:
-                digits = ((code // radix**j) % radix for j in range(hi))
-                subset = memo[code] = tuple(pool[i] for i in digits if i < len(pool))
-            values.append(subset)
-    else:
-        unique_rows, codes = np.unique(rows, axis=0, return_inverse=True)
-        values = [tuple(pool[i] for i in row if i < len(pool)) for row in unique_rows.tolist()]
+        memo = Memo() if memo is None else memo
+        codes = memo.slots(rows @ radix ** np.arange(hi, dtype=np.int64), lambda new: _decode(new, pool, hi))
+        return _Subsets(rows=rows, sizes=sizes, column=col.Coded(codes, memo.values))
+    unique_rows, codes = np.unique(rows, axis=0, return_inverse=True)
+    values = [tuple(pool[i] for i in row if i < len(pool)) for row in unique_rows.tolist()]
     return _Subsets(rows=rows, sizes=sizes, column=col.Coded(codes.reshape(-1), values))
+
+
+def _order(
+    seed: int | str,
+    field: str,
+    start: int,
+    stop: int,
+    size: int,
+    k: int,
+    namespace: str,
+    weights: np.ndarray | None,
+) -> np.ndarray:
+    """Per row the `k` pool indices with the smallest keys, in key order: `rng.random((rows, size))` a block,
+    the keys themselves or `-log1p(-u) / weights`. One block's keys at a time, computed in place."""
+    chosen = np.empty((stop - start, k), dtype=np.intp)
+    keys = np.empty((min(BLOCK, stop - start), size))
+    rows = range(start, stop, BLOCK)
+    for row, rng in zip(rows, _generators(seed, namespace, [row // BLOCK for row in rows], field), strict=True):
+        at = slice(row - start, min(row + BLOCK, stop) - start)
+        block = keys[: at.stop - at.start]
+        rng.random(out=block)
+        if weights is not None:
+            np.negative(block, out=block)
+            np.log1p(block, out=block)
+            np.negative(block, out=block)
+            np.divide(block, weights[at], out=block)
+        chosen[at] = _smallest_keys(block, k)
+    return chosen
+
+
+def _decode(codes: np.ndarray, pool: Sequence[str], width: int) -> list[tuple[str, ...]]:
+    """The subsets of `codes` (pool indices, ascending, padded with len(pool), as base-(len(pool) + 1) digits)."""
+    radix = len(pool) + 1
+    digits = codes[:, None] // radix ** np.arange(width, dtype=np.int64) % radix
+    names = col.object_table([*pool, None])[digits].tolist()
+    sizes = (digits < len(pool)).sum(axis=1).tolist()
+    return [tuple(row[:size]) for row, size in zip(names, sizes, strict=True)]

@@ -22,7 +22,7 @@ import numpy as np
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain.addresses import AGENT_ID_NAMESPACE as AGENT_ID_NAMESPACE  # re-exported
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
-from azt3knet_pipeline.domain.draws import BLOCK, _draw, _subsets
+from azt3knet_pipeline.domain.draws import BLOCK, Memo, _draw, _subsets
 from azt3knet_pipeline.domain.draws import NAMESPACE as NAMESPACE  # re-exported
 from azt3knet_pipeline.domain.draws import derive_seed as derive_seed  # re-exported
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale, locale_for_country
@@ -299,9 +299,11 @@ def _chunk(
         "posting_cadence", lambda rng, k: rng.choice(len(POSTING_CADENCES), size=k, p=_CADENCE_WEIGHTS)
     )
     interest_pool = spec.interests or INTEREST_CATALOGUE
-    interests = _subsets(seed, "interests", start, stop, interest_pool, 1, 3, tables.memo.setdefault("interests", {}))
+    interests = _subsets(
+        seed, "interests", start, stop, interest_pool, 1, 3, tables.memo.setdefault("interests", Memo())
+    )
     biases = _subsets(
-        seed, "behavioral_biases", start, stop, BEHAVIORAL_BIASES, 1, 2, tables.memo.setdefault("biases", {})
+        seed, "behavioral_biases", start, stop, BEHAVIORAL_BIASES, 1, 2, tables.memo.setdefault("biases", Memo())
     )
     bio_seeds = draw("bio", lambda rng, k: rng.integers(0, 2**62, size=k))
     styles = draw("address_style", lambda rng, k: rng.integers(0, 4, size=k))

@@ -22,7 +22,7 @@ from azt3knet_pipeline.domain import reference
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
 from azt3knet_pipeline.domain.bios import bio_language
 from azt3knet_pipeline.domain.bios_columnar import BioMemo, columnar_bios
-from azt3knet_pipeline.domain.draws import _draw, _subsets
+from azt3knet_pipeline.domain.draws import Memo, _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,
     INTEREST_CATALOGUE,
@@ -197,7 +197,7 @@ def _chunk(
         interest_pool,
         1,
         3,
-        tables.memo.setdefault("interests", {}),
+        tables.memo.setdefault("interests", Memo()),
         namespace=NAMESPACE,
         weights=interest_weights(tuple(interest_pool))[groups],
     )
@@ -209,7 +209,7 @@ def _chunk(
         BEHAVIORAL_BIASES,
         1,
         2,
-        tables.memo.setdefault("biases", {}),
+        tables.memo.setdefault("biases", Memo()),
         namespace=NAMESPACE,
     )
     bio_seeds = draw("bio", lambda rng, k: rng.integers(0, 2**62, size=k))
