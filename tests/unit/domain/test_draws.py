@@ -1,0 +1,126 @@
+"""The fast paths of draws.py equal their definitions on random inputs (hypothesis).
+
+- block seeds hashed around the index == `derive_seed` (canonical JSON of the 5-element list);
+- `_smallest_keys` (argmin picks) == argpartition + argsort, ties and NaN included;
+- `_sort_rows` (compare-exchanges) == `np.sort(axis=1)`;
+- `Memo` slots give every key its value, chunk after chunk;
+- `_subsets` == the whole-chunk definition (one `rng.random((n, pool))` a block, keys, argpartition, np.unique).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from azt3knet_pipeline.domain import draws
+from azt3knet_pipeline.domain.generation import BEHAVIORAL_BIASES, INTEREST_CATALOGUE
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+
+
+@SETTINGS
+@given(
+    seed=st.one_of(st.integers(-(10**30), 10**30), TEXT),
+    namespace=TEXT,
+    field=TEXT,
+    blocks=st.lists(st.integers(0, 10**12), max_size=5),
+)
+def test_block_seeds_equal_derive_seed(seed: int | str, namespace: str, field: str, blocks: list[int]) -> None:
+    expected = [draws.derive_seed(seed, namespace, block, field) for block in blocks]
+    assert draws._block_seeds(seed, namespace, blocks, field) == expected
+
+
+def _smallest_keys_reference(keys: np.ndarray, k: int) -> np.ndarray:
+    if k >= keys.shape[1]:
+        return np.argsort(keys, axis=1)
+    part = np.argpartition(keys, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
+
+
+@SETTINGS
+@given(
+    n=st.integers(0, 60),
+    m=st.integers(1, 50),
+    k=st.integers(0, 6),
+    distinct=st.sampled_from((2, 5, 1000, 0)),  # 0: continuous uniforms, else that many distinct values (ties)
+    nan=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
+def test_smallest_keys_equal_argpartition_then_argsort(
+    n: int, m: int, k: int, distinct: int, nan: bool, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    keys = rng.random((n, m)) if distinct == 0 else rng.integers(0, distinct, size=(n, m)) / 7
+    if nan and n:
+        keys[rng.integers(0, n, size=3), rng.integers(0, m, size=3)] = np.nan
+    k = min(k, m)
+    before = keys.copy()
+    np.testing.assert_array_equal(draws._smallest_keys(keys, k), _smallest_keys_reference(keys, k))
+    np.testing.assert_array_equal(keys, before)  # left as it was
+
+
+@SETTINGS
+@given(rows=st.lists(st.lists(st.integers(-5, 5), min_size=4, max_size=4), max_size=30), width=st.integers(0, 4))
+def test_sort_rows_equals_np_sort(rows: list[list[int]], width: int) -> None:
+    array = np.array(rows, dtype=np.int64).reshape(len(rows), 4)[:, :width].copy()
+    np.testing.assert_array_equal(draws._sort_rows(array.copy()), np.sort(array, axis=1))
+
+
+@SETTINGS
+@given(chunks=st.lists(st.lists(st.integers(0, 40), max_size=50), max_size=6))
+def test_memo_gives_each_key_its_value_once(chunks: list[list[int]]) -> None:
+    memo = draws.Memo()
+    made: list[int] = []
+    handed_out = []
+    for chunk in chunks:
+        keys = np.array(chunk, dtype=np.int64)
+        slots = memo.slots(keys, lambda new: (made.extend(new.tolist()), [f"v{key}" for key in new.tolist()])[1])
+        handed_out.append((keys, slots))
+    assert len(made) == len(set(made))
+    for keys, slots in handed_out:  # still valid after later chunks grew the values
+        assert [memo.values[slot] for slot in slots.tolist()] == [f"v{key}" for key in keys.tolist()]
+
+
+def _subsets_reference(
+    seed: int | str, field: str, start: int, stop: int, pool: list[str], lo: int, hi: int, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+    """The definition: the chunk's uniforms at once, keys, argpartition + argsort, np.sort, tuples a row."""
+    hi = min(hi, len(pool))
+    lo = min(lo, hi)
+    sizes = draws._draw(seed, f"{field}:size", start, stop, lambda rng, n: rng.integers(lo, hi + 1, size=n), "ns")
+    uniforms = draws._draw(seed, f"{field}:order", start, stop, lambda rng, n: rng.random((n, len(pool))), "ns")
+    keys = uniforms if weights is None else -np.log1p(-uniforms) / weights
+    chosen = _smallest_keys_reference(keys, hi)
+    rows = np.sort(np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool)), axis=1)
+    return rows, sizes, [tuple(pool[i] for i in row if i < len(pool)) for row in rows.tolist()]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.one_of(st.integers(0, 10**6), st.text(max_size=5)),
+    first=st.integers(0, 3),
+    count=st.integers(1, 2500),
+    pool=st.one_of(
+        st.just(list(INTEREST_CATALOGUE)),
+        st.just(list(BEHAVIORAL_BIASES)),
+        st.lists(st.sampled_from(INTEREST_CATALOGUE), min_size=1, max_size=6, unique=True).map(sorted),
+    ),
+    bounds=st.sampled_from(((1, 3), (1, 2), (0, 5), (2, 2))),
+    weighted=st.booleans(),
+)
+def test_subsets_equal_the_whole_chunk_definition(
+    seed: int | str, first: int, count: int, pool: list[str], bounds: tuple[int, int], weighted: bool
+) -> None:
+    start = first * draws.BLOCK
+    stop = start + count
+    weights = None
+    if weighted:
+        weights = np.random.default_rng(count).choice([0.1, 0.5, 1.0, 2.5], size=(count, len(pool)))
+    memo = draws.Memo()
+    fast = draws._subsets(seed, "f", start, stop, pool, *bounds, memo, namespace="ns", weights=weights)
+    rows, sizes, values = _subsets_reference(seed, "f", start, stop, pool, *bounds, weights)
+    np.testing.assert_array_equal(fast.rows, rows)
+    np.testing.assert_array_equal(fast.sizes, sizes)
+    assert [fast.column.values[code] for code in fast.column.codes.tolist()] == values
