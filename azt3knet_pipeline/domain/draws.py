@@ -124,31 +124,48 @@ _SORTING_NETWORKS: dict[int, tuple[tuple[int, int], ...]] = {0: (), 1: (), 2: ((
 
 
 class Memo:
-    """Values by integer key, each made once per population: the slots of a chunk's keys in a growing list.
+    """Values by integer key (>= 0), each made once per population: the slots of a chunk's keys.
 
-    Chunks share `values`, which only grows, so `values[slot]` stays valid for every chunk handed out.
+    `values` (a list the chunks share, which only grows, so a slot stays valid) and `table` (the same values as
+    an object array) hold each value at its slot. Keys below `dense_keys` find their slot in an array indexed by
+    key; larger ones (huge custom pools) in a dict.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, dense_keys: int = 1 << 20) -> None:
         self.values: list[Any] = []
-        self._keys = np.empty(0, dtype=np.int64)  # sorted
-        self._slots = np.empty(0, dtype=np.int64)  # the slot of each of `_keys`
+        self.table = np.empty(0, dtype=object)
+        self._dense_keys = dense_keys
+        self._dense = np.empty(0, dtype=np.int64)  # slot by key, -1 until made
+        self._sparse: dict[int, int] = {}
 
     def slots(self, keys: np.ndarray, make: Callable[[np.ndarray], Iterable[Any]]) -> np.ndarray:
-        """The slot of each key in `values`; `make(new_keys)` gives the values of keys not seen yet (sorted)."""
-        at = np.searchsorted(self._keys, keys)
-        known = at < len(self._keys)
-        known[known] = self._keys[at[known]] == keys[known]
-        if not known.all():
-            new = np.sort(keys[~known])  # np.unique without return_inverse imports numpy.ma (10 ms)
+        """The slot of each key; `make(new_keys)` gives the values of the keys not seen yet (distinct, sorted)."""
+        top = int(keys.max()) + 1 if len(keys) else 0
+        if top > self._dense_keys:
+            distinct, at = np.unique(keys, return_inverse=True)
+            new = np.array([key for key in distinct.tolist() if key not in self._sparse], dtype=np.int64)
+            if len(new):
+                self._sparse.update(zip(new.tolist(), self._add(new, make).tolist(), strict=True))
+            return np.array([self._sparse[key] for key in distinct.tolist()], dtype=np.int64)[at.reshape(-1)]
+        if top > len(self._dense):
+            self._dense = np.concatenate([self._dense, np.full(top - len(self._dense), -1, dtype=np.int64)])
+        slots = self._dense[keys]
+        missing = slots < 0
+        if missing.any():
+            new = np.sort(keys[missing])  # np.unique without return_inverse imports numpy.ma (10 ms)
             new = new[np.concatenate([[True], new[1:] != new[:-1]])]
-            slots = np.arange(len(self.values), len(self.values) + len(new))
-            self.values.extend(make(new))
-            merged = np.concatenate([self._keys, new])
-            order = np.argsort(merged, kind="stable")
-            self._keys, self._slots = merged[order], np.concatenate([self._slots, slots])[order]
-            at = np.searchsorted(self._keys, keys)
-        return self._slots[at]
+            self._dense[new] = self._add(new, make)
+            slots = self._dense[keys]
+        return slots
+
+    def _add(self, new: np.ndarray, make: Callable[[np.ndarray], Iterable[Any]]) -> np.ndarray:
+        made = list(make(new))
+        if len(made) != len(new):
+            raise ValueError(f"make() gave {len(made)} values for {len(new)} keys")
+        slots = np.arange(len(self.values), len(self.values) + len(made))
+        self.values.extend(made)
+        self.table = np.concatenate([self.table, col.object_table(made)])
+        return slots
 
 
 @dataclass(frozen=True)

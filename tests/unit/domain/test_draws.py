@@ -69,18 +69,20 @@ def test_sort_rows_equals_np_sort(rows: list[list[int]], width: int) -> None:
 
 
 @SETTINGS
-@given(chunks=st.lists(st.lists(st.integers(0, 40), max_size=50), max_size=6))
-def test_memo_gives_each_key_its_value_once(chunks: list[list[int]]) -> None:
-    memo = draws.Memo()
+@given(chunks=st.lists(st.lists(st.integers(0, 40), max_size=50), max_size=6), dense_keys=st.sampled_from((0, 20, 64)))
+def test_memo_gives_each_key_its_value_once(chunks: list[list[int]], dense_keys: int) -> None:
+    memo = draws.Memo(dense_keys)
     made: list[int] = []
     handed_out = []
     for chunk in chunks:
         keys = np.array(chunk, dtype=np.int64)
         slots = memo.slots(keys, lambda new: (made.extend(new.tolist()), [f"v{key}" for key in new.tolist()])[1])
         handed_out.append((keys, slots))
-    assert len(made) == len(set(made))
+    if dense_keys in (0, 64):  # one lookup structure: each key made once
+        assert len(made) == len(set(made))
     for keys, slots in handed_out:  # still valid after later chunks grew the values
         assert [memo.values[slot] for slot in slots.tolist()] == [f"v{key}" for key in keys.tolist()]
+        assert memo.table[slots].tolist() == [f"v{key}" for key in keys.tolist()]
 
 
 def _subsets_reference(
