@@ -67,6 +67,19 @@ def _draw(
     return np.concatenate(parts) if parts else np.empty(0)
 
 
+def _choice(
+    seed: int | str, field: str, start: int, stop: int, p: np.ndarray, namespace: str = NAMESPACE
+) -> np.ndarray:
+    """`_draw(..., lambda rng, n: rng.choice(len(p), size=n, p=p))` with the cumulative weights built once, not
+    once a block: Generator.choice draws `rng.random(n)` and looks each up in `cumsum(p) / cumsum(p)[-1]`."""
+    p = np.ascontiguousarray(p, dtype=np.float64)
+    np.random.default_rng(0).choice(len(p), size=0, p=p)  # Generator.choice's checks of p, and its errors
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    uniforms = _draw(seed, field, start, stop, lambda rng, n: rng.random(n), namespace)
+    return cdf.searchsorted(uniforms, side="right").astype(np.int64, copy=False)
+
+
 def _smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's `k` smallest keys, in key order: `argpartition` then `argsort` of the `k`
     (== argsort(keys)[:, :k] when no keys tie).

@@ -22,7 +22,7 @@ import numpy as np
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain.addresses import AGENT_ID_NAMESPACE as AGENT_ID_NAMESPACE  # re-exported
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
-from azt3knet_pipeline.domain.draws import BLOCK, Memo, _draw, _subsets
+from azt3knet_pipeline.domain.draws import BLOCK, Memo, _choice, _draw, _subsets
 from azt3knet_pipeline.domain.draws import NAMESPACE as NAMESPACE  # re-exported
 from azt3knet_pipeline.domain.draws import derive_seed as derive_seed  # re-exported
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale, locale_for_country
@@ -270,7 +270,7 @@ def _chunk(
 
     gender: col.Column
     if spec.gender is None:
-        gender_codes = draw("gender", lambda rng, k: rng.choice(len(_MIXED_GENDERS), size=k, p=_MIXED_WEIGHTS))
+        gender_codes = _choice(seed, "gender", start, stop, _MIXED_WEIGHTS)
         gender = col.Coded(gender_codes, _MIXED_GENDERS)
         table_at = gender_codes  # female → female names, male → male names, anything else → any-gender names
     else:
@@ -295,9 +295,7 @@ def _chunk(
         city = col.Coded(city_codes, data.cities)
         timezone = col.Coded(city_codes, [data.timezone_of(str(c)) for c in data.cities])
     tone_codes = draw("tone", lambda rng, k: rng.integers(0, len(TONES), size=k))
-    cadence_codes = draw(
-        "posting_cadence", lambda rng, k: rng.choice(len(POSTING_CADENCES), size=k, p=_CADENCE_WEIGHTS)
-    )
+    cadence_codes = _choice(seed, "posting_cadence", start, stop, _CADENCE_WEIGHTS)
     interest_pool = spec.interests or INTEREST_CATALOGUE
     interests = _subsets(
         seed, "interests", start, stop, interest_pool, 1, 3, tables.memo.setdefault("interests", Memo())

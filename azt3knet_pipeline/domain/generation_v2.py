@@ -22,7 +22,7 @@ from azt3knet_pipeline.domain import reference
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
 from azt3knet_pipeline.domain.bios import bio_language
 from azt3knet_pipeline.domain.bios_columnar import BioMemo, columnar_bios
-from azt3knet_pipeline.domain.draws import Memo, _draw, _subsets
+from azt3knet_pipeline.domain.draws import Memo, _choice, _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,
     INTEREST_CATALOGUE,
@@ -140,7 +140,7 @@ def _chunk(
     gender: col.Column
     if spec.gender is None:
         cells = weights.reshape(-1) / weights.sum()
-        cell = draw("age_sex", lambda rng, k: rng.choice(len(cells), size=k, p=cells))
+        cell = _choice(seed, "age_sex", start, stop, cells, NAMESPACE)
         sex, ages = cell // span, lo + cell % span
         non_binary = draw("non_binary", lambda rng, k: rng.random(k)) < NON_BINARY_SHARE
         gender_codes = np.where(non_binary, 2, sex)
@@ -149,7 +149,7 @@ def _chunk(
     else:
         per_age = weights[reference.SEXES.index(spec.gender)] if spec.gender in reference.SEXES else weights.sum(0)
         p = per_age / per_age.sum()
-        ages = lo + draw("age", lambda rng, k: rng.choice(span, size=k, p=p))
+        ages = lo + _choice(seed, "age", start, stop, p, NAMESPACE)
         gender = col.Const(spec.gender)
         table_at = np.full(n, {"female": 0, "male": 1}.get(spec.gender, 2), dtype=np.int64)
     groups = age_group(ages)
@@ -177,8 +177,7 @@ def _chunk(
         assert at is not None  # check_spec
         city, timezone = col.Const(places.names[at]), col.Const(places.timezones[at])
     else:
-        shares = places.shares
-        city_codes = draw("city", lambda rng, k: rng.choice(len(shares), size=k, p=shares))
+        city_codes = _choice(seed, "city", start, stop, places.shares, NAMESPACE)
         city = col.Coded(city_codes, places.names)
         timezone = col.Coded(city_codes, places.timezones)
 

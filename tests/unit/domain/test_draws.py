@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,28 @@ TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
 def test_block_seeds_equal_derive_seed(seed: int | str, namespace: str, field: str, blocks: list[int]) -> None:
     expected = [draws.derive_seed(seed, namespace, block, field) for block in blocks]
     assert draws._block_seeds(seed, namespace, blocks, field) == expected
+
+
+@SETTINGS
+@given(
+    p=st.lists(st.sampled_from((0.0, 1e-9, 0.01, 0.3, 1.0, 7.0)), min_size=1, max_size=40).filter(lambda w: sum(w) > 0),
+    seed=st.one_of(st.integers(0, 10**6), TEXT),
+    first=st.integers(0, 3),
+    count=st.integers(0, 2500),
+)
+def test_choice_equals_generator_choice_a_block(p: list[float], seed: int | str, first: int, count: int) -> None:
+    weights = np.array(p) / sum(p)
+    start = first * draws.BLOCK
+    fast = draws._choice(seed, "f", start, start + count, weights, "ns")
+    slow = draws._draw(seed, "f", start, start + count, lambda rng, n: rng.choice(len(p), size=n, p=weights), "ns")
+    np.testing.assert_array_equal(fast, slow)
+    assert count == 0 or fast.dtype == slow.dtype
+
+
+def test_choice_rejects_what_generator_choice_rejects() -> None:
+    for bad in (np.array([0.5, 0.6]), np.array([1.5, -0.5]), np.array([[1.0]])):
+        with pytest.raises(ValueError):
+            draws._choice(1, "f", 0, 10, bad)
 
 
 def _smallest_keys_reference(keys: np.ndarray, k: int) -> np.ndarray:
