@@ -16,6 +16,7 @@ import numpy as np
 
 from azt3knet_pipeline.domain.bios import INTEREST_WORDS, TEMPLATES, _word, bios
 from azt3knet_pipeline.domain.columns import Coded, Column, Concat, Strs, column_values
+from azt3knet_pipeline.domain.draws import Memo
 
 # Ages as text, for bios: ages are bounded by the spec model (13..90); a wider age falls back to row by row.
 _AGE_TEXTS: tuple[str, ...] = tuple(str(age) for age in range(256))
@@ -63,8 +64,7 @@ class BioMemo:
     """What the bios of one population share across its chunks (same language and pool): the table of interest
     sentences, grown as new ones appear, and the field tables (names, ages, cities) as one table."""
 
-    middles: list[str] = field(default_factory=list)
-    middle_index: dict[int, int] = field(default_factory=dict)
+    middles: Memo = field(default_factory=Memo)  # interest sentences by key
     fields: dict[tuple[int, int], tuple[tuple[str, ...], int, int]] = field(default_factory=dict)
     held: list[object] = field(default_factory=list)  # keeps keyed tables alive, so their ids stay theirs
 
@@ -111,24 +111,23 @@ def columnar_bios(
     kind = np.minimum(sizes, 2)
     line = np.where(sizes >= 2, line_at % len(pairs), line_at % len(singles))
     p = len(pool) + 1
-    middle_keys, middle_at = np.unique(((kind * p + a) * p + b) * 6 + line, return_inverse=True)
     words = [_word(language, slug) for slug in pool]
-    index = memo.middle_index
-    for middle_key in middle_keys.tolist():
-        if middle_key in index:
-            continue
-        key, line_of = divmod(middle_key, 6)
-        key, b_of = divmod(key, p)
-        kind_of, a_of = divmod(key, p)
-        if kind_of == 2:
-            middle = sep + pairs[line_of].format(a=words[a_of], b=words[b_of])
-        elif kind_of == 1:
-            middle = sep + singles[line_of].format(a=words[a_of])
-        else:
-            middle = ""
-        index[middle_key] = len(memo.middles)
-        memo.middles.append(middle)
-    middle_codes = np.array([index[k] for k in middle_keys.tolist()], dtype=np.int64)[middle_at.reshape(-1)]
+
+    def write(keys: np.ndarray) -> list[str]:
+        middles = []
+        for key in keys.tolist():
+            key, line_of = divmod(key, 6)
+            key, b_of = divmod(key, p)
+            kind_of, a_of = divmod(key, p)
+            if kind_of == 2:
+                middles.append(sep + pairs[line_of].format(a=words[a_of], b=words[b_of]))
+            elif kind_of == 1:
+                middles.append(sep + singles[line_of].format(a=words[a_of]))
+            else:
+                middles.append("")
+        return middles
+
+    middle_codes = memo.middles.slots(((kind * p + a) * p + b) * 6 + line, write)
     fields, age_at, city_at = _field_table(memo, given.values, city.values)
     field_codes = np.stack([given.codes, age_at + ages, city_at + city.codes])  # (name, age, city) x rows
     literal_tables, orders = parts
@@ -137,7 +136,7 @@ def columnar_bios(
         concat.append(Coded(opener_at, literal_tables[j]))
         concat.append(Coded(field_codes[orders[opener_at, j], rows], fields))
     concat.append(Coded(opener_at, literal_tables[3]))
-    concat.append(Coded(middle_codes, memo.middles))
+    concat.append(Coded(middle_codes, memo.middles.values))
     concat.append(Coded(tone_codes * 2 + (rest // 7) % 2, _closers(language, tuple(tone_names))))
     return Concat(tuple(concat))
 

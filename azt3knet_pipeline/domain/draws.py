@@ -139,14 +139,12 @@ _SORTING_NETWORKS: dict[int, tuple[tuple[int, int], ...]] = {0: (), 1: (), 2: ((
 class Memo:
     """Values by integer key (>= 0), each made once per population: the slots of a chunk's keys.
 
-    `values` (a list the chunks share, which only grows, so a slot stays valid) and `table` (the same values as
-    an object array) hold each value at its slot. Keys below `dense_keys` find their slot in an array indexed by
-    key; larger ones (huge custom pools) in a dict.
+    `values` (a list the chunks share, only ever appended to, so a slot stays valid) holds each value at its
+    slot. Keys below `dense_keys` find their slot in an array indexed by key; larger ones (huge pools) in a dict.
     """
 
     def __init__(self, dense_keys: int = 1 << 20) -> None:
         self.values: list[Any] = []
-        self.table = np.empty(0, dtype=object)
         self._dense_keys = dense_keys
         self._dense = np.empty(0, dtype=np.int64)  # slot by key, -1 until made
         self._sparse: dict[int, int] = {}
@@ -177,7 +175,6 @@ class Memo:
             raise ValueError(f"make() gave {len(made)} values for {len(new)} keys")
         slots = np.arange(len(self.values), len(self.values) + len(made))
         self.values.extend(made)
-        self.table = np.concatenate([self.table, col.object_table(made)])
         return slots
 
 

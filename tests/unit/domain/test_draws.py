@@ -105,7 +105,6 @@ def test_memo_gives_each_key_its_value_once(chunks: list[list[int]], dense_keys:
         assert len(made) == len(set(made))
     for keys, slots in handed_out:  # still valid after later chunks grew the values
         assert [memo.values[slot] for slot in slots.tolist()] == [f"v{key}" for key in keys.tolist()]
-        assert memo.table[slots].tolist() == [f"v{key}" for key in keys.tolist()]
 
 
 def _subsets_reference(
