@@ -29,7 +29,7 @@ def derive_seed(seed: int | str, namespace: str, index: int, field: str) -> int:
 
 
 def _block_seeds(seed: int | str, namespace: str, blocks: Iterable[int], field: str) -> list[int]:
-    """`[derive_seed(seed, namespace, b, field) for b in blocks]`, hashing the text around the index once.
+    """`[derive_seed(seed, namespace, b, field) for b in blocks]` (b a Python int), hashing the rest once.
 
     The canonical JSON of the list is the JSON of its items joined by "," inside "[...]", so only the index's
     text changes from block to block; tests/unit/domain/test_draws.py checks the equality.
