@@ -82,7 +82,7 @@ def _tune_process() -> None:
     - Pydantic looks for plugins in every installed distribution's entry points (importlib.metadata) before its
       first model; the CLI uses none: 2 % of a preview's start-up.
     - Generation allocates millions of short-lived acyclic objects: a first generation of 50,000 instead of 700
-      collects far less often, and `render_population` freezes what the imports left so the rare full collections
+      collects far less often, and a streaming preview freezes what the imports left so the rare full collections
       skip it (4 % of a 20,000-profile preview's instructions).
     """
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "PYDANTIC_DISABLE_PLUGINS"):

@@ -3,7 +3,6 @@ partition; the spec options and the profile renderers the demo shares. Imports i
 
 from __future__ import annotations
 
-import gc
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -93,8 +92,7 @@ def render_population(source: ProfileSource, fmt: OutputFormat, limit: int | Non
     writer = {OutputFormat.json: preview.write_json, OutputFormat.jsonl: preview.write_jsonl}.get(
         fmt, preview.write_csv
     )
-    # Everything alive now (modules, tables) lives until exit: full collections need not walk it (cli/main.py).
-    gc.freeze()
+    preview.prepare_to_stream()
     sys.stdout.flush()
     buffer = getattr(sys.stdout, "buffer", None)  # absent when stdout was replaced by a text-only stream
     try:

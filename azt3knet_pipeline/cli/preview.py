@@ -7,8 +7,12 @@ already taken (uniqueness spans the whole population): about 150 bytes a profile
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hashlib
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -56,6 +60,32 @@ def _head(chunk: col.ProfileChunk, size: int) -> col.ProfileChunk:
         else:
             columns[name] = column
     return col.ProfileChunk(chunk.start, size, columns)
+
+
+def prepare_to_stream() -> None:
+    """Process settings for streaming a preview, which runs to the end of the process.
+
+    - `gc.freeze()`: everything alive now (modules, tables) lives until exit, so full collections skip it.
+    - glibc keeps freed memory for reuse (unless the user set `MALLOC_MMAP_THRESHOLD_`/`MALLOC_TRIM_THRESHOLD_`;
+      elsewhere a no-op). Each chunk allocates and frees the same large arrays, lists and byte strings; by
+      default glibc gives a block above its mmap threshold fresh pages and unmaps them on free, and trims the heap
+      top, so every chunk faults its pages in again: for 100,000 profiles ~28,000 more page faults and ~0.08 s
+      more kernel time (measured 40,500 → 12,700 faults), at the same peak memory.
+    """
+    gc.freeze()
+    if not sys.platform.startswith("linux") or {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest allowed on 64-bit
+    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+
+
+# glibc's <malloc.h>
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
 
 
 def write_jsonl(chunks: Iterator[col.ProfileChunk], write: Write) -> None:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from azt3knet_pipeline.cli import main
+from azt3knet_pipeline.cli import main, preview
 
 
 def test_tune_process_sets_defaults_and_keeps_the_users_own(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,3 +19,29 @@ def test_tune_process_sets_defaults_and_keeps_the_users_own(monkeypatch: pytest.
     finally:
         gc.set_threshold(*threshold)
     assert os.environ == {"OPENBLAS_NUM_THREADS": "4", "PYDANTIC_DISABLE_PLUGINS": "false", "OMP_NUM_THREADS": "1"}
+
+
+class _Libc:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def mallopt(self, option: int, value: int) -> int:
+        self.calls.append((option, value))
+        return 1
+
+
+@pytest.mark.parametrize("users_own", [None, "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"])
+def test_prepare_to_stream_keeps_freed_memory_unless_the_user_tuned_malloc(
+    monkeypatch: pytest.MonkeyPatch, users_own: str | None
+) -> None:
+    libc = _Libc()
+    monkeypatch.setattr(preview.ctypes, "CDLL", lambda name: libc)
+    monkeypatch.setattr(preview.sys, "platform", "linux")
+    monkeypatch.setattr(os, "environ", {users_own: "1"} if users_own else {})
+    try:
+        preview.prepare_to_stream()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    # M_MMAP_THRESHOLD (-3) to glibc's 64-bit maximum, M_TRIM_THRESHOLD (-1): freed blocks stay for the next chunk.
+    assert libc.calls == ([] if users_own else [(-3, 32 << 20), (-1, 256 << 20)])
