@@ -145,8 +145,11 @@ def _dumps(value: Any) -> str:
     to the C string encoder that json.dumps itself uses (the same bytes, without its per-call overhead)."""
     if type(value) is str:
         return _encode_basestring(value)
-    if type(value) in (tuple, list) and all(type(v) is str for v in value):
-        return "[" + ",".join(map(_encode_basestring, value)) + "]"
+    if type(value) in (tuple, list):
+        try:
+            return "[" + ",".join(map(_encode_basestring, value)) + "]"
+        except TypeError:  # an item that is not a string
+            pass
     return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False, separators=(",", ":"))
 
 
