@@ -70,7 +70,7 @@ def prepare_to_stream() -> None:
       elsewhere a no-op). Each chunk allocates and frees the same large arrays, lists and byte strings; by
       default glibc gives a block above its mmap threshold fresh pages and unmaps them on free, and trims the heap
       top, so every chunk faults its pages in again: for 100,000 profiles ~28,000 more page faults and ~0.08 s
-      more kernel time (measured 40,500 → 12,700 faults), at the same peak memory.
+      more kernel time (measured 40,500 → 19,800 faults), at the same peak memory.
     """
     gc.freeze()
     if not sys.platform.startswith("linux") or {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
@@ -79,8 +79,10 @@ def prepare_to_stream() -> None:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc
         return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest allowed on 64-bit
-    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+    # A chunk's blocks (a few MiB) stay in the heap; larger ones (the address sets of a big population) are
+    # still mapped, so a 1,000,000-profile preview keeps its peak (measured 272 MiB; 291 MiB with 32 MiB here).
+    mallopt(_M_MMAP_THRESHOLD, 8 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 16 << 20)
 
 
 # glibc's <malloc.h>

@@ -43,5 +43,5 @@ def test_prepare_to_stream_keeps_freed_memory_unless_the_user_tuned_malloc(
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
-    # M_MMAP_THRESHOLD (-3) to glibc's 64-bit maximum, M_TRIM_THRESHOLD (-1): freed blocks stay for the next chunk.
-    assert libc.calls == ([] if users_own else [(-3, 32 << 20), (-1, 256 << 20)])
+    # M_MMAP_THRESHOLD (-3), M_TRIM_THRESHOLD (-1): a chunk's freed blocks stay for the next chunk.
+    assert libc.calls == ([] if users_own else [(-3, 8 << 20), (-1, 16 << 20)])
