@@ -69,7 +69,7 @@ def prepare_to_stream() -> None:
     - glibc keeps freed memory for reuse (unless the user set `MALLOC_MMAP_THRESHOLD_`/`MALLOC_TRIM_THRESHOLD_`;
       elsewhere a no-op). Each chunk allocates and frees the same large arrays, lists and byte strings; by
       default glibc gives a block above its mmap threshold fresh pages and unmaps them on free, and trims the heap
-      top, so every chunk faults its pages in again: for 100,000 profiles ~28,000 more page faults and ~0.08 s
+      top, so every chunk faults its pages in again: for 100,000 profiles ~20,000 more page faults and ~0.08 s
       more kernel time (measured 40,500 → 19,800 faults), at the same peak memory.
     """
     gc.freeze()
