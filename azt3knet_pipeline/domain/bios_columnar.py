@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 
-from azt3knet_pipeline.domain.bios import INTEREST_WORDS, TEMPLATES, _word, bios
+from azt3knet_pipeline.domain.bios import TEMPLATES, _word, bios
 from azt3knet_pipeline.domain.columns import Coded, Column, Concat, Strs, column_values
 from azt3knet_pipeline.domain.draws import Memo
 
@@ -50,13 +50,6 @@ def _closers(language: str, tone_names: tuple[str, ...]) -> tuple[str, ...]:
     _, _, _, closers, mark = TEMPLATES[language]
     sep = "" if language == "ja" else " "
     return tuple(f"{sep}{line}{sep}{mark}" for t in tone_names for line in closers.get(t, closers["casual"]))
-
-
-def template_text(language: str) -> str:
-    """Every literal a bio in `language` can contain but names and cities (to check escaping once)."""
-    openers, pairs, singles, closers, mark = TEMPLATES[language]
-    words = INTEREST_WORDS.get(language, {}).values()
-    return "".join([*openers, *pairs, *singles, *(line for lines in closers.values() for line in lines), mark, *words])
 
 
 @dataclass

@@ -227,10 +227,10 @@ class _Tables:
         )
 
 
-def bios_plain(city: col.Column, interest_pool: Sequence[str], templates: str | None = None) -> bool:
-    """Whether bios made of these cities, interests and template texts (and checked names) need no escaping."""
+def bios_plain(city: col.Column, interest_pool: Sequence[str]) -> bool:
+    """Whether v1 bios made of these cities, interests and template texts (and checked names) need no escaping."""
     cities = [city.value] if isinstance(city, col.Const) else list(city.values)  # type: ignore[union-attr]
-    return not col.needs_escaping([*cities, *interest_pool, template_text() if templates is None else templates])
+    return not col.needs_escaping([*cities, *interest_pool, template_text()])
 
 
 def iter_chunks(
