@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -234,31 +235,33 @@ class _Encoded:
 # zones) and recur chunk after chunk; bounded, least recently used first out.
 _ENCODED: dict[tuple[int, bytes, bool], _Encoded] = {}
 _ENCODED_MAX = 32
+_ENCODED_LOCK = threading.Lock()
 
 
 def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray, *, body: bool = False) -> np.ndarray:
     """The JSON text + `suffix` of every entry of `values` that `codes` uses, as an object array by code (`body`:
     strings without their quotes). A table that grew since it was cached (appended to) keeps what it had."""
     key = (id(values), suffix, body)
-    entry = _ENCODED.pop(key, None)
-    if entry is None or entry.values is not values or len(entry.texts) > len(values):
-        entry = _Encoded(values, np.empty(len(values), dtype=object), np.zeros(len(values), dtype=bool))
-    elif len(entry.texts) < len(values):
-        grown = len(values) - len(entry.texts)
-        entry.texts = np.concatenate([entry.texts, np.empty(grown, dtype=object)])
-        entry.done = np.concatenate([entry.done, np.zeros(grown, dtype=bool)])
-    _ENCODED[key] = entry
-    if len(_ENCODED) > _ENCODED_MAX:
-        del _ENCODED[next(iter(_ENCODED))]
-    used = np.bincount(codes, minlength=len(values)).astype(bool)
-    missing = np.flatnonzero(used & ~entry.done)
-    if len(missing):
-        texts = entry.texts
-        cut = slice(1, -1) if body else slice(None)
-        for code in missing.tolist():
-            texts[code] = _dumps(values[code])[cut].encode("utf-8") + suffix
-        entry.done[missing] = True
-    return entry.texts
+    with _ENCODED_LOCK:  # populations may be generated in several threads (the API): one filler at a time
+        entry = _ENCODED.pop(key, None)
+        if entry is None or entry.values is not values or len(entry.texts) > len(values):
+            entry = _Encoded(values, np.empty(len(values), dtype=object), np.zeros(len(values), dtype=bool))
+        elif len(entry.texts) < len(values):
+            grown = len(values) - len(entry.texts)
+            entry.texts = np.concatenate([entry.texts, np.empty(grown, dtype=object)])
+            entry.done = np.concatenate([entry.done, np.zeros(grown, dtype=bool)])
+        _ENCODED[key] = entry
+        if len(_ENCODED) > _ENCODED_MAX:
+            del _ENCODED[next(iter(_ENCODED))]
+        used = np.bincount(codes, minlength=len(values)).astype(bool)
+        missing = np.flatnonzero(used & ~entry.done)
+        if len(missing):
+            texts = entry.texts
+            cut = slice(1, -1) if body else slice(None)
+            for code in missing.tolist():
+                texts[code] = _dumps(values[code])[cut].encode("utf-8") + suffix
+            entry.done[missing] = True
+        return entry.texts
 
 
 def _tabular_bytes(column: Column | _Body, suffix: bytes) -> list[bytes] | None:

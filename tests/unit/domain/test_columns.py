@@ -6,7 +6,9 @@ import csv
 import io
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from azt3knet_pipeline.domain import columns as col
@@ -98,3 +100,25 @@ def test_ids_across_a_chunk_boundary_are_the_uuid5_of_their_index() -> None:
     for index in (0, boundary - 1, boundary, boundary + 2):
         assert records[index]["id"] == str(uuid.uuid5(AGENT_ID_NAMESPACE, f"k:{index}"))
         assert records[index]["index"] == index
+
+
+def test_a_table_appended_to_between_chunks_encodes_its_new_entries() -> None:
+    table = ["Ana", "Luis"]
+    first = col.ProfileChunk(0, 2, {"name": col.Coded(np.array([0, 1]), table)})
+    assert col.jsonl(first) == b'{"name":"Ana"}\n{"name":"Luis"}\n'
+    table.append('O"Neil')
+    second = col.ProfileChunk(2, 3, {"name": col.Coded(np.array([2, 0, 2]), table)})
+    assert col.jsonl(second).decode().splitlines() == [canonical_json({"name": v}) for v in ('O"Neil', "Ana", 'O"Neil')]
+
+
+def test_populations_encoded_in_threads_at_once_equal_one_by_one() -> None:
+    """The encoded-table cache is shared by threads (the API generates in several): same bytes as alone."""
+    specs = [spec(count=3000, seed=seed, country=country) for seed in (1, 2) for country in ("ES", "JP")]
+
+    def lines(s: PopulationSpec) -> bytes:
+        return b"".join(col.jsonl(c) for c in stream_population(s).chunks(chunk_rows=BLOCK))
+
+    alone = [lines(s) for s in specs]
+    col._ENCODED.clear()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(lines, specs * 2)) == alone * 2
