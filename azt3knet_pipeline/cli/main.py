@@ -79,13 +79,11 @@ def _tune_process() -> None:
 
     - No command does heavy linear algebra, yet numpy's OpenBLAS starts a pool of threads at import that spin: one
       thread saves a third of `import numpy`'s CPU (0.22 s → 0.13 s measured).
-    - Pydantic looks for plugins in every installed distribution's entry points (importlib.metadata) before its
-      first model; the CLI uses none: 2 % of a preview's start-up.
     - Generation allocates millions of short-lived acyclic objects: a first generation of 50,000 instead of 700
       collects far less often, and a streaming preview freezes what the imports left so the rare full collections
       skip it (4 % of a 20,000-profile preview's instructions).
     """
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "PYDANTIC_DISABLE_PLUGINS"):
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(name, "1")
     gc.set_threshold(50_000, 20, 100)
 

@@ -11,14 +11,14 @@ from azt3knet_pipeline.cli import main, preview
 
 
 def test_tune_process_sets_defaults_and_keeps_the_users_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "environ", {"OPENBLAS_NUM_THREADS": "4", "PYDANTIC_DISABLE_PLUGINS": "false"})
+    monkeypatch.setattr(os, "environ", {"OPENBLAS_NUM_THREADS": "4"})
     threshold = gc.get_threshold()
     try:
         main._tune_process()
         assert gc.get_threshold() == (50_000, 20, 100)
     finally:
         gc.set_threshold(*threshold)
-    assert os.environ == {"OPENBLAS_NUM_THREADS": "4", "PYDANTIC_DISABLE_PLUGINS": "false", "OMP_NUM_THREADS": "1"}
+    assert os.environ == {"OPENBLAS_NUM_THREADS": "4", "OMP_NUM_THREADS": "1"}
 
 
 class _Libc:
