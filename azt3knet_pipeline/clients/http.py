@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,31 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 NEVER_RETRY_STATUSES = frozenset({401, 403})
+
+
+class RequestCounter:
+    """The HTTP attempts a client has made (retries included) and how many were writes; safe across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._writes = 0
+
+    def count(self, *, write: bool) -> None:
+        with self._lock:
+            self._requests += 1
+            if write:
+                self._writes += 1
+
+    @property
+    def requests(self) -> int:
+        with self._lock:
+            return self._requests
+
+    @property
+    def writes(self) -> int:
+        with self._lock:
+            return self._writes
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Self
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -28,7 +27,7 @@ from azt3knet_pipeline.clients.desec.responses import (
     raise_for,
     throttle_wait,
 )
-from azt3knet_pipeline.clients.http import RetryPolicy, send_with_retry
+from azt3knet_pipeline.clients.http import RequestCounter, RetryPolicy, send_with_retry
 from azt3knet_pipeline.domain.dns import AUTOMATIC_TYPES, RRset, RRsetDiff
 from azt3knet_pipeline.errors import (
     DesecPaginationError,
@@ -84,9 +83,7 @@ class DesecClient:
             transport=transport,
             follow_redirects=False,
         )
-        self._lock = threading.Lock()
-        self._requests = 0
-        self._writes = 0
+        self._counter = RequestCounter()
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> DesecClient:
@@ -110,13 +107,11 @@ class DesecClient:
 
     @property
     def request_count(self) -> int:
-        with self._lock:
-            return self._requests
+        return self._counter.requests
 
     @property
     def write_count(self) -> int:
-        with self._lock:
-            return self._writes
+        return self._counter.writes
 
     # --- transport ------------------------------------------------------------------------------------------
 
@@ -149,10 +144,7 @@ class DesecClient:
         def on_attempt(n: int) -> None:
             nonlocal attempts
             attempts = n
-            with self._lock:
-                self._requests += 1
-                if write:
-                    self._writes += 1
+            self._counter.count(write=write)
 
         def send() -> httpx.Response:
             last[0] = None

@@ -9,7 +9,6 @@ every known secret is scrubbed from server-provided text and entries.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self
 from urllib.parse import quote
@@ -17,7 +16,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from azt3knet_pipeline.clients.http import RetryPolicy, send_with_retry
+from azt3knet_pipeline.clients.http import RequestCounter, RetryPolicy, send_with_retry
 from azt3knet_pipeline.clients.mailcow.envelope import Reply, describe, msg_key, normalise_envelope
 from azt3knet_pipeline.clients.mailcow.scrub import collect_secrets, scrub, scrub_text
 from azt3knet_pipeline.errors import (
@@ -54,9 +53,7 @@ class MailcowTransport:
         api_key = api_key.strip()  # a trailing newline from a secrets file is not part of the key
         self._api_key = api_key
         self.policy = policy or RetryPolicy()
-        self._lock = threading.Lock()
-        self._requests = 0
-        self._writes = 0
+        self._counter = RequestCounter()
         self._http = httpx.Client(
             base_url=f"{base}/api/v1/",
             headers={"X-API-Key": api_key, "Accept": "application/json"},
@@ -84,14 +81,12 @@ class MailcowTransport:
     @property
     def request_count(self) -> int:
         """HTTP attempts made so far (retries included)."""
-        with self._lock:
-            return self._requests
+        return self._counter.requests
 
     @property
     def write_count(self) -> int:
         """HTTP attempts on add/edit/delete so far (retries included)."""
-        with self._lock:
-            return self._writes
+        return self._counter.writes
 
     # -- transport
 
@@ -118,10 +113,7 @@ class MailcowTransport:
         def on_attempt(n: int) -> None:
             nonlocal attempts
             attempts = n
-            with self._lock:
-                self._requests += 1
-                if is_write:
-                    self._writes += 1
+            self._counter.count(write=is_write)
 
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"} if content is not None else None
