@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from azt3knet_pipeline.domain.columns import utf8_each
+
 if TYPE_CHECKING:
     from azt3knet_pipeline.domain.generation import _Tables
 
@@ -38,12 +40,6 @@ class _AddressBook:
         return _unique_all(bases, self.locals, self.next_local, keys)
 
 
-def _address_keys(values: list[str]) -> list[bytes]:
-    """The UTF-8 bytes of every value, encoded and split in C (values never contain a newline; checked)."""
-    keys = "\n".join(values).encode().split(b"\n") if values else []
-    return keys if len(keys) == len(values) else [v.encode() for v in values]
-
-
 def _unique_all(
     bases: list[str], taken: set[bytes], counters: dict[bytes, int], keys: list[bytes] | None = None
 ) -> list[str]:
@@ -52,10 +48,10 @@ def _unique_all(
     A row keeps its base when it is the base's first row in the chunk and no earlier chunk took it; only the
     other rows are suffixed, in index order, against everything taken before them. If a suffixed value would
     be the base of a later row (which would then need a suffix itself), the chunk is redone in order.
-    `keys`: the bases' `_address_keys`, when the caller has them.
+    `keys`: the bases' UTF-8 bytes (their address keys), when the caller has them.
     """
     if keys is None:
-        keys = _address_keys(bases)
+        keys = utf8_each(bases)
     n = len(keys)
     first = dict(zip(reversed(keys), range(n - 1, -1, -1), strict=True))  # key -> the first row with that base
     clashing = taken.intersection(first)
@@ -176,8 +172,8 @@ def _joined(pieces: np.ndarray, at: np.ndarray) -> str:
 
 
 def _clipped_rows(text: str, limit: int) -> tuple[list[str], list[bytes]]:
-    """The rows of newline-ended `text` (addresses: no other newline), `_clip`ped to `limit`, and their
-    `_address_keys`. Unclipped rows need no strip: slugs are [a-z0-9]+, so no form starts or ends with a dot."""
+    """The rows of newline-ended `text` (addresses: no other newline), `_clip`ped to `limit`, and their address
+    keys (UTF-8 bytes). Unclipped rows need no strip: slugs are [a-z0-9]+, so no form starts or ends with a dot."""
     rows = text.split("\n")
     rows.pop()  # the empty text after the last newline
     data = text.encode()
@@ -186,7 +182,7 @@ def _clipped_rows(text: str, limit: int) -> tuple[list[str], list[bytes]]:
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
     if len(ends) and int(np.diff(ends, prepend=-1).max()) > limit + 1:  # a row longer in bytes, maybe in characters
         rows = [v if len(v) <= limit else _clip(v, limit) for v in rows]
-        keys = _address_keys(rows)
+        keys = utf8_each(rows)
     return rows, keys
 
 

@@ -282,7 +282,7 @@ def _tabular_bytes(column: Column | _Body, suffix: bytes) -> list[bytes] | None:
 
 def _row_bytes(column: Column) -> list[bytes]:
     if isinstance(column, Strs):
-        return _utf8_each(column.values if column.plain else _escaped(column.values))
+        return utf8_each(column.values if column.plain else _escaped(column.values))
     if isinstance(column, Ints):
         return column.values.astype(np.bytes_).tolist()
     assert isinstance(column, Values)
@@ -290,12 +290,13 @@ def _row_bytes(column: Column) -> list[bytes]:
     return [cache.get(v) or cache.setdefault(v, _dumps(v).encode("utf-8")) for v in map(_hashable, column.values)]
 
 
-def _utf8_each(texts: list[str]) -> list[bytes]:
-    """Each JSON string body as UTF-8, encoded in one call: bodies never hold a raw NUL (JSON escapes control
-    characters, and plain text has none), so NUL can separate them."""
+def utf8_each(texts: list[str]) -> list[bytes]:
+    """The UTF-8 bytes of each text, encoded in one call: joined on NUL and split back. JSON string bodies and
+    addresses never hold a raw NUL (JSON escapes control characters); texts that do are encoded one by one."""
     if not texts:
         return []
-    return "\x00".join(texts).encode("utf-8").split(b"\x00")
+    parts = "\x00".join(texts).encode("utf-8").split(b"\x00")
+    return parts if len(parts) == len(texts) else [text.encode("utf-8") for text in texts]
 
 
 def _hashable(value: Any) -> Any:

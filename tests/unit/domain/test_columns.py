@@ -122,3 +122,9 @@ def test_populations_encoded_in_threads_at_once_equal_one_by_one() -> None:
     col._ENCODED.clear()
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(lines, specs * 2)) == alone * 2
+
+
+def test_utf8_each_encodes_every_text_even_one_holding_the_separator() -> None:
+    assert col.utf8_each(["ana.garcia", "José", ""]) == [b"ana.garcia", "José".encode(), b""]
+    assert col.utf8_each(["a\x00b", "東京"]) == [b"a\x00b", "東京".encode()]
+    assert col.utf8_each([]) == []
