@@ -20,9 +20,10 @@ from azt3knet_pipeline.sandbox.mailcow.php import (
     php_intval,
     php_is_numeric,
 )
+from azt3knet_pipeline.sandbox.mailcow.state import done, refused
 
 if TYPE_CHECKING:
-    from azt3knet_pipeline.sandbox.mailcow.state import Entries, MailcowSandbox
+    from azt3knet_pipeline.sandbox.mailcow.state import Entries, ItemAnswer, MailcowSandbox
 
 _RSA_CACHE: dict[int, tuple[str, str]] = {}
 _RSA_LOCK = threading.Lock()
@@ -107,23 +108,20 @@ def add_dkim(sb: MailcowSandbox, data: dict[str, Any], admin: bool) -> Entries:
     return entries
 
 
+def _delete_one_dkim(sb: MailcowSandbox, item: Any) -> ItemAnswer:
+    """The answer of delete/dkim for one item (the caller is an admin)."""
+    domain = idn_to_ascii(str(item))
+    if not is_valid_domain_name(domain):
+        return refused(["dkim_domain_or_sel_invalid", domain])
+    existed = sb.dkim.pop(domain, None) is not None
+    return done(["dkim_removed", domain], changed=existed)  # success even when none existed
+
+
 def delete_dkim(sb: MailcowSandbox, items: list[Any], admin: bool) -> Entries:
     log = log_head("dkim", "delete", "dkim", {"domains": items})
     if not admin:
         return [sb.entry("danger", log, "access_denied")]
-    entries: Entries = []
-    changed = False
-    for item in items:
-        domain = idn_to_ascii(str(item))
-        if not is_valid_domain_name(domain):
-            entries.append(sb.entry("danger", log, ["dkim_domain_or_sel_invalid", domain]))
-            continue
-        if sb.dkim.pop(domain, None) is not None:
-            changed = True
-        entries.append(sb.entry("success", log, ["dkim_removed", domain]))  # even when none existed
-    if changed:
-        sb.mutated()
-    return entries
+    return sb.answer_each(log, items, lambda item: _delete_one_dkim(sb, item))
 
 
 def get_dkim(sb: MailcowSandbox, domain: str) -> Any:

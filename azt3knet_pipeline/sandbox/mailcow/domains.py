@@ -20,9 +20,10 @@ from azt3knet_pipeline.sandbox.mailcow.php import (
     strip_angles,
     tag_list,
 )
+from azt3knet_pipeline.sandbox.mailcow.state import done, refused
 
 if TYPE_CHECKING:
-    from azt3knet_pipeline.sandbox.mailcow.state import Entries, LogHead, MailcowSandbox
+    from azt3knet_pipeline.sandbox.mailcow.state import Entries, ItemAnswer, LogHead, MailcowSandbox
 
 SWITCHES = ("active", "backupmx", "gal", "relay_all_recipients", "relay_unknown_only")
 
@@ -140,66 +141,54 @@ def _apply_domain_attr(dom: dict[str, Any], attr: dict[str, Any], limits: dict[s
     dom["modified"] = now()
 
 
-def _edit_one_domain(sb: MailcowSandbox, item: Any, attr: dict[str, Any], admin: bool) -> tuple[bool, Any]:
-    """(applied, message) for one item of edit/domain."""
+def _edit_one_domain(sb: MailcowSandbox, item: Any, attr: dict[str, Any], admin: bool) -> ItemAnswer:
+    """The answer of edit/domain for one item."""
     domain = idn_to_ascii(str(item))
     if not is_valid_domain_name(domain):
-        return False, "domain_invalid"
+        return refused("domain_invalid")
     dom = sb.domains.get(domain)
     if admin and dom is None and sb.config.quirk_edit_missing_domain_invalid:
-        return False, ["domain_invalid", domain]
+        return refused(["domain_invalid", domain])
     if not admin or dom is None:
-        return False, "access_denied"
+        return refused("access_denied")
     limits = {
         k: php_intval(attr[k]) if attr.get(k) is not None else int(dom[k])
         for k in ("defquota", "maxquota", "quota", "mailboxes", "aliases")
     }
     problem = _limits_problem(sb, domain, limits)
     if problem is not None:
-        return False, problem
+        return refused(problem)
     _apply_domain_attr(dom, attr, limits)
-    return True, ["domain_modified", domain]
+    return done(["domain_modified", domain])
 
 
 def edit_domain(sb: MailcowSandbox, items: list[Any], attr: dict[str, Any], admin: bool) -> Entries:
     log = log_head("mailbox", "edit", "domain", {**attr, "domain": items})
-    entries: Entries = []
-    changed = False
-    for item in items:
-        applied, msg = _edit_one_domain(sb, item, attr, admin)
-        changed = changed or applied
-        entries.append(sb.entry("success" if applied else "danger", log, msg))
-    if changed:
-        sb.mutated()
-    return entries
+    return sb.answer_each(log, items, lambda item: _edit_one_domain(sb, item, attr, admin))
+
+
+def _delete_one_domain(sb: MailcowSandbox, item: Any) -> ItemAnswer:
+    """The answer of delete/domain for one item (the caller is an admin)."""
+    domain = idn_to_ascii(str(item))
+    if not is_valid_domain_name(domain):
+        return refused("domain_invalid")
+    if sb.by_domain.get(domain):
+        return refused(["domain_not_empty", domain])
+    # Like Mailcow, deleting a domain that does not exist still reports domain_removed (derived).
+    existed = sb.domains.pop(domain, None) is not None
+    if not sb.config.quirk_delete_domain_keeps_dkim:
+        sb.dkim.pop(domain, None)  # the real code leaves the key in Redis (contract §7)
+    for address, alias in list(sb.aliases.items()):
+        if alias["domain"] == domain:
+            del sb.aliases[address]
+    return done(["domain_removed", domain], changed=existed)
 
 
 def delete_domains(sb: MailcowSandbox, items: list[Any], admin: bool) -> Entries:
     log = log_head("mailbox", "delete", "domain", {"domain": items})
     if not admin:
         return [sb.entry("danger", log, "access_denied")]
-    entries: Entries = []
-    changed = False
-    for item in items:
-        domain = idn_to_ascii(str(item))
-        if not is_valid_domain_name(domain):
-            entries.append(sb.entry("danger", log, "domain_invalid"))
-            continue
-        if sb.by_domain.get(domain):
-            entries.append(sb.entry("danger", log, ["domain_not_empty", domain]))
-            continue
-        # Like Mailcow, deleting a domain that does not exist still reports domain_removed (derived).
-        if sb.domains.pop(domain, None) is not None:
-            changed = True
-        if not sb.config.quirk_delete_domain_keeps_dkim:
-            sb.dkim.pop(domain, None)  # the real code leaves the key in Redis (contract §7)
-        for address, alias in list(sb.aliases.items()):
-            if alias["domain"] == domain:
-                del sb.aliases[address]
-        entries.append(sb.entry("success", log, ["domain_removed", domain]))
-    if changed:
-        sb.mutated()
-    return entries
+    return sb.answer_each(log, items, lambda item: _delete_one_domain(sb, item))
 
 
 def domain_details(sb: MailcowSandbox, domain: str) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from azt3knet_pipeline.sandbox.mailcow.php import (
     strip_angles,
     tag_list,
 )
+from azt3knet_pipeline.sandbox.mailcow.state import done, refused
 
 if TYPE_CHECKING:
-    from azt3knet_pipeline.sandbox.mailcow.state import Entries, MailcowSandbox
+    from azt3knet_pipeline.sandbox.mailcow.state import Entries, ItemAnswer, MailcowSandbox
 
 ADD_SWITCHES = ("force_pw_update", "force_tfa", "tls_enforce_in", "tls_enforce_out", *ACCESS_FLAGS)
 # edit/mailbox ignores tls_enforce_* (it answers mailbox_modified and changes nothing, contract §7).
@@ -173,57 +174,46 @@ def _apply_mailbox_attr(sb: MailcowSandbox, box: dict[str, Any], attr: dict[str,
     box["modified"] = now()
 
 
-def _edit_one_mailbox(sb: MailcowSandbox, item: Any, attr: dict[str, Any], admin: bool) -> tuple[bool, Any]:
-    """(applied, message) for one item of edit/mailbox."""
+def _edit_one_mailbox(sb: MailcowSandbox, item: Any, attr: dict[str, Any], admin: bool) -> ItemAnswer:
+    """The answer of edit/mailbox for one item."""
     username = str(item).strip().lower()
     if not is_valid_email(username):
-        return False, ["username_invalid", str(item)]
+        return refused(["username_invalid", str(item)])
     box = sb.mailboxes.get(username)
     if not admin or box is None:
-        return False, "access_denied"
+        return refused("access_denied")
     quota_m = box["quota_mib"] if attr.get("quota") is None else php_intval(attr["quota"])
     problem = None if attr.get("quota") is None else _quota_problem(sb, box, quota_m)
     if problem is None and attr.get("password") not in (None, ""):
         problem = sb.password_check(attr.get("password"), attr.get("password2"))
     if problem:
-        return False, problem
+        return refused(problem)
     if attr.get("password") not in (None, ""):
         box["password_hash"] = hash_password(str(attr["password"]))
         box["attributes"]["passwd_update"] = now()
     sb.set_quota(box, quota_m)
     _apply_mailbox_attr(sb, box, attr)
-    return True, ["mailbox_modified", username]
+    return done(["mailbox_modified", username])
 
 
 def edit_mailbox(sb: MailcowSandbox, items: list[Any], attr: dict[str, Any], admin: bool) -> Entries:
     log = log_head("mailbox", "edit", "mailbox", {**attr, "username": items})
-    entries: Entries = []
-    changed = False
-    for item in items:
-        applied, msg = _edit_one_mailbox(sb, item, attr, admin)
-        changed = changed or applied
-        entries.append(sb.entry("success" if applied else "danger", log, msg))
-    if changed:
-        sb.mutated()
-    return entries
+    return sb.answer_each(log, items, lambda item: _edit_one_mailbox(sb, item, attr, admin))
+
+
+def _delete_one_mailbox(sb: MailcowSandbox, item: Any, admin: bool) -> ItemAnswer:
+    """The answer of delete/mailbox for one item."""
+    username = str(item).strip().lower()
+    if not admin or not is_valid_email(username) or username not in sb.mailboxes:
+        return refused("access_denied")  # not idempotent
+    sb.index_remove(sb.mailboxes.pop(username))
+    sb.aliases.pop(username, None)  # the self-alias
+    return done(["mailbox_removed", username])
 
 
 def delete_mailboxes(sb: MailcowSandbox, items: list[Any], admin: bool) -> Entries:
     log = log_head("mailbox", "delete", "mailbox", {"username": items})
-    entries: Entries = []
-    changed = False
-    for item in items:
-        username = str(item).strip().lower()
-        if not admin or not is_valid_email(username) or username not in sb.mailboxes:
-            entries.append(sb.entry("danger", log, "access_denied"))  # not idempotent
-            continue
-        sb.index_remove(sb.mailboxes.pop(username))
-        sb.aliases.pop(username, None)  # the self-alias
-        changed = True
-        entries.append(sb.entry("success", log, ["mailbox_removed", username]))
-    if changed:
-        sb.mutated()
-    return entries
+    return sb.answer_each(log, items, lambda item: _delete_one_mailbox(sb, item, admin))
 
 
 def mailbox_details(sb: MailcowSandbox, username: str, reduced: bool = False) -> dict[str, Any]:

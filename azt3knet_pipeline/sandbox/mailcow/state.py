@@ -2,7 +2,8 @@
 
 The control API is the same on both stand-ins: `counters()`, `state()`, `faults()` / `set_faults(...)`, `reset()`,
 `reset_counters()`; here also `writes_received()` and `check_password()`. The handlers of the API routes live
-in `domains`, `mailboxes`, `dkim` and `passwords`; they run under `lock` and report changes with `mutated()`.
+in `domains`, `mailboxes`, `dkim` and `passwords`; they run under `lock` and report changes with `mutated()`
+(a multi-item edit/delete through `answer_each`, which calls it once).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from azt3knet_pipeline.sandbox.mailcow.config import WRITE_ACTIONS, FaultSettings, MailcowSandboxConfig
 from azt3knet_pipeline.sandbox.mailcow.faults import BanList, draw_fault
@@ -23,6 +24,24 @@ from azt3knet_pipeline.sandbox.mailcow.php import mask_data
 
 Entries = list[dict[str, Any]]
 LogHead = tuple[str, str, str, Any]
+
+
+class ItemAnswer(NamedTuple):
+    """What a multi-item edit/delete answers for one item: its entry's type and msg, and whether state changed."""
+
+    kind: str
+    msg: Any
+    changed: bool = False
+
+
+def refused(msg: Any) -> ItemAnswer:
+    """A "danger" entry: the item is left as it was."""
+    return ItemAnswer("danger", msg)
+
+
+def done(msg: Any, changed: bool = True) -> ItemAnswer:
+    """A "success" entry; `changed` is False where Mailcow reports success for an item that did not exist."""
+    return ItemAnswer("success", msg, changed)
 
 
 def _empty_counters() -> dict[str, int]:
@@ -170,6 +189,18 @@ class MailcowSandbox:
         """One entry of the response envelope."""
         fn, action, typ, data = log
         return {"type": kind, "log": [fn, action, typ, data, None], "msg": msg}
+
+    def answer_each(self, log: LogHead, items: list[Any], answer: Callable[[Any], ItemAnswer]) -> Entries:
+        """One entry per item of a multi-item edit/delete, in order; persists once if any item changed state."""
+        entries: Entries = []
+        changed = False
+        for item in items:
+            kind, msg, item_changed = answer(item)
+            changed = changed or item_changed
+            entries.append(self.entry(kind, log, msg))
+        if changed:
+            self.mutated()
+        return entries
 
     def password_check(self, password: Any, password2: Any) -> str | None:
         return password_problem(self.password_policy, password, password2)
