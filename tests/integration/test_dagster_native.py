@@ -13,17 +13,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, RunsFilter
-from test_dagster_webserver import REPO, graphql, running_webserver
+from helpers_dagster import graphql, running_daemon, running_webserver
 from test_ui_browser import _chromium, png_facts, rendered_dom, screenshot
 
 from azt3knet_pipeline.orchestration.instance import get_instance
@@ -140,33 +135,6 @@ def test_job_page_lists_the_cli_run_in_headless_chromium(sandbox: Sandbox, tmp_p
     width, height, distinct = png_facts(png)
     assert (width, height) == (1400, 1000)
     assert distinct > 32, f"{png} looks blank"
-
-
-@contextmanager
-def running_daemon(log_path: Path) -> Iterator[None]:
-    """`dagster-daemon run -w workspace.yaml` with this process's environment (what `dg dev` starts beside the
-    webserver): the instance queues UI launches (QueuedRunCoordinator) and the daemon launches them."""
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(timeout=60)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
 
 
 def _wait_finished(base_url: str, run_id: str, timeout: float = 240.0) -> dict:

@@ -5,26 +5,19 @@ stand-ins);
 then the real webserver is started for `workspace.yaml` on the same instance, and its GraphQL API must show
 the asset graph, the population partition and the materialization metadata, and no secret anywhere.
 
-`running_webserver` and `materialized_population` are also used by test_ui_browser.py.
+`materialize_population` is also used by test_ui_browser.py; the webserver is started by tests/helpers_dagster.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import helpers_populations as populations
-import httpx
 import pytest
+from helpers_dagster import graphql, running_webserver
 
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.domain.generation import generate_population
@@ -34,11 +27,9 @@ from azt3knet_pipeline.settings import get_settings
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 ASSETS = ("population_spec", "agent_profiles", "mailboxes", "dns_records", "credential_export")
 SPEC = PopulationSpec(count=6, seed="ui", country="ES", interests=["jazz", "hiking"])
 KEY = "seed-ui"
-STARTUP_TIMEOUT = 90.0
 
 
 @dataclass
@@ -74,87 +65,6 @@ def materialize_population(monkeypatch: pytest.MonkeyPatch) -> Materialized:
 @pytest.fixture
 def materialized_population(monkeypatch: pytest.MonkeyPatch) -> Materialized:
     return materialize_population(monkeypatch)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def graphql(base_url: str, query: str, variables: dict | None = None) -> dict:
-    response = httpx.post(f"{base_url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
-    response.raise_for_status()
-    body = response.json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]
-
-
-LOCATION_STATUS = """
-{ workspaceOrError { __typename ... on Workspace { locationEntries {
-    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
-"""
-
-
-@contextmanager
-def running_webserver(log_path: Path) -> Iterator[str]:
-    """`dagster-webserver -w workspace.yaml` on a free loopback port with this process's environment
-    (DAGSTER_HOME = the test's instance). Yields the base URL once the code location has loaded; stops the
-    server and its code-server child (its own process group) on exit."""
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-w",
-            str(REPO / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=REPO,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        status = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"dagster-webserver exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base_url}/server_info", timeout=2).status_code == 200:
-                    entries = graphql(base_url, LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
-                    status = [(e["loadStatus"], e["locationOrLoadError"]) for e in entries]
-                    if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                        break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(
-                f"webserver not ready within {STARTUP_TIMEOUT:.0f}s (locations: {status}):\n"
-                f"{log_path.read_text()[-3000:]}"
-            )
-        for _, location in status or []:
-            assert location["__typename"] == "RepositoryLocation", location
-        yield base_url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
 
 
 ASSET_GRAPH = """

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_dagster_webserver import ASSETS, Materialized, graphql, materialize_population, running_webserver
+from helpers_dagster import graphql, running_webserver
+from test_dagster_webserver import ASSETS, Materialized, materialize_population
 
 pytestmark = pytest.mark.slow
 
