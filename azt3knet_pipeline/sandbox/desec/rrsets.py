@@ -34,6 +34,15 @@ def _scopes(request: Request, user: str) -> list[tuple[str, str]]:
     return [("dns_api_per_domain_expensive", request.path_params["name"]), ("user", user)]
 
 
+def _route_domain(sb: DesecSandbox, request: Request, user: str, writes: set[str]) -> StoredDomain:
+    """The domain an rrset route names, after deSEC's checks in its order: throttles, method (reads or `writes`),
+    ownership."""
+    sb.check_throttles(_scopes(request, user))
+    if request.method not in SAFE_METHODS | writes:
+        raise not_allowed(request.method)
+    return sb.owned(request.path_params["name"], user)
+
+
 def _list(sb: DesecSandbox, request: Request, domain: StoredDomain) -> Response:
     rtype = request.query_params.get("type")
     if rtype in AUTOMATIC_TYPES:
@@ -67,10 +76,7 @@ def _create_one(sb: DesecSandbox, domain: StoredDomain, body: Any) -> Response:
 def rrsets(sb: DesecSandbox, request: Request, user: str, token: str, body: Any) -> Response:
     """`/domains/{name}/rrsets/`."""
     method = request.method
-    sb.check_throttles(_scopes(request, user))
-    if method not in SAFE_METHODS | {"POST", "PATCH", "PUT"}:
-        raise not_allowed(method)
-    domain = sb.owned(request.path_params["name"], user)
+    domain = _route_domain(sb, request, user, {"POST", "PATCH", "PUT"})
     if method in SAFE_METHODS:
         return _list(sb, request, domain)
     write_allowed(sb, token)
@@ -210,10 +216,7 @@ def _delete(sb: DesecSandbox, domain: StoredDomain, key: tuple[str, str], existe
 def rrset(sb: DesecSandbox, request: Request, user: str, token: str, body: Any) -> Response:
     """`/domains/{name}/rrsets/{subname}/{type}/`."""
     method = request.method
-    sb.check_throttles(_scopes(request, user))
-    if method not in SAFE_METHODS | {"PATCH", "PUT", "DELETE"}:
-        raise not_allowed(method)
-    domain = sb.owned(request.path_params["name"], user)
+    domain = _route_domain(sb, request, user, {"PATCH", "PUT", "DELETE"})
     key = (_path_subname(request), request.path_params["type"])
     current = domain.rrsets.get(key)
     if method == "DELETE":
