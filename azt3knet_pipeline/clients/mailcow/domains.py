@@ -106,12 +106,8 @@ class DomainEndpoints(MailcowTransport):
         reply = self._call("add", "dkim", body=body)
         failures = failure_entries(reply)
         if failures and msg_key(failures[0])[0] == "dkim_domain_or_sel_invalid" and self.get_dkim(domain):
-            raise MailcowDkimExists(
-                f"{reply.what}: a DKIM key already exists for {domain}",
-                status=reply.status,
-                key="dkim_domain_or_sel_invalid",
-                entries=reply.entries,
-                retried=reply.retried,
+            raise reply.error(
+                MailcowDkimExists, f"a DKIM key already exists for {domain}", key="dkim_domain_or_sel_invalid"
             )
         raise_for(reply, access_denied=MailcowDomainMissing)
         if confirmed(reply, ("dkim_added",), domain):

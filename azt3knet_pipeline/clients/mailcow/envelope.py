@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from azt3knet_pipeline.errors import MailcowAmbiguousReply, MailcowConflict, MailcowError, MailcowRequestError
 
 FAILURE_TYPES = frozenset({"danger", "error"})
+E = TypeVar("E", bound=MailcowError)
 
 
 def msg_key(entry: Mapping[str, Any]) -> tuple[str | None, list[Any]]:
@@ -87,6 +88,10 @@ class Reply:
     def retried(self) -> bool:
         return self.attempts > 1
 
+    def error(self, cls: type[E], detail: str, *, key: str | None) -> E:
+        """A `cls` error about this reply: what was asked, `detail`, and the reply's status, entries and retries."""
+        return cls(f"{self.what}: {detail}", status=self.status, key=key, entries=self.entries, retried=self.retried)
+
 
 def failure_entries(reply: Reply) -> list[dict[str, Any]]:
     """The entries of `reply` that report a failure (`danger` / `error`)."""
@@ -113,13 +118,7 @@ def raise_for(
         cls = access_denied
     else:
         cls = MailcowRequestError
-    raise cls(
-        f"{reply.what}: {describe(failures)}",
-        status=reply.status,
-        key=key,
-        entries=reply.entries,
-        retried=reply.retried,
-    )
+    raise reply.error(cls, describe(failures), key=key)
 
 
 def result_of(reply: Reply, *, verified_by_read: bool = False) -> MailcowResult:
@@ -142,10 +141,5 @@ def confirmed(reply: Reply, keys: Iterable[str], name: str) -> bool:
 def ambiguous(reply: Reply, name: str, finding: str) -> MailcowAmbiguousReply:
     """The error for a write whose reply names no success for `name` and whose read-back says `finding`."""
     seen = describe(reply.entries) if reply.entries else "an empty body"
-    return MailcowAmbiguousReply(
-        f"{reply.what}: no success entry for {name} (Mailcow answered {seen}); {finding}",
-        status=reply.status,
-        key="ambiguous_reply",
-        entries=reply.entries,
-        retried=reply.retried,
-    )
+    detail = f"no success entry for {name} (Mailcow answered {seen}); {finding}"
+    return reply.error(MailcowAmbiguousReply, detail, key="ambiguous_reply")

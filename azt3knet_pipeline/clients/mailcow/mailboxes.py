@@ -151,13 +151,7 @@ class MailboxEndpoints(MailcowTransport):
                 if target is not None:
                     outcome[target] = "removed"
         if other_failures:
-            raise MailcowRequestError(
-                f"{reply.what}: {describe(other_failures)}",
-                status=reply.status,
-                key=msg_key(other_failures[0])[0],
-                entries=reply.entries,
-                retried=reply.retried,
-            )
+            raise reply.error(MailcowRequestError, describe(other_failures), key=msg_key(other_failures[0])[0])
         for a in items:  # no entry for this address (empty body, "Task completed"): Mailcow's list decides
             if a not in outcome:
                 if self.get_mailbox(a) is not None:
