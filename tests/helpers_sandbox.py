@@ -19,9 +19,11 @@ from helpers_populations import open_store
 
 from azt3knet_pipeline.clients.factory import secret_box
 from azt3knet_pipeline.clients.mailcow import MailcowClient
+from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.domain.generation import generate_population
 from azt3knet_pipeline.domain.mailbox_plan import SYNTHETIC_TAG, DesiredMailbox, desired_mailboxes
 from azt3knet_pipeline.domain.models import PopulationSpec, spec_to_register
+from azt3knet_pipeline.sandbox.desec import DesecSandbox
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandbox
 from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY, Sandbox
 from azt3knet_pipeline.settings import get_settings
@@ -35,13 +37,28 @@ def mailcow_counters(sandbox: Sandbox) -> dict[str, int]:
     return mailcow(sandbox).counters()
 
 
+def desec_state(sandbox: Sandbox) -> DesecSandbox:
+    return sandbox.desec_app.state.sandbox  # type: ignore[attr-defined, no-any-return]
+
+
 def desec_counters(sandbox: Sandbox) -> dict[str, Any]:
-    return sandbox.desec_app.state.sandbox.counters()  # type: ignore[attr-defined, no-any-return]
+    return desec_state(sandbox).counters()
 
 
 def reset_counters(sandbox: Sandbox) -> None:
     mailcow(sandbox).reset_counters()
-    sandbox.desec_app.state.sandbox.reset_counters()  # type: ignore[attr-defined]
+    desec_state(sandbox).reset_counters()
+
+
+def zone_writes(sandbox: Sandbox) -> int:
+    """rrset/domain write requests the deSEC stand-in has seen for the zone (what deSEC throttles per domain)."""
+    return int(desec_counters(sandbox)["writes_by_domain"].get(sandbox.zone, 0))
+
+
+def population_rrsets(sandbox: Sandbox, key: str) -> dict[tuple[str, str], RRset]:
+    """The zone's rrsets under `<key>.<zone>` by (subname, type), as the deSEC stand-in stores them."""
+    rrsets = desec_state(sandbox).rrsets(sandbox.zone)
+    return {r.key: r for r in rrsets if r.subname == key or r.subname.endswith("." + key)}
 
 
 def mail_domain(key: str) -> str:

@@ -16,12 +16,14 @@ from helpers_sandbox import (
     assert_converged,
     azt3knet,
     desec_counters,
+    desec_state,
     domain_mailboxes,
     domain_record,
     has_dkim,
     mail_domain,
     mailcow,
     mailcow_counters,
+    population_rrsets,
     reset_counters,
     stored_passwords,
 )
@@ -47,8 +49,7 @@ def provision() -> dict[str, str]:
 
 
 def zone_rrsets(sandbox: Sandbox, key: str) -> dict[tuple[str, str], tuple[str, ...]]:
-    rrsets = sandbox.desec_app.state.sandbox.rrsets(SANDBOX_ZONE)  # type: ignore[attr-defined]
-    return {(r.subname, r.type): r.records for r in rrsets if r.subname == key or r.subname.endswith("." + key)}
+    return {k: r.records for k, r in population_rrsets(sandbox, key).items()}
 
 
 def assert_clean_error(result: object, code: int, *fragments: str) -> None:
@@ -113,7 +114,7 @@ def test_plan_shows_create_update_remove_and_writes_nothing(sandbox: Sandbox) ->
                 local_part="ghost", domain=domain, password="Hand-Made-Pass-1", quota=64, tags=[SYNTHETIC_TAG, KEY]
             )
         )
-    sandbox.desec_app.state.sandbox.delete_rrset(SANDBOX_ZONE, KEY, "MX")  # type: ignore[attr-defined]
+    desec_state(sandbox).delete_rrset(SANDBOX_ZONE, KEY, "MX")
     before = mailcow(sandbox).state()
     store = populations.open_store()
     audit_before = len(store.audit_entries(limit=10_000))

@@ -20,11 +20,11 @@ from azt3knet_pipeline.defs.sensors import dns_drift_sensor
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG
-from azt3knet_pipeline.sandbox.desec import DEFAULT_THROTTLE_RATES, DesecSandbox, DesecSandboxConfig, SandboxDomain
+from azt3knet_pipeline.sandbox.desec import DEFAULT_THROTTLE_RATES, DesecSandboxConfig, SandboxDomain
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
 from azt3knet_pipeline.services import dns as dns_service
 from azt3knet_pipeline.settings import get_settings
-from tests.helpers_sandbox import azt3knet, domain_mailboxes, mail_domain
+from tests.helpers_sandbox import azt3knet, desec_state, domain_mailboxes, mail_domain, population_rrsets, zone_writes
 from tests.integration.test_dns_records import expected_keys
 
 WRITE_SCOPE = "dns_api_per_domain_expensive"
@@ -45,20 +45,6 @@ def throttled(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     return sandbox_factory(
         desec_config=DesecSandboxConfig(domains=[SandboxDomain(name=SANDBOX_ZONE)], throttle_rates=rates)
     )
-
-
-def desec_state(sandbox: Sandbox) -> DesecSandbox:
-    return sandbox.desec_app.state.sandbox  # type: ignore[attr-defined]
-
-
-def subtree(sandbox: Sandbox, key: str) -> set[tuple[str, str]]:
-    return {
-        r.key for r in desec_state(sandbox).rrsets(sandbox.zone) if r.subname == key or r.subname.endswith("." + key)
-    }
-
-
-def zone_writes(sandbox: Sandbox) -> int:
-    return int(desec_state(sandbox).counters()["writes_by_domain"].get(sandbox.zone, 0))
 
 
 def shown(key: str) -> dict:
@@ -86,7 +72,7 @@ def tick_then_run_the_partition(sandbox: Sandbox, key: str) -> None:
         instance=instance, partition_key=key, run_config=QUIET_RUN_CONFIG
     )
     assert run.success
-    assert subtree(sandbox, key) == expected_keys(key)
+    assert set(population_rrsets(sandbox, key)) == expected_keys(key)
     assert shown(key)["status"] == "provisioned"
 
 
@@ -110,7 +96,7 @@ def test_an_hour_throttled_population_is_deferred_then_written_by_dns_reconcile_
 
     # The mailboxes exist; no DNS was written; the population says so and carries deSEC's time.
     assert len(domain_mailboxes(throttled, mail_domain("pop-d"))) == 5
-    assert subtree(throttled, "pop-d") == set()
+    assert set(population_rrsets(throttled, "pop-d")) == set()
     info = shown("pop-d")
     assert info["status"] == "dns_pending"
     until = datetime.fromisoformat(info["dns_pending_until"].replace("Z", "+00:00"))
@@ -128,7 +114,7 @@ def test_an_hour_throttled_population_is_deferred_then_written_by_dns_reconcile_
     early = azt3knet("dns", "reconcile")
     assert early.returncode == 75, early.stderr
     assert "DNS deferred" in early.stderr and "pop-d" in early.stderr
-    assert subtree(throttled, "pop-d") == set() and shown("pop-d")["status"] == "dns_pending"
+    assert set(population_rrsets(throttled, "pop-d")) == set() and shown("pop-d")["status"] == "dns_pending"
 
     stand_in.advance_clock(3600)  # the hour passes; the bucket has room again
     writes_before = zone_writes(throttled)
@@ -136,7 +122,7 @@ def test_an_hour_throttled_population_is_deferred_then_written_by_dns_reconcile_
     assert done.returncode == 0, done.stderr
     assert "now provisioned: pop-d" in done.stdout
     assert zone_writes(throttled) - writes_before == 1  # ONE bulk request
-    assert subtree(throttled, "pop-d") == expected_keys("pop-d")
+    assert set(population_rrsets(throttled, "pop-d")) == expected_keys("pop-d")
     info = shown("pop-d")
     assert (info["status"], info["dns_pending_until"]) == ("provisioned", None)
 
@@ -178,7 +164,7 @@ def test_one_sensor_tick_and_the_run_it_requests_write_every_due_pending_populat
     assert run.success
     assert zone_writes(throttled) - writes_before == 1  # both populations in ONE bulk request
     for key in ("pop-a", "pop-b"):
-        assert subtree(throttled, key) == expected_keys(key)
+        assert set(population_rrsets(throttled, key)) == expected_keys(key)
         population = store.require_population(key)
         assert (population.status, population.dns_pending_until) == ("provisioned", None)
         records = instance.fetch_materializations(
@@ -208,7 +194,7 @@ def test_a_dns_write_that_fails_leaves_the_population_dns_pending_never_provisio
     stand_in.config = stand_in.config.model_copy(update={"read_only_tokens": []})
     done = azt3knet("dns", "reconcile", "pop-f")
     assert done.returncode == 0, done.stderr
-    assert subtree(throttled, "pop-f") == expected_keys("pop-f")
+    assert set(population_rrsets(throttled, "pop-f")) == expected_keys("pop-f")
     assert store.require_population("pop-f").status == "provisioned"
     store.dispose()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import helpers_populations as populations
 import pytest
+from helpers_sandbox import desec_state, population_rrsets, zone_writes
 from typer.testing import CliRunner
 
 from azt3knet_pipeline.cli.app import app
@@ -23,7 +24,6 @@ from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.domain.dns import RRset, drift_for_populations, parse_txt_strings, txt_content
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.results import RunOutcome
-from azt3knet_pipeline.sandbox.desec import DesecSandbox
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.mailboxes import domain_spec_for
 from azt3knet_pipeline.settings import get_settings
@@ -32,24 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 HOST = "mail.azt3knet.test."
 
 
-def desec_state(sandbox: Sandbox) -> DesecSandbox:
-    return sandbox.desec_app.state.sandbox  # type: ignore[attr-defined]
-
-
 def mailcow_writes(sandbox: Sandbox) -> int:
     return int(sandbox.mailcow_app.state.sandbox.counters()["writes"])  # type: ignore[attr-defined]
-
-
-def zone_writes(sandbox: Sandbox) -> int:
-    """rrset/domain write requests the stand-in has seen for the zone (what deSEC throttles per domain)."""
-    return int(desec_state(sandbox).counters()["writes_by_domain"].get(sandbox.zone, 0))
-
-
-def subtree(sandbox: Sandbox, key: str) -> dict[tuple[str, str], RRset]:
-    """The zone's rrsets under `<key>.<zone>`, as the stand-in stores them."""
-    return {
-        r.key: r for r in desec_state(sandbox).rrsets(sandbox.zone) if r.subname == key or r.subname.endswith("." + key)
-    }
 
 
 def register(key: str, count: int, seed: int) -> None:
@@ -75,7 +59,7 @@ def expected_keys(key: str) -> set[tuple[str, str]]:
 
 def assert_population_records(sandbox: Sandbox, key: str, ttl: int) -> None:
     """The six rrsets of the population's mail domain, with Mailcow's DKIM key split into 255-byte strings."""
-    records = subtree(sandbox, key)
+    records = population_rrsets(sandbox, key)
     assert set(records) == expected_keys(key)
     assert records[(key, "MX")].records == (f"10 {HOST}",)
     assert records[(key, "TXT")].records == ('"v=spf1 mx a:mail.azt3knet.test -all"',)
@@ -186,7 +170,7 @@ def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write
     for key, seed in (("pop-a", 1), ("pop-b", 2)):
         register(key, 3, seed)
         materialize(key, "populate_job")
-    untouched_b = subtree(sandbox, "pop-b")
+    untouched_b = population_rrsets(sandbox, "pop-b")
 
     # Drift in pop-a: MX deleted, SPF replaced; plus a record of somebody else inside its subtree.
     stand_in.delete_rrset(zone, "pop-a", "MX")
@@ -209,8 +193,8 @@ def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write
     out = cli("teardown", "pop-a", "--yes").stdout
     assert zone_writes(sandbox) - before == 1  # the population's rrsets go in ONE bulk write
     assert "5 rrsets removed" in out  # the five managed rrsets left after the drift
-    assert set(subtree(sandbox, "pop-a")) == {("www.pop-a", "A")}  # not ours: left alone
-    assert subtree(sandbox, "pop-b") == untouched_b
+    assert set(population_rrsets(sandbox, "pop-a")) == {("www.pop-a", "A")}  # not ours: left alone
+    assert population_rrsets(sandbox, "pop-b") == untouched_b
     with mailcow_client(get_settings()) as client:
         assert client.get_domain("pop-a.azt3knet.test") is None
         assert client.get_dkim("pop-a.azt3knet.test") is None
@@ -247,7 +231,7 @@ def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(sandbox
     assert (meta["changed"], meta["upserts"]) == (2, 2)
     assert meta["write_count"] == 2  # the throttled attempt and the applied one: still ONE bulk request
     assert after["writes_by_domain"][zone] - before["writes_by_domain"][zone] == 2
-    assert set(subtree(sandbox, "pop-t")) == expected_keys("pop-t")
+    assert set(population_rrsets(sandbox, "pop-t")) == expected_keys("pop-t")
     stored = populations.open_store().desired_rrsets(zone, ["pop-t"])
     desired = {"pop-t": [RRset.model_validate(r) for r in stored["pop-t"]]}
     assert drift_for_populations(desired, stand_in.rrsets(zone)) == {}

@@ -17,6 +17,7 @@ from dagster import (
     SensorResult,
     build_sensor_context,
 )
+from helpers_sandbox import desec_state
 from typer.testing import CliRunner
 
 from azt3knet_pipeline.cli.app import app
@@ -29,7 +30,6 @@ from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG
 from azt3knet_pipeline.sandbox.desec import (
     DEFAULT_THROTTLE_RATES,
-    DesecSandbox,
     DesecSandboxConfig,
     SandboxDomain,
 )
@@ -48,10 +48,6 @@ def dns_sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     rates = {**DEFAULT_THROTTLE_RATES, "dns_api_cheap": ["100/s", "2000/min"]}
     config = DesecSandboxConfig(domains=[SandboxDomain(name=SANDBOX_ZONE)], page_size=PAGE_SIZE, throttle_rates=rates)
     return sandbox_factory(desec_config=config)
-
-
-def desec_state(sandbox: Sandbox) -> DesecSandbox:
-    return sandbox.desec_app.state.sandbox  # type: ignore[attr-defined]
 
 
 def tick(instance: DagsterInstance, cursor: str | None) -> SensorResult:

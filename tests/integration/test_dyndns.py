@@ -16,13 +16,13 @@ from typing import Any
 
 import helpers_populations as populations
 import pytest
+from helpers_sandbox import desec_state, zone_writes
 
 from azt3knet_pipeline.clients.factory import desec_client
 from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.domain.dns import RRset
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.orchestration.launch import QUIET_RUN_CONFIG
-from azt3knet_pipeline.sandbox.desec import DesecSandbox
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.dns import bootstrap_dns, dyndns_update_url
 from azt3knet_pipeline.settings import Settings, get_settings
@@ -68,14 +68,6 @@ def ip_source(monkeypatch: pytest.MonkeyPatch) -> Iterator[IpSource]:
     get_settings.cache_clear()
     yield source
     source.close()
-
-
-def desec_state(sandbox: Sandbox) -> DesecSandbox:
-    return sandbox.desec_app.state.sandbox  # type: ignore[attr-defined]
-
-
-def zone_writes(sandbox: Sandbox) -> int:
-    return int(desec_state(sandbox).counters()["writes_by_domain"].get(sandbox.zone, 0))
 
 
 def mail_host(sandbox: Sandbox) -> dict[str, RRset]:

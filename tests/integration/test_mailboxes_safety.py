@@ -16,6 +16,7 @@ from helpers_sandbox import (
     assert_converged,
     azt3knet,
     desec_counters,
+    desec_state,
     desired,
     domain_mailboxes,
     domain_record,
@@ -23,6 +24,7 @@ from helpers_sandbox import (
     mail_domain,
     mailcow,
     mailcow_counters,
+    population_rrsets,
     reset_counters,
     stored_passwords,
 )
@@ -36,9 +38,7 @@ from azt3knet_pipeline.services.mailboxes import store_created_domain
 
 
 def zone_rrsets(sandbox: Sandbox, key: str) -> dict[tuple[str, str], tuple[int, tuple[str, ...]]]:
-    rrsets = sandbox.desec_app.state.sandbox.rrsets(SANDBOX_ZONE)  # type: ignore[attr-defined]
-    mine = [r for r in rrsets if r.subname == key or r.subname.endswith("." + key)]
-    return {(r.subname, r.type): (r.ttl, r.records) for r in mine}
+    return {k: (r.ttl, r.records) for k, r in population_rrsets(sandbox, key).items()}
 
 
 def one_line_error(result: Any, *fragments: str) -> str:
@@ -253,7 +253,7 @@ def test_plan_lists_exactly_the_writes_recreate_makes(sandbox: Sandbox) -> None:
             client.delete_dkim(domain)
 
     def drift_rrsets() -> None:
-        desec = sandbox.desec_app.state.sandbox  # type: ignore[attr-defined]
+        desec = desec_state(sandbox)
         desec.put_rrset(SANDBOX_ZONE, RRset(subname=key, type="MX", ttl=3600, records=("10 elsewhere.example.",)))
         desec.delete_rrset(SANDBOX_ZONE, f"_dmarc.{key}", "TXT")
 
