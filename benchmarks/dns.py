@@ -53,7 +53,7 @@ def main() -> None:
     from azt3knet_pipeline.orchestration.instance import get_instance
     from azt3knet_pipeline.orchestration.launch import materialize_population
     from azt3knet_pipeline.sandbox.run import running_sandbox
-    from azt3knet_pipeline.services.dns import reconcile_stored
+    from azt3knet_pipeline.services.dns import DnsOutcome, reconcile_stored
     from azt3knet_pipeline.services.mailboxes import domain_spec_for
     from azt3knet_pipeline.services.populations import open_store, register_population
     from azt3knet_pipeline.settings import get_settings
@@ -69,6 +69,22 @@ def main() -> None:
 
         def zone_writes() -> int:
             return int(desec.counters()["writes_by_domain"].get(zone, 0))
+
+        def add_mail_domain(key: str, count: int, key_size: int) -> str:
+            """The population's Mailcow domain (Mailcow makes its DKIM key), as the mailboxes asset would."""
+            spec = domain_spec_for(
+                settings.mail_domain_for(key), key, count, settings.mailbox_quota_mib, settings.dkim_selector, key_size
+            )
+            with mailcow_client(settings) as client:
+                client.add_domain(spec)
+            return spec.domain
+
+        def dns_reconcile() -> tuple[DnsOutcome, int, float]:
+            """`azt3knet dns reconcile`: (its report, zone write requests, seconds)."""
+            before, start = zone_writes(), time.perf_counter()
+            with desec_client(settings) as client:
+                report = reconcile_stored(desec=client, store=store, settings=settings)
+            return report, zone_writes() - before, time.perf_counter() - start
 
         instance = get_instance(settings)
         store = open_store(settings)
@@ -99,17 +115,9 @@ def main() -> None:
                 PopulationSpec(count=count, seed=count, country="ES"), key, store=store, instance=instance
             )
             if not args.full:
-                spec = domain_spec_for(
-                    settings.mail_domain_for(key),
-                    key,
-                    count,
-                    settings.mailbox_quota_mib,
-                    settings.dkim_selector,
-                    settings.dkim_key_size,
-                )
+                domain = add_mail_domain(key, count, settings.dkim_key_size)
                 with mailcow_client(settings) as client:
-                    client.add_domain(spec)
-                    client.get_dkim(spec.domain)  # the stand-in makes the RSA key on first read
+                    client.get_dkim(domain)  # the stand-in makes the RSA key on first read
             first_writes, first_step, first_run, meta = timed_run(key, job)
             noop_writes, noop_step, noop_run, _ = timed_run(key, job)
             print(
@@ -120,12 +128,10 @@ def main() -> None:
         # Drift in every population at once, healed by `azt3knet dns reconcile` (all populations, one bulk write).
         for count in sizes:
             desec.delete_rrset(zone, f"bench-{count}", "MX")
-        before, start = zone_writes(), time.perf_counter()
-        with desec_client(settings) as client:
-            report = reconcile_stored(desec=client, store=store, settings=settings)
+        report, writes, seconds = dns_reconcile()
         print(
             f"drift in all {len(sizes)} populations healed by one `dns reconcile`: {report.changed} rrsets "
-            f"changed in {zone_writes() - before} write request(s), {time.perf_counter() - start:.3f} s"
+            f"changed in {writes} write request(s), {seconds:.3f} s"
         )
         if args.deferred:
             # deSEC's production buckets, the hour's 100 writes used up: every population's write is deferred.
@@ -139,24 +145,18 @@ def main() -> None:
                 register_population(
                     PopulationSpec(count=3, seed=10_000 + i, country="ES"), key, store=store, instance=instance
                 )
-                with mailcow_client(settings) as client:
-                    spec = domain_spec_for(
-                        settings.mail_domain_for(key), key, 3, settings.mailbox_quota_mib, settings.dkim_selector, 1024
-                    )
-                    client.add_domain(spec)
+                add_mail_domain(key, 3, 1024)
                 outcome = materialize_population(key, job_name="dns_reconcile_job", instance=instance)
                 if not outcome.success or not outcome.metadata["dns_records"].get("dns_pending"):
                     raise SystemExit(f"{key} was not deferred: {outcome.error or outcome.metadata}")
             deferring = time.perf_counter() - start
             pending = store.dns_pending()
             desec.advance_clock(3600)
-            before, start = zone_writes(), time.perf_counter()
-            with desec_client(settings) as client:
-                report = reconcile_stored(desec=client, store=store, settings=settings)
+            report, writes, seconds = dns_reconcile()
             print(
                 f"{len(pending)} populations deferred by the hour bucket ({deferring:.3f} s for their runs); after the "
-                f"hour one `dns reconcile` wrote {report.changed} rrsets in {zone_writes() - before} write request(s), "
-                f"{time.perf_counter() - start:.3f} s; {len(report.provisioned)} now provisioned"
+                f"hour one `dns reconcile` wrote {report.changed} rrsets in {writes} write request(s), "
+                f"{seconds:.3f} s; {len(report.provisioned)} now provisioned"
             )
         counters = desec.counters()
         print(
