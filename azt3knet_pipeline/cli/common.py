@@ -138,5 +138,23 @@ def finish_run(outcome: Any, settings: Any) -> None:
         raise fail_run(outcome, settings)
 
 
+def report_run(outcome: Any, settings: Any, *, as_json: bool, headline: str | None, **extra: Any) -> None:
+    """A finished run's summary: JSON (key, run id, success, `extra`, each asset's scalar metadata), or `headline`
+    and one line per asset (nothing when `headline` is None); then `finish_run`."""
+    summary = {
+        "key": outcome.key,
+        "run_id": outcome.run_id,
+        "success": outcome.success,
+        **extra,
+        "assets": {name: scalar_metadata(meta) for name, meta in outcome.metadata.items()},
+    }
+    if as_json:
+        write_json(summary)
+    elif headline is not None:
+        out.print(headline)
+        print_assets(summary)
+    finish_run(outcome, settings)
+
+
 def write_json(value: Any, **options: Any) -> None:
     sys.stdout.write(json.dumps(value, sort_keys=True, **options) + "\n")

@@ -9,16 +9,7 @@ from typing import Any
 
 import typer
 
-from azt3knet_pipeline.cli.common import (
-    err,
-    finish_run,
-    handle_errors,
-    out,
-    print_assets,
-    quiet_progress,
-    scalar_metadata,
-    write_json,
-)
+from azt3knet_pipeline.cli.common import err, handle_errors, out, quiet_progress, report_run, write_json
 
 # Mailcow writes that concern the domain (and its DKIM key) rather than one mailbox.
 DOMAIN_ROUTES = ("add/domain", "edit/domain", "add/dkim")
@@ -49,20 +40,9 @@ def recreate(
     outcome = populations.recreate(
         key, store=store, settings=settings, instance=instance, launch=launch, adopt_domain=adopt_domain
     )
-    summary = {
-        "key": outcome.key,
-        "run_id": outcome.run_id,
-        "success": outcome.success,
-        "assets": {name: scalar_metadata(meta) for name, meta in outcome.metadata.items()},
-    }
-    if as_json:
-        write_json(summary)
-    else:
-        out.print(
-            f"population [bold]{outcome.key}[/]: run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}"
-        )
-        print_assets(summary)
-    finish_run(outcome, settings)
+    verdict = "succeeded" if outcome.success else "FAILED"
+    headline = f"population [bold]{outcome.key}[/]: run {outcome.run_id} {verdict}"
+    report_run(outcome, settings, as_json=as_json, headline=headline)
 
 
 @handle_errors

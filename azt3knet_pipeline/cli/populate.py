@@ -9,16 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from azt3knet_pipeline.cli.common import (
-    err,
-    finish_run,
-    handle_errors,
-    out,
-    print_assets,
-    quiet_progress,
-    scalar_metadata,
-    write_json,
-)
+from azt3knet_pipeline.cli.common import err, handle_errors, out, quiet_progress, report_run
 
 if TYPE_CHECKING:
     from azt3knet_pipeline.cli.preview import ProfileSource
@@ -181,21 +172,16 @@ def populate(
         adopt_domain=adopt_domain,
     )
     outcome, created = result.run, result.registered
-    summary = {
-        "key": key,
-        "registered": created,
-        "run_id": outcome.run_id,
-        "success": outcome.success,
-        "count": spec.count,
-        "content_hash": outcome.metadata.get(AGENT_PROFILES, {}).get("content_hash"),
-        "assets": {name: scalar_metadata(meta) for name, meta in outcome.metadata.items()},
-    }
-    if as_json:
-        write_json(summary)
-    elif not quiet:
-        out.print(
-            f"population [bold]{key}[/] ({'registered' if created else 'already registered'}): "
-            f"{spec.count} agents, run {outcome.run_id}"
-        )
-        print_assets(summary)
-    finish_run(outcome, settings)
+    headline = (
+        f"population [bold]{key}[/] ({'registered' if created else 'already registered'}): "
+        f"{spec.count} agents, run {outcome.run_id}"
+    )
+    report_run(
+        outcome,
+        settings,
+        as_json=as_json,
+        headline=None if quiet else headline,
+        registered=created,
+        count=spec.count,
+        content_hash=outcome.metadata.get(AGENT_PROFILES, {}).get("content_hash"),
+    )
