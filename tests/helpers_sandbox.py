@@ -148,6 +148,18 @@ def azt3knet(*args: str, env: dict[str, str] | None = None, timeout: float = 180
     )
 
 
+def assert_cli_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
+    """The CLI exited with `code` and said why in one line: `error: ...` on stderr holding every fragment, no
+    traceback. Returns that line."""
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "Stack Trace" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
 def azt3knet_command() -> list[str]:
     """The installed console script beside this interpreter (what an operator types), else `python -m`."""
     script = Path(sys.executable).with_name("azt3knet")

@@ -13,6 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 from helpers_sandbox import (
     api_client,
+    assert_cli_error,
     assert_converged,
     azt3knet,
     desec_counters,
@@ -52,16 +53,6 @@ def zone_rrsets(sandbox: Sandbox, key: str) -> dict[tuple[str, str], tuple[str, 
     return {k: r.records for k, r in population_rrsets(sandbox, key).items()}
 
 
-def assert_clean_error(result: object, code: int, *fragments: str) -> None:
-    assert result.returncode == code, (result.stdout, result.stderr)  # type: ignore[attr-defined]
-    stderr: str = result.stderr  # type: ignore[attr-defined]
-    assert "Traceback" not in stderr and "Stack Trace" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def test_export_credentials_encrypted_by_default_plaintext_only_on_request(sandbox: Sandbox, tmp_path: Path) -> None:
     passwords = provision()
     encrypted = tmp_path / "out" / "seed-51.fernet"
@@ -69,7 +60,7 @@ def test_export_credentials_encrypted_by_default_plaintext_only_on_request(sandb
     encrypted.write_text("stale, world-readable")
     encrypted.chmod(0o644)
     refused = azt3knet("export-credentials", KEY, "--out", str(encrypted))
-    assert_clean_error(refused, 2, "already exists", "--force")
+    assert_cli_error(refused, 2, "already exists", "--force")
     assert encrypted.read_text() == "stale, world-readable"
     result = azt3knet("export-credentials", KEY, "--out", str(encrypted), "--force")
     assert result.returncode == 0, result.stderr
@@ -241,7 +232,7 @@ def test_keys_rotate_keeps_every_secret_and_password(
     assert assert_converged(sandbox, SPEC, KEY) == passwords
 
     # The old key alone no longer opens anything: a clear one-line error (not a failed run full of stack traces).
-    assert_clean_error(azt3knet("recreate", KEY, env={"SECRET_KEY_FOR_KV_ENC": old}), 2, "does not decrypt")
+    assert_cli_error(azt3knet("recreate", KEY, env={"SECRET_KEY_FOR_KV_ENC": old}), 2, "does not decrypt")
 
 
 MISSING, MALFORMED = "", "not-a-fernet-key"
@@ -267,7 +258,7 @@ def test_missing_or_malformed_key_is_a_clear_error(
         monkeypatch.setenv("SECRET_KEY_FOR_KV_ENC", key)
     reset_counters(sandbox)
     result = azt3knet(*(arg.format(tmp=tmp_path) for arg in args))
-    assert_clean_error(result, 2, "SECRET_KEY_FOR_KV_ENC")
+    assert_cli_error(result, 2, "SECRET_KEY_FOR_KV_ENC")
     assert key not in result.stderr or key == MISSING  # the key material is never echoed
     assert not (tmp_path / "x.fernet").exists()
     assert mailcow_counters(sandbox)["writes"] == 0

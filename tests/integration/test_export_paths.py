@@ -13,7 +13,7 @@ from pathlib import Path
 
 import helpers_populations as populations
 import pytest
-from helpers_sandbox import azt3knet, stored_passwords
+from helpers_sandbox import assert_cli_error, azt3knet, stored_passwords
 
 import azt3knet_pipeline.private_files as private_files
 from azt3knet_pipeline.clients.factory import secret_box
@@ -27,15 +27,6 @@ from azt3knet_pipeline.settings import get_settings
 SPEC = PopulationSpec(count=3, seed=77, country="ES")
 KEY = "seed-77"
 ORIGINAL = b"precious data that must survive\n"
-
-
-def assert_one_line_exit_2(result: object, *fragments: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)  # type: ignore[attr-defined]
-    lines = [line for line in result.stderr.splitlines() if line.strip()]  # type: ignore[attr-defined]
-    assert len(lines) == 1 and lines[0].startswith("error:"), lines
-    assert "Traceback" not in result.stderr  # type: ignore[attr-defined]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def snapshot(path: Path) -> tuple[int, int, int, bytes | None]:
@@ -116,7 +107,7 @@ def test_bad_targets_are_refused_and_left_unchanged(registered: dict[str, str], 
     # Plaintext: the worst case (the issue saw a symlink's target overwritten with plaintext credentials).
     result = azt3knet("export-credentials", KEY, "--out", str(target), "--plaintext")
 
-    assert_one_line_exit_2(result, fragment)
+    assert_cli_error(result, 2, fragment)
     assert {path: snapshot(path) for path in watched} == before
     assert sorted(os.listdir(folder)) == listing  # no temp file left behind, nothing created
     assert not (folder / "would-be-created.txt").exists()
@@ -137,7 +128,7 @@ def test_bad_targets_are_refused_and_left_unchanged(registered: dict[str, str], 
 )
 def test_bad_paths_are_one_line_errors(registered: dict[str, str], tmp_path: Path, out: str, fragment: str) -> None:
     result = azt3knet("export-credentials", KEY, "--out", out.format(tmp=tmp_path), "--plaintext")
-    assert_one_line_exit_2(result, fragment)
+    assert_cli_error(result, 2, fragment)
     assert not (tmp_path / "missing-folder").exists()  # never created silently
 
 
@@ -161,7 +152,7 @@ def test_force_replaces_a_regular_file_atomically_with_mode_0600(registered: dic
     # --force does not extend to links or special files.
     link = tmp_path / "link.json"
     link.symlink_to(target)
-    assert_one_line_exit_2(azt3knet("export-credentials", KEY, "--out", str(link), "--force"), "symbolic link")
+    assert_cli_error(azt3knet("export-credentials", KEY, "--out", str(link), "--force"), 2, "symbolic link")
     assert link.is_symlink() and json.loads(target.read_text())["population_key"] == KEY
 
     # A new file in an existing folder needs no --force; encrypted, it decrypts to the same credentials.

@@ -12,7 +12,7 @@ from typing import Any
 import helpers_populations as populations
 import pytest
 from cryptography.fernet import Fernet
-from helpers_sandbox import azt3knet, stored_passwords
+from helpers_sandbox import assert_cli_error, azt3knet, stored_passwords
 from sqlalchemy import select
 
 from azt3knet_pipeline.domain.models import PopulationSpec
@@ -44,12 +44,6 @@ def rotation_audit(store: Store) -> list[tuple[str, dict[str, Any]]]:
     return [(e.outcome, json.loads(e.detail or "{}")) for e in store.audit_entries() if e.action == "keys.rotate"]
 
 
-def one_error_line(result: Any) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.stderr, result.stderr
-    return lines[0]
-
-
 def test_one_undecryptable_bundle_changes_nothing_then_rotation_succeeds(sandbox: Sandbox) -> None:
     for key, spec in SPECS.items():
         outcome = populations.populate(spec, key, create_mailboxes=True)
@@ -68,8 +62,7 @@ def test_one_undecryptable_bundle_changes_nothing_then_rotation_succeeds(sandbox
 
     for args in (["keys", "rotate"], ["keys", "rotate", "--dry-run"]):
         result = azt3knet(*args, env={"SECRET_KEY_FOR_KV_ENC": f"{new},{old}"})
-        assert result.returncode == 2, (args, result.stdout, result.stderr)
-        line = one_error_line(result)
+        line = assert_cli_error(result, 2)
         assert "nothing changed" in line and stray.name in line and "1 item(s)" in line, line
         assert new not in result.stderr and old not in result.stderr
         assert ciphertexts(store, exports) == before  # byte-identical: store rows and bundle files

@@ -13,6 +13,7 @@ from typing import Any
 import helpers_populations as populations
 from helpers_sandbox import (
     api_client,
+    assert_cli_error,
     assert_converged,
     azt3knet,
     desec_counters,
@@ -39,15 +40,6 @@ from azt3knet_pipeline.services.mailboxes import store_created_domain
 
 def zone_rrsets(sandbox: Sandbox, key: str) -> dict[tuple[str, str], tuple[int, tuple[str, ...]]]:
     return {k: (r.ttl, r.records) for k, r in population_rrsets(sandbox, key).items()}
-
-
-def one_line_error(result: Any, *fragments: str) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert "Traceback" not in result.stderr and len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def received(sandbox: Sandbox) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -134,9 +126,9 @@ def test_teardown_with_a_bad_mailcow_key_or_desec_token_writes_nothing_anywhere(
     reset_counters(sandbox)
     for args in (("teardown", key, "--yes"), ("teardown", key)):
         result = azt3knet(*args, env={"MAILCOW_API_KEY": "WRONG-KEY"})
-        one_line_error(result, "MailcowAuthError", "401")
+        assert_cli_error(result, 1, "MailcowAuthError", "401")
     result = azt3knet("teardown", key, "--yes", env={"DESEC_TOKEN": "wrong-token"})
-    one_line_error(result, "401")
+    assert_cli_error(result, 1, "401")
     assert desec_counters(sandbox)["writes"] == 0 and mailcow_counters(sandbox)["writes"] == 0
     assert mailcow(sandbox).writes_received() == []
     assert zone_rrsets(sandbox, key) == rrsets and domain_mailboxes(sandbox, mail_domain(key)) == boxes
