@@ -85,14 +85,6 @@ class DesecClient:
         )
         self._counter = RequestCounter()
 
-    @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> DesecClient:
-        """From `Settings` (`DESEC_API_URL`, `DESEC_TOKEN`, `DESEC_TIMEOUT`)."""
-        if settings.desec_token is None:
-            raise ValueError("DESEC_TOKEN is not set")
-        kwargs.setdefault("timeout", settings.desec_timeout)
-        return cls(settings.desec_api_url, settings.desec_token, **kwargs)
-
     def __repr__(self) -> str:
         return f"DesecClient(base_url={self.base_url!r})"
 
