@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from azt3knet_pipeline.clients.desec import DesecClient
+from pydantic import SecretStr
+
+from azt3knet_pipeline.clients.factory import DESEC_TOKEN_MISSING, MAILCOW_KEY_MISSING, desec_client, mailcow_client
 from azt3knet_pipeline.clients.http import RetryPolicy
-from azt3knet_pipeline.clients.mailcow import MailcowClient
 from azt3knet_pipeline.doctor.report import DESEC, FAIL, MAILCOW, OK, REMOTE_TIMEOUT, Check, short_error
 from azt3knet_pipeline.errors import (
     DesecAuthError,
@@ -17,21 +18,19 @@ from azt3knet_pipeline.errors import (
 from azt3knet_pipeline.settings import Settings
 
 
+def _blank(secret: SecretStr | None) -> bool:
+    """Unset, empty or whitespace only: the doctor reports it as not set."""
+    return secret is None or not secret.get_secret_value().strip()
+
+
 def check_mailcow(settings: Settings) -> Check:
     """ONE read (`get/domain/all`) with the configured key, never retried (fail2ban)."""
     url = settings.mailcow_api_url
-    if settings.mailcow_api_key is None or not settings.mailcow_api_key.get_secret_value().strip():
-        return Check(
-            MAILCOW, FAIL, "MAILCOW_API_KEY is not set (Mailcow → Configuration → Access → API, read-write key)"
-        )
+    if _blank(settings.mailcow_api_key):
+        return Check(MAILCOW, FAIL, MAILCOW_KEY_MISSING)
     try:
-        client = MailcowClient(
-            url,
-            settings.mailcow_api_key.get_secret_value(),
-            verify_tls=settings.mailcow_verify_tls,
-            timeout=min(settings.mailcow_timeout, REMOTE_TIMEOUT),
-            policy=RetryPolicy(max_attempts=1),
-        )
+        timeout = min(settings.mailcow_timeout, REMOTE_TIMEOUT)
+        client = mailcow_client(settings, timeout=timeout, policy=RetryPolicy(max_attempts=1))
     except Exception as exc:
         return Check(MAILCOW, FAIL, f"MAILCOW_API_URL {url!r} is not usable: {short_error(exc)}")
     try:
@@ -56,15 +55,11 @@ def check_mailcow(settings: Settings) -> Check:
 def check_desec(settings: Settings) -> Check:
     """ONE read of `domains/<DESEC_DOMAIN>/` with the configured token, never retried."""
     url, domain = settings.desec_api_url, settings.desec_domain
-    if settings.desec_token is None or not settings.desec_token.get_secret_value().strip():
-        return Check(DESEC, FAIL, "DESEC_TOKEN is not set (deSEC → Token management)")
+    if _blank(settings.desec_token):
+        return Check(DESEC, FAIL, DESEC_TOKEN_MISSING)
     try:
-        client = DesecClient(
-            url,
-            settings.desec_token,
-            timeout=min(settings.desec_timeout, REMOTE_TIMEOUT),
-            policy=RetryPolicy(max_attempts=1),
-        )
+        timeout = min(settings.desec_timeout, REMOTE_TIMEOUT)
+        client = desec_client(settings, timeout=timeout, policy=RetryPolicy(max_attempts=1))
     except Exception as exc:
         return Check(DESEC, FAIL, f"DESEC_API_URL {url!r} is not usable: {short_error(exc)}")
     try:
