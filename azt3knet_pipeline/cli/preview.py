@@ -92,7 +92,8 @@ _M_MMAP_THRESHOLD = -3
 
 def write_jsonl(chunks: Iterator[col.ProfileChunk], write: Write) -> None:
     for chunk in chunks:
-        write(col.jsonl(chunk))
+        for block in col.jsonl_blocks(chunk):  # a few hundred rows each: no copy of the chunk in one piece
+            write(block)
 
 
 def write_csv(chunks: Iterator[col.ProfileChunk], write: Write) -> None:

@@ -17,6 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -156,12 +157,18 @@ def _dumps(value: Any) -> str:
 
 def json_rows(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> bytes:
     """Each profile's canonical JSON as UTF-8 (sorted keys, compact: `canonical_json(record)` byte for byte),
-    each followed by `sep` (but the last one only when `last_sep`).
+    each followed by `sep` (but the last one only when `last_sep`)."""
+    return b"".join(json_blocks(chunk, sep, last_sep=last_sep))
 
-    Rows are never formatted one by one: the literal text between values is laid out once, interleaved with
-    the encoded columns in one flat list of byte strings, and joined in C. A column written from a table (coded
-    values, a small range of integers) carries the literal that follows it in each table entry, so a row has
-    fewer pieces; its table is encoded once per process (`_encoded_table`), not once per chunk.
+
+def json_blocks(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> list[bytes]:
+    """`json_rows(chunk, sep, last_sep=...)` as consecutive blocks of rows: a caller that writes or hashes the
+    rows needs no copy of the whole chunk in one piece.
+
+    Rows are never formatted one by one: the literal text between values is laid out once, and every value
+    is written with the literal that follows it (a coded value or a small integer from a table encoded once per
+    process, `_encoded_table`; text and wide integers joined and split in C), so a row is only its values: the
+    last one also carries `sep` and the next row's opening literal. One flat list of byte strings is joined in C.
     """
     segments: list[tuple[str, Column | _Body]] = []  # (the literal before the value, its column)
     pending = "{"
@@ -187,29 +194,21 @@ def json_rows(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> byte
             pending = ""
     n = chunk.size
     if not n:
-        return b""
-    literals = [literal.encode("utf-8") for literal, _ in segments] + [(pending + "}").encode("utf-8") + sep]
-    pieces: list[bytes | list[bytes]] = []  # a bytes object is the same literal in every row
-    for j, (_, column) in enumerate(segments):
-        if literals[j]:
-            pieces.append(literals[j])
-        values = _tabular_bytes(column, literals[j + 1])
-        if values is None:
-            values = _row_bytes(column)
-        else:
-            literals[j + 1] = b""
-        pieces.append(values)
-    if literals[-1]:
-        pieces.append(literals[-1])
-    stride = len(pieces)
-    flat: list[bytes] = [b""] * (n * stride)
-    for k, piece in enumerate(pieces):
-        flat[k::stride] = [piece] * n if isinstance(piece, bytes) else piece
-    if not last_sep and sep:
-        flat[-1] = flat[-1][: len(flat[-1]) - len(sep)]  # every row's last piece ends with `sep`
+        return []
+    end = (pending + "}").encode("utf-8") + sep
+    if not segments:  # every column a constant: every row the same text
+        return [(end * n)[: None if last_sep else len(end) * n - len(sep)]]
+    head = segments[0][0].encode("utf-8")
+    suffixes = [literal.encode("utf-8") for literal, _ in segments[1:]] + [end + head]
+    stride = len(segments)
+    flat: list[bytes] = [b""] * (1 + n * stride)  # the first row's opening literal, then row after row
+    flat[0] = head
+    for k, ((_, column), suffix) in enumerate(zip(segments, suffixes, strict=True)):
+        flat[1 + k :: stride] = _value_bytes(column, suffix)
+    flat[-1] = flat[-1][: len(flat[-1]) - len(head) - (0 if last_sep else len(sep))]  # no row after the last
     # bytes.join holds an 80-byte buffer view per piece while it runs: join a block of rows at a time.
-    block = _JOIN_ROWS * stride
-    return b"".join([b"".join(flat[at : at + block]) for at in range(0, len(flat), block)])
+    edges = [0, *range(1 + _JOIN_ROWS * stride, len(flat), _JOIN_ROWS * stride), len(flat)]
+    return [b"".join(flat[at:to]) for at, to in pairwise(edges)]
 
 
 _JOIN_ROWS = 512
@@ -264,39 +263,37 @@ def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray, *, b
         return entry.texts
 
 
-def _tabular_bytes(column: Column | _Body, suffix: bytes) -> list[bytes] | None:
-    """Each row's JSON value followed by `suffix`, from a table of the distinct values; None for a column
-    that has no small table (text, wide integer ranges, generic values)."""
+def _value_bytes(column: Column | _Body, suffix: bytes) -> list[bytes]:
+    """Each row's JSON value followed by `suffix`: from a table of the distinct values where there is a small
+    one (coded values, a narrow range of integers), else row by row in one C join."""
     if isinstance(column, _Body):
         part = column.part
         return _encoded_table(part.values, suffix, part.codes, body=True)[part.codes].tolist()
     if isinstance(column, Coded):
         return _encoded_table(column.values, suffix, column.codes)[column.codes].tolist()
-    if isinstance(column, Ints) and len(column.values):
+    if isinstance(column, Ints):
         lo, hi = int(column.values.min()), int(column.values.max())
         if hi - lo <= 4096:
             table = np.array([b"%d%s" % (v, suffix) for v in range(lo, hi + 1)], dtype=object)
             return table[column.values - lo].tolist()
-    return None
-
-
-def _row_bytes(column: Column) -> list[bytes]:
+        return utf8_each(list(map(str, column.values.tolist())), suffix.decode("utf-8"))
     if isinstance(column, Strs):
-        return utf8_each(column.values if column.plain else _escaped(column.values))
-    if isinstance(column, Ints):
-        return column.values.astype(np.bytes_).tolist()
+        return utf8_each(column.values if column.plain else _escaped(column.values), suffix.decode("utf-8"))
     assert isinstance(column, Values)
     cache: dict[Any, bytes] = {}
-    return [cache.get(v) or cache.setdefault(v, _dumps(v).encode("utf-8")) for v in map(_hashable, column.values)]
+    return [
+        cache.get(v) or cache.setdefault(v, _dumps(v).encode("utf-8") + suffix) for v in map(_hashable, column.values)
+    ]
 
 
-def utf8_each(texts: list[str]) -> list[bytes]:
-    """The UTF-8 bytes of each text, encoded in one call: joined on NUL and split back. JSON string bodies and
-    addresses never hold a raw NUL (JSON escapes control characters); texts that do are encoded one by one."""
+def utf8_each(texts: list[str], suffix: str = "") -> list[bytes]:
+    """The UTF-8 bytes of each text followed by `suffix`, encoded in one call: joined on NUL and split back.
+    JSON string bodies, JSON literals and addresses never hold a raw NUL (JSON escapes control characters);
+    texts that do are encoded one by one."""
     if not texts:
         return []
-    parts = "\x00".join(texts).encode("utf-8").split(b"\x00")
-    return parts if len(parts) == len(texts) else [text.encode("utf-8") for text in texts]
+    parts = ((suffix + "\x00").join(texts) + suffix).encode("utf-8").split(b"\x00")
+    return parts if len(parts) == len(texts) else [(text + suffix).encode("utf-8") for text in texts]
 
 
 def _hashable(value: Any) -> Any:
@@ -304,11 +301,12 @@ def _hashable(value: Any) -> Any:
 
 
 def canonical_content(chunks: Iterable[ProfileChunk]) -> Iterator[bytes]:
-    """The canonical JSON of every profile (`[row,row,...]`, UTF-8) as consecutive pieces, one a chunk."""
+    """The canonical JSON of every profile (`[row,row,...]`, UTF-8) as consecutive pieces."""
     opened = False
     for chunk in chunks:
         if chunk.size:
-            yield (b"," if opened else b"[") + json_rows(chunk, b",", last_sep=False)
+            yield b"," if opened else b"["
+            yield from json_blocks(chunk, b",", last_sep=False)
             opened = True
     yield b"]" if opened else b"[]"
 
@@ -324,6 +322,11 @@ def content_hash(chunks: Iterable[ProfileChunk]) -> str:
 def jsonl(chunk: ProfileChunk) -> bytes:
     """The chunk as JSON lines (UTF-8): one canonical row a line."""
     return json_rows(chunk, b"\n")
+
+
+def jsonl_blocks(chunk: ProfileChunk) -> list[bytes]:
+    """`jsonl(chunk)` as consecutive blocks of lines (no copy of the whole chunk)."""
+    return json_blocks(chunk, b"\n")
 
 
 def csv_text(chunk: ProfileChunk, columns: Sequence[str], *, header: bool) -> str:

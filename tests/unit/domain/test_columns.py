@@ -124,7 +124,36 @@ def test_populations_encoded_in_threads_at_once_equal_one_by_one() -> None:
         assert list(pool.map(lines, specs * 2)) == alone * 2
 
 
-def test_utf8_each_encodes_every_text_even_one_holding_the_separator() -> None:
+def test_utf8_each_encodes_every_text_and_suffix_even_one_holding_the_separator() -> None:
     assert col.utf8_each(["ana.garcia", "José", ""]) == [b"ana.garcia", "José".encode(), b""]
     assert col.utf8_each(["a\x00b", "東京"]) == [b"a\x00b", "東京".encode()]
     assert col.utf8_each([]) == []
+    assert col.utf8_each(["ana", "José"], '","x":') == [b'ana","x":', 'José","x":'.encode()]
+    assert col.utf8_each(["a\x00b", "c"], "!") == [b"a\x00b!", b"c!"]
+
+
+@pytest.mark.parametrize("rows", [1, 3, col._JOIN_ROWS + 1, 2 * col._JOIN_ROWS])
+def test_each_value_carrying_the_literal_after_it_gives_the_stdlib_rows(rows: int) -> None:
+    """Every kind of column first, in the middle and last (where it carries the next row's opening literal),
+    blocks of rows joined or not, with and without the last separator."""
+    rng = np.random.default_rng(rows)
+    names = ["Ana", 'O"Neil', "東京"]
+    columns: dict[str, col.Column] = {
+        "a_wide": col.Ints(rng.integers(-(10**9), 10**9, size=rows)),
+        "b_narrow": col.Ints(rng.integers(13, 90, size=rows)),
+        "c_text": col.Strs([f'x"{i}\\\x00' for i in range(rows)]),
+        "d_const": col.Const("50%"),
+        "e_plain": col.Strs([f"id-{i}" for i in range(rows)], plain=True),
+        "f_coded": col.Coded(rng.integers(0, 3, size=rows), names),
+        "g_concat": col.Concat((col.Coded(rng.integers(0, 3, size=rows), names), col.Const(" & "))),
+        "h_values": col.Values([["a", None] if i % 2 else i / 4 for i in range(rows)]),
+    }
+    for order in (list(columns), list(columns)[::-1], ["d_const"]):
+        keys = {f"{i}{name}": columns[name] for i, name in enumerate(order)}
+        chunk = col.ProfileChunk(0, rows, keys)
+        records = col.records(chunk)
+        expected = [canonical_json(record) for record in records]
+        assert col.jsonl(chunk) == b"".join(col.jsonl_blocks(chunk)) == "".join(f"{r}\n" for r in expected).encode()
+        assert len(col.jsonl_blocks(chunk)) == (rows + col._JOIN_ROWS - 1) // col._JOIN_ROWS or order == ["d_const"]
+        assert col.json_rows(chunk, b",", last_sep=False) == ",".join(expected).encode()
+        assert b"".join(col.canonical_content([chunk, chunk])) == canonical_json(records * 2).encode()
