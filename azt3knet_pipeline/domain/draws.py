@@ -82,15 +82,59 @@ def _choice(
 
 def _smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's `k` smallest keys, in key order: `argpartition` then `argsort` of the `k`
-    (== argsort(keys)[:, :k] when no keys tie).
+    (== argsort(keys)[:, :k] when no keys tie). `keys` is left as it was.
 
-    For a few keys, `argmin` `k` times (masking each pick) is much cheaper. It gives the same columns whenever
-    the row's `k + 1` smallest keys are distinct (then there is one answer); the rare other rows (ties, NaN)
-    take the argpartition path itself, so ties resolve exactly as before. `keys` is left as it was.
+    Rows whose `k + 1` smallest keys are distinct have one answer, found by a cheaper path: for a few columns
+    one sort of each row's keys packed with their column (`_smallest_keys_packed`), for more `argmin` `k` times
+    (masking each pick). The rare other rows (ties, NaN) take the argpartition path itself, so ties resolve
+    exactly as before.
     """
-    n, m = keys.shape
-    if k >= m or k > _FEW_KEYS:
+    m = keys.shape[1]
+    if k >= m:
         return _smallest_keys_sorted(keys, k)
+    if m <= _PACKED_COLUMNS:
+        return _smallest_keys_packed(keys, k)
+    if k > _FEW_KEYS:
+        return _smallest_keys_sorted(keys, k)
+    return _smallest_keys_argmin(keys, k)
+
+
+_PACKED_COLUMNS = 64
+_FEW_KEYS = 4
+
+
+def _smallest_keys_packed(keys: np.ndarray, k: int) -> np.ndarray:
+    """`_smallest_keys` for k < m <= _PACKED_COLUMNS: each key's float64 bits with its column in the lowest bits,
+    sorted as integers a row at a time. Non-negative doubles order as their bits, so a row's sorted bits are
+    its keys in order but where keys agree above the column bits. A row whose `k + 1` smallest differ above
+    them and whose keys are all non-negative and finite has exact picks; the others take
+    `_smallest_keys_argmin`."""
+    m = keys.shape[1]
+    keys = np.ascontiguousarray(keys, dtype=np.float64)
+    bits = (m - 1).bit_length()
+    low = (1 << bits) - 1
+    packed = keys.view(np.int64) & ~low
+    packed |= np.arange(m, dtype=np.int64)
+    packed.sort(axis=1)
+    head = packed[:, : k + 1]
+    picked = (head[:, :k] & low).astype(np.intp)
+    high = head >> bits
+    clear = (high[:, :-1] < high[:, 1:]).all(axis=1)
+    clear &= head[:, 0] >= 0  # no negative key (nor -0.0, nor a NaN with its sign bit set)
+    clear &= packed[:, -1] < _INFINITY_BITS  # no infinity, no NaN
+    unclear = np.flatnonzero(~clear)
+    if len(unclear):
+        picked[unclear] = _smallest_keys_argmin(keys[unclear], k)
+    return picked
+
+
+_INFINITY_BITS = int(np.array(np.inf).view(np.int64))
+
+
+def _smallest_keys_argmin(keys: np.ndarray, k: int) -> np.ndarray:
+    """`_smallest_keys` by `argmin` `k` times (masking each pick), rows whose `k + 1` smallest keys are not
+    distinct by the definition. `keys` is left as it was."""
+    n = keys.shape[0]
     rows = np.arange(n)
     picked = np.empty((n, k), dtype=np.intp)
     values = np.empty((k + 1, n))
@@ -106,9 +150,6 @@ def _smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:
     if len(unclear):
         picked[unclear] = _smallest_keys_sorted(keys[unclear], k)
     return picked
-
-
-_FEW_KEYS = 4
 
 
 def _smallest_keys_sorted(keys: np.ndarray, k: int) -> np.ndarray:
@@ -235,21 +276,20 @@ def _order(
     weights: np.ndarray | None,
 ) -> np.ndarray:
     """Per row the `k` pool indices with the smallest keys, in key order: `rng.random((rows, size))` a block,
-    the keys themselves or `-log1p(-u) / weights`. One block's keys at a time, computed in place."""
-    chosen = np.empty((stop - start, k), dtype=np.intp)
-    keys = np.empty((min(BLOCK, stop - start), size))
+    the keys themselves or `-log1p(-u) / weights`, computed in place a block at a time (while it is in cache),
+    then picked for the whole chunk at once."""
+    keys = np.empty((stop - start, size))
     rows = range(start, stop, BLOCK)
     for row, rng in zip(rows, _generators(seed, namespace, [row // BLOCK for row in rows], field), strict=True):
         at = slice(row - start, min(row + BLOCK, stop) - start)
-        block = keys[: at.stop - at.start]
+        block = keys[at]
         rng.random(out=block)
         if weights is not None:
             np.negative(block, out=block)
             np.log1p(block, out=block)
             np.negative(block, out=block)
             np.divide(block, weights[at], out=block)
-        chosen[at] = _smallest_keys(block, k)
-    return chosen
+    return _smallest_keys(keys, k)
 
 
 def _decode(codes: np.ndarray, pool: Sequence[str], width: int) -> list[tuple[str, ...]]:

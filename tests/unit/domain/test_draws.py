@@ -1,7 +1,8 @@
 """The fast paths of draws.py equal their definitions on random inputs (hypothesis).
 
 - block seeds hashed around the index == `derive_seed` (canonical JSON of the 5-element list);
-- `_smallest_keys` (argmin picks) == argpartition + argsort, ties and NaN included;
+- `_smallest_keys` (packed keys sorted as integers, or argmin picks) == argpartition + argsort, ties, NaN,
+  infinities, -0.0 and keys one ulp apart included;
 - `_sort_rows` (compare-exchanges) == `np.sort(axis=1)`;
 - `Memo` slots give every key its value, chunk after chunk;
 - `_subsets` == the whole-chunk definition (one `rng.random((n, pool))` a block, keys, argpartition, np.unique).
@@ -65,23 +66,42 @@ def _smallest_keys_reference(keys: np.ndarray, k: int) -> np.ndarray:
 @SETTINGS
 @given(
     n=st.integers(0, 60),
-    m=st.integers(1, 50),
+    m=st.integers(1, 80),  # both sides of _PACKED_COLUMNS
     k=st.integers(0, 6),
     distinct=st.sampled_from((2, 5, 1000, 0)),  # 0: continuous uniforms, else that many distinct values (ties)
-    nan=st.booleans(),
+    special=st.lists(st.sampled_from((np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, -1.0)), max_size=3),
+    near=st.booleans(),  # keys one ulp apart: equal above the packed column bits, distinct as floats
     seed=st.integers(0, 2**32),
 )
 def test_smallest_keys_equal_argpartition_then_argsort(
-    n: int, m: int, k: int, distinct: int, nan: bool, seed: int
+    n: int, m: int, k: int, distinct: int, special: list[float], near: bool, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
     keys = rng.random((n, m)) if distinct == 0 else rng.integers(0, distinct, size=(n, m)) / 7
-    if nan and n:
-        keys[rng.integers(0, n, size=3), rng.integers(0, m, size=3)] = np.nan
+    if near and n:
+        keys[:, rng.integers(0, m)] = np.nextafter(keys[:, rng.integers(0, m)], np.inf)
+    for value in special if n else ():
+        keys[rng.integers(0, n), rng.integers(0, m)] = value
     k = min(k, m)
     before = keys.copy()
     np.testing.assert_array_equal(draws._smallest_keys(keys, k), _smallest_keys_reference(keys, k))
     np.testing.assert_array_equal(keys, before)  # left as it was
+
+
+@pytest.mark.parametrize("m", [2, 24, 42, draws._PACKED_COLUMNS])
+def test_packed_smallest_keys_take_every_path(m: int) -> None:
+    """Rows with distinct keys, with two of the smallest one ulp apart, with a tie, a NaN, an infinity, -0.0."""
+    rng = np.random.default_rng(m)
+    keys = rng.random((7, m)) + 1.0
+    keys[1, :2] = [0.5, np.nextafter(0.5, 1.0)]
+    keys[2, :2] = [0.25, 0.25]
+    keys[3, m - 1] = np.nan
+    keys[4, :2] = [np.inf, 0.1]
+    keys[5, 0] = -0.0
+    keys[6, m - 1] = 0.0
+    expected = _smallest_keys_reference(keys, 1)
+    np.testing.assert_array_equal(draws._smallest_keys_packed(keys, 1), expected)
+    assert expected[1, 0] == 0 and expected[2, 0] == 0 and expected[6, 0] == m - 1
 
 
 @SETTINGS
