@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain.models import canonical_json
+from azt3knet_pipeline.domain.seed_sequence import pcg64_seed_words
 
 NAMESPACE = "azt3knet/profiles/v1"
 BLOCK = 1024
@@ -45,10 +47,48 @@ def _block_seeds(seed: int | str, namespace: str, blocks: Iterable[int], field: 
     return seeds
 
 
-def _generators(seed: int | str, namespace: str, blocks: Iterable[int], field: str) -> Iterator[np.random.Generator]:
-    """`np.random.Generator(np.random.PCG64(derive_seed(seed, namespace, b, field)))` for each block `b`."""
-    for entropy in _block_seeds(seed, namespace, blocks, field):
-        yield np.random.Generator(np.random.PCG64(entropy))
+def _generators(
+    seed: int | str, namespace: str, blocks: Sequence[int], field: str, seeds: Seeds | None = None
+) -> Iterator[np.random.Generator]:
+    """`np.random.Generator(np.random.PCG64(derive_seed(seed, namespace, b, field)))` for each block `b`; the
+    seeds hashed together (numpy's SeedSequence, `pcg64_seed_words`), or taken from `seeds` where it has them."""
+    words = seeds.words(seed, namespace, blocks, field) if seeds is not None else None
+    if words is None:
+        words = pcg64_seed_words(_block_seeds(seed, namespace, blocks, field))
+    for row in words:
+        yield np.random.Generator(np.random.PCG64(_Hashed(row)))
+
+
+class Seeds:
+    """The generator seeds of one chunk's blocks for the fields it draws, hashed in one go: numpy hashes a seed
+    in ~10 µs, `pcg64_seed_words` a chunk's hundred in less than that a field. Draws given a `Seeds` take their
+    generators' seeds from it (and hash their own if it lacks them)."""
+
+    def __init__(self, seed: int | str, namespace: str, start: int, stop: int, fields: Sequence[str]) -> None:
+        blocks = [row // BLOCK for row in range(start, stop, BLOCK)]
+        entropies = [entropy for field in fields for entropy in _block_seeds(seed, namespace, blocks, field)]
+        words = pcg64_seed_words(entropies)
+        self._at = (seed, namespace, blocks)
+        self._words = {field: words[i * len(blocks) : (i + 1) * len(blocks)] for i, field in enumerate(fields)}
+
+    def words(self, seed: int | str, namespace: str, blocks: Sequence[int], field: str) -> np.ndarray | None:
+        """The seed words of `field`'s generators for `blocks` (None unless they are this chunk's)."""
+        if (type(seed), seed, namespace, list(blocks)) != (type(self._at[0]), *self._at):
+            return None
+        return self._words.get(field)
+
+
+class _Hashed(ISeedSequence):
+    """A seed sequence whose state is already generated: `SeedSequence(entropy).generate_state(4, np.uint64)`,
+    all that PCG64 asks of its seed."""
+
+    def __init__(self, words: np.ndarray) -> None:
+        self._words = words
+
+    def generate_state(self, n_words: int, dtype: Any = np.uint32) -> np.ndarray:
+        if n_words != len(self._words) or np.dtype(dtype) != self._words.dtype:
+            raise ValueError(f"hashed for {len(self._words)} {self._words.dtype} words")
+        return self._words
 
 
 def _draw(
@@ -58,17 +98,24 @@ def _draw(
     stop: int,
     sample: Callable[[np.random.Generator, int], np.ndarray],
     namespace: str = NAMESPACE,
+    seeds: Seeds | None = None,
 ) -> np.ndarray:
     """Rows `start..stop-1` (`start` on a block boundary, `stop` a block boundary or the population's end) of
     a field: `sample(rng, n)` per block, each block with its own derived generator."""
     rows = range(start, stop, BLOCK)
-    rngs = _generators(seed, namespace, [row // BLOCK for row in rows], field)
+    rngs = _generators(seed, namespace, [row // BLOCK for row in rows], field, seeds)
     parts = [sample(rng, min(BLOCK, stop - row)) for row, rng in zip(rows, rngs, strict=True)]
     return np.concatenate(parts) if parts else np.empty(0)
 
 
 def _choice(
-    seed: int | str, field: str, start: int, stop: int, p: np.ndarray, namespace: str = NAMESPACE
+    seed: int | str,
+    field: str,
+    start: int,
+    stop: int,
+    p: np.ndarray,
+    namespace: str = NAMESPACE,
+    seeds: Seeds | None = None,
 ) -> np.ndarray:
     """`_draw(..., lambda rng, n: rng.choice(len(p), size=n, p=p))` with the cumulative weights built once, not
     once a block: Generator.choice draws `rng.random(n)` and looks each up in `cumsum(p) / cumsum(p)[-1]`."""
@@ -76,7 +123,7 @@ def _choice(
     np.random.default_rng(0).choice(len(p), size=0, p=p)  # Generator.choice's checks of p, and its errors
     cdf = p.cumsum()
     cdf /= cdf[-1]
-    uniforms = _draw(seed, field, start, stop, lambda rng, n: rng.random(n), namespace)
+    uniforms = _draw(seed, field, start, stop, lambda rng, n: rng.random(n), namespace, seeds)
     return cdf.searchsorted(uniforms, side="right").astype(np.int64, copy=False)
 
 
@@ -240,6 +287,7 @@ def _subsets(
     *,
     namespace: str = NAMESPACE,
     weights: np.ndarray | None = None,
+    seeds: Seeds | None = None,
 ) -> _Subsets:
     """For each row, a subset of `pool` of size lo..hi (clipped to the pool), in pool order.
 
@@ -251,8 +299,8 @@ def _subsets(
         raise ValueError(f"{field}: the pool must be sorted so index order is name order")
     hi = min(hi, len(pool))
     lo = min(lo, hi)
-    sizes = _draw(seed, f"{field}:size", start, stop, lambda rng, n: rng.integers(lo, hi + 1, size=n), namespace)
-    chosen = _order(seed, f"{field}:order", start, stop, len(pool), hi, namespace, weights)
+    sizes = _draw(seed, f"{field}:size", start, stop, lambda rng, n: rng.integers(lo, hi + 1, size=n), namespace, seeds)
+    chosen = _order(seed, f"{field}:order", start, stop, len(pool), hi, namespace, weights, seeds)
     # Sort each row's first `size` picks by index (= by name); unused slots sort last.
     rows = _sort_rows(np.where(np.arange(hi)[None, :] < sizes[:, None], chosen, len(pool)))
     radix = len(pool) + 1
@@ -274,13 +322,15 @@ def _order(
     k: int,
     namespace: str,
     weights: np.ndarray | None,
+    seeds: Seeds | None = None,
 ) -> np.ndarray:
     """Per row the `k` pool indices with the smallest keys, in key order: `rng.random((rows, size))` a block,
     the keys themselves or `-log1p(-u) / weights`, computed in place a block at a time (while it is in cache),
     then picked for the whole chunk at once."""
     keys = np.empty((stop - start, size))
     rows = range(start, stop, BLOCK)
-    for row, rng in zip(rows, _generators(seed, namespace, [row // BLOCK for row in rows], field), strict=True):
+    rngs = _generators(seed, namespace, [row // BLOCK for row in rows], field, seeds)
+    for row, rng in zip(rows, rngs, strict=True):
         at = slice(row - start, min(row + BLOCK, stop) - start)
         block = keys[at]
         rng.random(out=block)

@@ -22,7 +22,7 @@ import numpy as np
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain.addresses import AGENT_ID_NAMESPACE as AGENT_ID_NAMESPACE  # re-exported
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
-from azt3knet_pipeline.domain.draws import BLOCK, Memo, _choice, _draw, _subsets
+from azt3knet_pipeline.domain.draws import BLOCK, Memo, Seeds, _choice, _draw, _subsets
 from azt3knet_pipeline.domain.draws import NAMESPACE as NAMESPACE  # re-exported
 from azt3knet_pipeline.domain.draws import derive_seed as derive_seed  # re-exported
 from azt3knet_pipeline.domain.locale_data import LocaleData, load_locale, locale_for_country
@@ -98,6 +98,21 @@ _MIXED_WEIGHTS = np.array([0.48, 0.48, 0.04])
 PROFILE_COLUMNS: tuple[str, ...] = tuple(AgentProfile.model_fields)
 # Profiles are generated and streamed this many blocks at a time: working memory does not grow with the count.
 CHUNK_BLOCKS = 8
+# The fields every chunk draws (with those of its gender and city draws: `_chunk`), hashed together (`Seeds`).
+_FIELDS: tuple[str, ...] = (
+    "age",
+    "given_name",
+    "family_name",
+    "tone",
+    "posting_cadence",
+    "interests:size",
+    "interests:order",
+    "behavioral_biases:size",
+    "behavioral_biases:order",
+    "bio",
+    "address_style",
+    "address_number",
+)
 
 
 class GeneratedPopulation:
@@ -264,13 +279,15 @@ def _chunk(
     """Profiles `start..stop-1`: every field drawn for the whole chunk at once."""
     n = stop - start
     seed = spec.seed
+    fields = (("gender",) if spec.gender is None else ()) + (() if spec.city else ("city",))
+    seeds = Seeds(seed, NAMESPACE, start, stop, (*fields, *_FIELDS))
 
     def draw(field: str, sample: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
-        return _draw(seed, field, start, stop, sample)
+        return _draw(seed, field, start, stop, sample, seeds=seeds)
 
     gender: col.Column
     if spec.gender is None:
-        gender_codes = _choice(seed, "gender", start, stop, _MIXED_WEIGHTS)
+        gender_codes = _choice(seed, "gender", start, stop, _MIXED_WEIGHTS, seeds=seeds)
         gender = col.Coded(gender_codes, _MIXED_GENDERS)
         table_at = gender_codes  # female → female names, male → male names, anything else → any-gender names
     else:
@@ -295,13 +312,14 @@ def _chunk(
         city = col.Coded(city_codes, data.cities)
         timezone = col.Coded(city_codes, [data.timezone_of(str(c)) for c in data.cities])
     tone_codes = draw("tone", lambda rng, k: rng.integers(0, len(TONES), size=k))
-    cadence_codes = _choice(seed, "posting_cadence", start, stop, _CADENCE_WEIGHTS)
+    cadence_codes = _choice(seed, "posting_cadence", start, stop, _CADENCE_WEIGHTS, seeds=seeds)
     interest_pool = spec.interests or INTEREST_CATALOGUE
+    memo = tables.memo
     interests = _subsets(
-        seed, "interests", start, stop, interest_pool, 1, 3, tables.memo.setdefault("interests", Memo())
+        seed, "interests", start, stop, interest_pool, 1, 3, memo.setdefault("interests", Memo()), seeds=seeds
     )
     biases = _subsets(
-        seed, "behavioral_biases", start, stop, BEHAVIORAL_BIASES, 1, 2, tables.memo.setdefault("biases", Memo())
+        seed, "behavioral_biases", start, stop, BEHAVIORAL_BIASES, 1, 2, memo.setdefault("biases", Memo()), seeds=seeds
     )
     bio_seeds = draw("bio", lambda rng, k: rng.integers(0, 2**62, size=k))
     styles = draw("address_style", lambda rng, k: rng.integers(0, 4, size=k))

@@ -22,7 +22,7 @@ from azt3knet_pipeline.domain import reference
 from azt3knet_pipeline.domain.addresses import _AddressBook, _addresses, agent_ids
 from azt3knet_pipeline.domain.bios import bio_language
 from azt3knet_pipeline.domain.bios_columnar import BioMemo, columnar_bios
-from azt3knet_pipeline.domain.draws import Memo, _choice, _draw, _subsets
+from azt3knet_pipeline.domain.draws import Memo, Seeds, _choice, _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,
     INTEREST_CATALOGUE,
@@ -80,6 +80,20 @@ _CADENCE_BY_AGE = np.array(
     ]
 )
 _GENDERS: tuple[str, ...] = ("female", "male", "non_binary")
+# The fields every chunk draws (with those of its gender and city draws: `_chunk`), hashed together (`Seeds`).
+_FIELDS: tuple[str, ...] = (
+    "given_name",
+    "family_name",
+    "tone",
+    "posting_cadence",
+    "interests:size",
+    "interests:order",
+    "behavioral_biases:size",
+    "behavioral_biases:order",
+    "bio",
+    "address_style",
+    "address_number",
+)
 
 
 def age_group(ages: np.ndarray) -> np.ndarray:
@@ -130,9 +144,13 @@ def _chunk(
 ) -> col.ProfileChunk:
     n = stop - start
     seed = spec.seed
+    places = reference.places(spec.country)
+    fields = ("age_sex", "non_binary") if spec.gender is None else ("age",)
+    fields += ("city",) if not spec.city else ()
+    seeds = Seeds(seed, NAMESPACE, start, stop, (*fields, *_FIELDS))
 
     def draw(field: str, sample: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
-        return _draw(seed, field, start, stop, sample, NAMESPACE)
+        return _draw(seed, field, start, stop, sample, NAMESPACE, seeds)
 
     lo, hi = spec.age_range.lo, spec.age_range.hi
     weights = reference.age_sex_weights(spec.country, lo, hi)
@@ -140,7 +158,7 @@ def _chunk(
     gender: col.Column
     if spec.gender is None:
         cells = weights.reshape(-1) / weights.sum()
-        cell = _choice(seed, "age_sex", start, stop, cells, NAMESPACE)
+        cell = _choice(seed, "age_sex", start, stop, cells, NAMESPACE, seeds)
         sex, ages = cell // span, lo + cell % span
         non_binary = draw("non_binary", lambda rng, k: rng.random(k)) < NON_BINARY_SHARE
         gender_codes = np.where(non_binary, 2, sex)
@@ -149,7 +167,7 @@ def _chunk(
     else:
         per_age = weights[reference.SEXES.index(spec.gender)] if spec.gender in reference.SEXES else weights.sum(0)
         p = per_age / per_age.sum()
-        ages = lo + _choice(seed, "age", start, stop, p, NAMESPACE)
+        ages = lo + _choice(seed, "age", start, stop, p, NAMESPACE, seeds)
         gender = col.Const(spec.gender)
         table_at = np.full(n, {"female": 0, "male": 1}.get(spec.gender, 2), dtype=np.int64)
     groups = age_group(ages)
@@ -164,7 +182,6 @@ def _chunk(
 
     city: col.Column
     timezone: col.Column
-    places = reference.places(spec.country)
     if places is None:  # a territory without a GeoNames place of 15,000+: v1's capital and zone
         if spec.city:
             city, timezone = col.Const(spec.city), col.Const(data.timezone_of(spec.city))
@@ -177,7 +194,7 @@ def _chunk(
         assert at is not None  # check_spec
         city, timezone = col.Const(places.names[at]), col.Const(places.timezones[at])
     else:
-        city_codes = _choice(seed, "city", start, stop, places.shares, NAMESPACE)
+        city_codes = _choice(seed, "city", start, stop, places.shares, NAMESPACE, seeds)
         city = col.Coded(city_codes, places.names)
         timezone = col.Coded(city_codes, places.timezones)
 
@@ -199,6 +216,7 @@ def _chunk(
         tables.memo.setdefault("interests", Memo()),
         namespace=NAMESPACE,
         weights=interest_weights(tuple(interest_pool))[groups],
+        seeds=seeds,
     )
     biases = _subsets(
         seed,
@@ -210,6 +228,7 @@ def _chunk(
         2,
         tables.memo.setdefault("biases", Memo()),
         namespace=NAMESPACE,
+        seeds=seeds,
     )
     bio_seeds = draw("bio", lambda rng, k: rng.integers(0, 2**62, size=k))
     styles = draw("address_style", lambda rng, k: rng.integers(0, 4, size=k))

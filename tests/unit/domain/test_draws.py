@@ -1,6 +1,7 @@
 """The fast paths of draws.py equal their definitions on random inputs (hypothesis).
 
-- block seeds hashed around the index == `derive_seed` (canonical JSON of the 5-element list);
+- block seeds hashed around the index == `derive_seed` (canonical JSON of the 5-element list); a block's generator
+  (its seed hashed with the chunk's, `Seeds`, or alone) == `PCG64(derive_seed(...))`;
 - `_smallest_keys` (packed keys sorted as integers, or argmin picks) == argpartition + argsort, ties, NaN,
   infinities, -0.0 and keys one ulp apart included;
 - `_sort_rows` (compare-exchanges) == `np.sort(axis=1)`;
@@ -48,6 +49,37 @@ def test_choice_equals_generator_choice_a_block(p: list[float], seed: int | str,
     slow = draws._draw(seed, "f", start, start + count, lambda rng, n: rng.choice(len(p), size=n, p=weights), "ns")
     np.testing.assert_array_equal(fast, slow)
     assert count == 0 or fast.dtype == slow.dtype
+
+
+@SETTINGS
+@given(
+    seed=st.one_of(st.integers(-(10**30), 10**30), TEXT),
+    blocks=st.lists(st.integers(0, 10**6), max_size=9),
+    fields=st.lists(TEXT, min_size=1, max_size=4, unique=True),
+)
+def test_generators_equal_pcg64_of_derive_seed_with_and_without_a_chunks_seeds(
+    seed: int | str, blocks: list[int], fields: list[str]
+) -> None:
+    seeds = draws.Seeds(seed, "ns", blocks[0] * draws.BLOCK, (blocks[0] + 3) * draws.BLOCK, fields) if blocks else None
+    chunk = list(range(blocks[0], blocks[0] + 3)) if blocks else []
+    # The chunk's own blocks and fields from `seeds`, anything else hashed on its own.
+    for asked_blocks, field in ((chunk, fields[0]), (blocks, fields[-1]), (chunk, "other field")):
+        expected = [np.random.PCG64(draws.derive_seed(seed, "ns", b, field)).state for b in asked_blocks]
+        for given_seeds in (None, seeds):
+            rngs = draws._generators(seed, "ns", asked_blocks, field, given_seeds)
+            assert [rng.bit_generator.state for rng in rngs] == expected
+
+
+def test_seeds_of_one_chunk_are_not_taken_for_another() -> None:
+    seeds = draws.Seeds(7, "ns", 0, 3 * draws.BLOCK, ["f"])
+    assert seeds.words(7, "ns", [0, 1, 2], "f") is not None
+    for other in (
+        (7, "ns", [0, 1], "f"),
+        ("7", "ns", [0, 1, 2], "f"),
+        (7, "other", [0, 1, 2], "f"),
+        (7, "ns", [0, 1, 2], "g"),
+    ):
+        assert seeds.words(*other) is None
 
 
 def test_choice_rejects_what_generator_choice_rejects() -> None:
