@@ -217,6 +217,17 @@ def transliterated_slug(text: str) -> str:
     return ascii_slug(anyascii(text))
 
 
+def transliterated_slugs(texts: list[str]) -> list[str]:
+    """`[transliterated_slug(text) for text in texts]`: anyascii's text is ASCII, so its slug is the text
+    lowercased without what is not [a-z0-9], done for all texts at once (joined on newlines, which no name holds;
+    texts that do are done one by one)."""
+    slugs = "\n".join(map(anyascii, texts)).lower().translate(_NOT_ALNUM).split("\n")
+    return slugs if len(slugs) == len(texts) else [transliterated_slug(text) for text in texts]
+
+
+_NOT_ALNUM = dict.fromkeys(c for c in range(128) if not chr(c).isalnum() and chr(c) != "\n")
+
+
 # v1's placeholder slugs: a real name that transliterates to one (Bulgarian "Агент") would read as a placeholder.
 _PLACEHOLDERS = frozenset({"agent", "synth"})
 
@@ -225,9 +236,11 @@ def _transliterated_table(values: object, slugs: dict[str, str] | None = None) -
     """A weighted name table whose slugs are transliterations; names that yield no slug are left out, so an
     address is never a placeholder."""
     items = list(values.items()) if isinstance(values, dict) else [(name, 1.0) for name in values]  # type: ignore[attr-defined]
+    given = slugs or {}
+    made = iter(transliterated_slugs([name for name, _ in items if not given.get(name)]))
     kept = []
     for name, weight in items:
-        slug = (slugs or {}).get(name) or transliterated_slug(name)
+        slug = given.get(name) or next(made)
         if slug and slug not in _PLACEHOLDERS:
             kept.append((name, slug, float(weight)))
     weights = np.array([w for _, _, w in kept], dtype=np.float64)

@@ -10,9 +10,10 @@ These files are generator-v2 data: changing them changes v2 populations, so a ch
 from __future__ import annotations
 
 import difflib
-import gzip
 import json
+import threading
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -86,17 +87,51 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").casefold().strip()
 
 
-@lru_cache(maxsize=1)
-def _places_bytes() -> bytes:
-    """The table's UTF-8 bytes after a newline, so every row, the first included, starts with one (and each ends
-    with one: tools/extract_data.py writes them so)."""
-    return b"\n" + gzip.decompress((DATA / "places.tsv.gz").read_bytes())
+class _PlacesTable:
+    """The table's UTF-8 bytes after a newline (so every row, the first included, starts with one; each ends with
+    one: tools/extract_data.py writes them so), decompressed only as far as asked. Rows are sorted by country,
+    so a country's rows are all there once a later country's row, or the end, is: a preview of ES decompresses
+    a third of the table."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._compressed = b""
+        self._read = 0
+        self._inflate = zlib.decompressobj(wbits=31)  # gzip
+        self._parts = [b"\n"]
+        self._data = b"\n"
+
+    def through(self, country: str) -> bytes:
+        """The decompressed table, at least to the end of `country`'s rows."""
+        key = country.encode()
+        with self._lock:
+            if not self._compressed:
+                self._compressed = (DATA / "places.tsv.gz").read_bytes()
+            while not self._inflate.eof and self._last_country() <= key:
+                piece = self._compressed[self._read : self._read + _INFLATE_STEP]
+                self._read += len(piece)
+                self._parts.append(self._inflate.decompress(piece) if piece else self._inflate.flush())
+                if not piece and not self._inflate.eof:
+                    raise ValueError("places.tsv.gz is truncated")
+                self._data = b"".join(self._parts)
+                self._parts = [self._data]
+            return self._data
+
+    def _last_country(self) -> bytes:
+        """The country of the last complete row decompressed (b"" before the first)."""
+        end = self._data.rfind(b"\n")
+        start = self._data.rfind(b"\n", 0, end)
+        return self._data[start + 1 : self._data.find(b"\t", start + 1, end)] if start != -1 else b""
+
+
+_INFLATE_STEP = 1 << 15
+_PLACES = _PlacesTable()
 
 
 def _country_rows(country: str) -> list[tuple[str, int, str]]:
     """The country's rows in file order. Only its lines are decoded and parsed, found by a byte search from one to
     the next: decoding and scanning all 34,000 costs a preview's start-up several times more."""
-    data = _places_bytes()
+    data = _PLACES.through(country)
     key = f"\n{country}\t".encode()
     rows = []
     start = data.find(key)
