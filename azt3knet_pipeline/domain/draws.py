@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
 from azt3knet_pipeline.domain import columns as col
+from azt3knet_pipeline.domain.cdf_lookup import CdfLookup
 from azt3knet_pipeline.domain.models import canonical_json
 from azt3knet_pipeline.domain.seed_sequence import pcg64_seed_words
 
@@ -119,12 +121,19 @@ def _choice(
 ) -> np.ndarray:
     """`_draw(..., lambda rng, n: rng.choice(len(p), size=n, p=p))` with the cumulative weights built once, not
     once a block: Generator.choice draws `rng.random(n)` and looks each up in `cumsum(p) / cumsum(p)[-1]`."""
-    p = np.ascontiguousarray(p, dtype=np.float64)
+    lookup = _cdf_lookup(np.ascontiguousarray(p, dtype=np.float64).tobytes(), np.shape(p))
+    uniforms = _draw(seed, field, start, stop, lambda rng, n: rng.random(n), namespace, seeds)
+    return lookup(uniforms).astype(np.int64, copy=False)
+
+
+@lru_cache(maxsize=64)
+def _cdf_lookup(p_bytes: bytes, shape: tuple[int, ...]) -> CdfLookup:
+    """The lookup of Generator.choice's cumulative weights for `p` (its float64 bytes), made once per `p`."""
+    p = np.frombuffer(p_bytes, dtype=np.float64).reshape(shape)
     np.random.default_rng(0).choice(len(p), size=0, p=p)  # Generator.choice's checks of p, and its errors
     cdf = p.cumsum()
     cdf /= cdf[-1]
-    uniforms = _draw(seed, field, start, stop, lambda rng, n: rng.random(n), namespace, seeds)
-    return cdf.searchsorted(uniforms, side="right").astype(np.int64, copy=False)
+    return CdfLookup(cdf)
 
 
 def _smallest_keys(keys: np.ndarray, k: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from anyascii import anyascii
 
+from azt3knet_pipeline.domain.cdf_lookup import CdfLookup
 from azt3knet_pipeline.domain.v1_places import (
     _CITIES,
     _FAMILY_NAME_FIRST,
@@ -39,8 +40,12 @@ class NameTable:
     cumulative: np.ndarray
 
     def pick(self, uniforms: np.ndarray) -> np.ndarray:
-        """Indices into `names` for uniforms in [0, 1)."""
-        return np.minimum(np.searchsorted(self.cumulative, uniforms, side="right"), len(self.names) - 1)
+        """Indices into `names` for uniforms in [0, 1): `searchsorted(cumulative, uniforms, side="right")`."""
+        return np.minimum(self._lookup(uniforms), len(self.names) - 1)
+
+    @cached_property
+    def _lookup(self) -> CdfLookup:
+        return CdfLookup(self.cumulative)
 
 
 @dataclass(frozen=True)
