@@ -173,11 +173,12 @@ def _smallest_keys_packed(keys: np.ndarray, k: int) -> np.ndarray:
     packed |= np.arange(m, dtype=np.int64)
     packed.sort(axis=1)
     head = packed[:, : k + 1]
-    picked = (head[:, :k] & low).astype(np.intp)
+    picked = (head[:, :k] & low).astype(np.intp, copy=False)
     high = head >> bits
-    clear = (high[:, :-1] < high[:, 1:]).all(axis=1)
-    clear &= head[:, 0] >= 0  # no negative key (nor -0.0, nor a NaN with its sign bit set)
-    clear &= packed[:, -1] < _INFINITY_BITS  # no infinity, no NaN
+    clear = packed[:, -1] < _INFINITY_BITS  # no infinity, no NaN
+    clear &= high[:, 0] >= 0  # no negative key (nor -0.0, nor a NaN with its sign bit set)
+    for j in range(k):  # column by column: cheaper than a reduction along rows this short
+        clear &= high[:, j] < high[:, j + 1]
     unclear = np.flatnonzero(~clear)
     if len(unclear):
         picked[unclear] = _smallest_keys_argmin(keys[unclear], k)
@@ -334,21 +335,22 @@ def _order(
     seeds: Seeds | None = None,
 ) -> np.ndarray:
     """Per row the `k` pool indices with the smallest keys, in key order: `rng.random((rows, size))` a block,
-    the keys themselves or `-log1p(-u) / weights`, computed in place a block at a time (while it is in cache),
-    then picked for the whole chunk at once."""
-    keys = np.empty((stop - start, size))
+    the keys themselves or `-log1p(-u) / weights`. A block at a time, in place: its keys stay in cache."""
+    chosen = np.empty((stop - start, k), dtype=np.intp)
+    keys = np.empty((min(BLOCK, stop - start), size))
     rows = range(start, stop, BLOCK)
     rngs = _generators(seed, namespace, [row // BLOCK for row in rows], field, seeds)
     for row, rng in zip(rows, rngs, strict=True):
         at = slice(row - start, min(row + BLOCK, stop) - start)
-        block = keys[at]
+        block = keys[: at.stop - at.start]
         rng.random(out=block)
         if weights is not None:
             np.negative(block, out=block)
             np.log1p(block, out=block)
             np.negative(block, out=block)
             np.divide(block, weights[at], out=block)
-    return _smallest_keys(keys, k)
+        chosen[at] = _smallest_keys(block, k)
+    return chosen
 
 
 def _decode(codes: np.ndarray, pool: Sequence[str], width: int) -> list[tuple[str, ...]]:
