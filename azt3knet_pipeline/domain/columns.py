@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 import numpy as np
@@ -228,6 +228,7 @@ class _Encoded:
     values: Sequence[Any]  # held so the table's id is not reused while it is cached
     texts: np.ndarray  # object array of bytes; None where not yet encoded
     done: np.ndarray  # bool: which entries are filled
+    full: bool = False  # every entry filled: nothing to look for until the table grows
 
 
 # (id of a Coded table, suffix) -> its encoded texts. Tables are made once per population (names, places, time
@@ -249,18 +250,50 @@ def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray, *, b
             grown = len(values) - len(entry.texts)
             entry.texts = np.concatenate([entry.texts, np.empty(grown, dtype=object)])
             entry.done = np.concatenate([entry.done, np.zeros(grown, dtype=bool)])
+            entry.full = False
         _ENCODED[key] = entry
         if len(_ENCODED) > _ENCODED_MAX:
             del _ENCODED[next(iter(_ENCODED))]
+        if entry.full:
+            return entry.texts
         used = np.bincount(codes, minlength=len(values)).astype(bool)
         missing = np.flatnonzero(used & ~entry.done)
         if len(missing):
-            texts = entry.texts
-            cut = slice(1, -1) if body else slice(None)
-            for code in missing.tolist():
-                texts[code] = _dumps(values[code])[cut].encode("utf-8") + suffix
+            entry.texts[missing] = _json_texts([values[code] for code in missing.tolist()], suffix, body=body)
             entry.done[missing] = True
+            entry.full = bool(entry.done.all())
         return entry.texts
+
+
+def _json_texts(values: list[Any], suffix: bytes, *, body: bool) -> list[bytes]:
+    """`[_dumps(value).encode("utf-8") + suffix for value in values]` (`body`: strings without their quotes).
+
+    Strings, or non-empty tuples of strings, are escaped in one call: joined on NUL (\\x01 between a tuple's
+    items), which JSON escapes, and split back on the escapes. Where a value holds either character, or its
+    escape text, the counts of separators differ and every value is encoded one by one.
+    """
+    tail = suffix.decode("utf-8")
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        joined, items, (opening, closing) = "\x00".join(values), 0, ("", "") if body else ('"', '"')
+    elif kinds == {tuple} and not body and all(values) and set(map(type, chain.from_iterable(values))) == {str}:
+        joined, items, (opening, closing) = "\x00".join(map("\x01".join, values)), sum(map(len, values)), ('["', '"]')
+    else:
+        joined, items, opening, closing = "", 0, "", ""
+    counts = (len(values) - 1, max(items - len(values), 0))
+    escaped = _encode_basestring(joined)[1:-1] if joined else ""
+    if not joined or (joined.count("\x00"), joined.count("\x01")) != counts:
+        return _json_texts_one_by_one(values, suffix, body=body)
+    if (escaped.count("\\u0000"), escaped.count("\\u0001")) != counts:
+        return _json_texts_one_by_one(values, suffix, body=body)
+    glue = closing + tail + "\x00" + opening
+    text = opening + escaped.replace("\\u0001", '","').replace("\\u0000", glue) + closing + tail
+    return text.encode("utf-8").split(b"\x00")
+
+
+def _json_texts_one_by_one(values: list[Any], suffix: bytes, *, body: bool) -> list[bytes]:
+    cut = slice(1, -1) if body else slice(None)
+    return [_dumps(value)[cut].encode("utf-8") + suffix for value in values]
 
 
 def _value_bytes(column: Column | _Body, suffix: bytes) -> list[bytes]:

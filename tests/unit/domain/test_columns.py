@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from azt3knet_pipeline.domain import columns as col
 from azt3knet_pipeline.domain.generation import (
@@ -157,3 +159,33 @@ def test_each_value_carrying_the_literal_after_it_gives_the_stdlib_rows(rows: in
         assert len(col.jsonl_blocks(chunk)) == (rows + col._JOIN_ROWS - 1) // col._JOIN_ROWS or order == ["d_const"]
         assert col.json_rows(chunk, b",", last_sep=False) == ",".join(expected).encode()
         assert b"".join(col.canonical_content([chunk, chunk])) == canonical_json(records * 2).encode()
+
+
+# Characters and texts that meet the NUL/\x01 separators and their escapes.
+TRICKY = st.lists(
+    st.sampled_from(["a", "é", "東", '"', "\\", "\x00", "\x01", "\\u0000", "\\u0001", "\n", "u0000"]), max_size=4
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.one_of(
+        st.lists(TRICKY, max_size=8),
+        st.lists(st.tuples(TRICKY) | st.tuples(TRICKY, TRICKY) | st.just(()), max_size=8),
+        st.lists(st.one_of(TRICKY, st.integers(0, 9), st.booleans()), max_size=4),
+    ),
+    suffix=st.sampled_from([b"", b'","x":', b',"bio":"', "\x01é".encode()]),
+    body=st.booleans(),
+)
+def test_json_texts_at_once_equal_one_by_one(values: list[object], suffix: bytes, body: bool) -> None:
+    if body:
+        values = [v for v in values if isinstance(v, str)]
+    assert col._json_texts(values, suffix, body=body) == col._json_texts_one_by_one(values, suffix, body=body)
+
+
+def test_json_texts_of_plain_strings_and_tuples_take_one_escape_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = [b'"Ana"!', b'"O\\"Neil"!', '"東京"!'.encode()], [b'["a","b"]!', b'["c"]!']
+    monkeypatch.setattr(col, "_json_texts_one_by_one", None)  # any fallback would fail
+    assert col._json_texts(["Ana", 'O"Neil', "東京"], b"!", body=False) == expected[0]
+    assert col._json_texts([("a", "b"), ("c",)], b"!", body=False) == expected[1]
+    assert col._json_texts(["a b", ""], b"", body=True) == [b"a b", b""]
