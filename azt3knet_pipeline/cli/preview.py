@@ -52,6 +52,8 @@ def _head(chunk: col.ProfileChunk, size: int) -> col.ProfileChunk:
             columns[name] = col.Ints(column.values[:size])
         elif isinstance(column, col.Strs):
             columns[name] = col.Strs(column.values[:size], column.plain)
+        elif isinstance(column, col.Utf8):
+            columns[name] = col.Utf8(column.values[:size])
         elif isinstance(column, col.Concat):
             parts = tuple(col.Coded(p.codes[:size], p.values) if isinstance(p, col.Coded) else p for p in column.parts)
             columns[name] = col.Concat(parts)

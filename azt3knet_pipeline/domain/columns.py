@@ -61,6 +61,14 @@ class Strs:
 
 
 @dataclass(frozen=True)
+class Utf8:
+    """Text as UTF-8, one bytes object a row, known by construction to need no JSON escaping ([A-Za-z0-9._-] ids
+    and addresses): written as they are, decoded only where text is asked for (records, CSV)."""
+
+    values: list[bytes]
+
+
+@dataclass(frozen=True)
 class Concat:
     """Text made of parts: row `i` is the concatenation of every part's row `i` (display names, bios). Parts
     are constants and coded columns of strings, so no row's text is ever built to be written: JSON escaping
@@ -76,7 +84,7 @@ class Values:
     values: list[Any]
 
 
-Column = Const | Coded | Ints | Strs | Concat | Values
+Column = Const | Coded | Ints | Strs | Utf8 | Concat | Values
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,16 @@ def column_values(column: Column, size: int) -> list[Any]:
         return column.values.tolist()
     if isinstance(column, Concat):
         return list(map("".join, zip(*(column_values(part, size) for part in column.parts), strict=True)))
+    if isinstance(column, Utf8):
+        return _decoded_each(column.values)
     return list(column.values)
+
+
+def _decoded_each(texts: list[bytes]) -> list[str]:
+    """`[text.decode("utf-8") for text in texts]` in one call: joined on NUL and split back (texts holding a NUL
+    are decoded one by one)."""
+    parts = b"\x00".join(texts).decode("utf-8").split("\x00") if texts else []
+    return parts if len(parts) == len(texts) else [text.decode("utf-8") for text in texts]
 
 
 def object_table(values: Sequence[Any]) -> np.ndarray:
@@ -177,7 +194,7 @@ def json_blocks(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> li
         pending += ("" if pending == "{" else ",") + _dumps(name) + ":"
         if isinstance(column, Const):
             pending += _dumps(column.value)
-        elif isinstance(column, Strs):
+        elif isinstance(column, Strs | Utf8):
             segments.append((pending + '"', column))
             pending = '"'
         elif isinstance(column, Concat):
@@ -312,6 +329,8 @@ def _value_bytes(column: Column | _Body, suffix: bytes) -> list[bytes]:
         return utf8_each(list(map(str, column.values.tolist())), suffix.decode("utf-8"))
     if isinstance(column, Strs):
         return utf8_each(column.values if column.plain else _escaped(column.values), suffix.decode("utf-8"))
+    if isinstance(column, Utf8):
+        return _suffixed_each(column.values, suffix)
     assert isinstance(column, Values)
     cache: dict[Any, bytes] = {}
     return [
@@ -327,6 +346,14 @@ def utf8_each(texts: list[str], suffix: str = "") -> list[bytes]:
         return []
     parts = ((suffix + "\x00").join(texts) + suffix).encode("utf-8").split(b"\x00")
     return parts if len(parts) == len(texts) else [(text + suffix).encode("utf-8") for text in texts]
+
+
+def _suffixed_each(texts: list[bytes], suffix: bytes) -> list[bytes]:
+    """Each text followed by `suffix`, in one C join and split on NUL (texts holding a NUL, one by one)."""
+    if not texts:
+        return []
+    parts = ((suffix + b"\x00").join(texts) + suffix).split(b"\x00")
+    return parts if len(parts) == len(texts) else [text + suffix for text in texts]
 
 
 def _hashable(value: Any) -> Any:

@@ -344,14 +344,14 @@ def _chunk(
         bio_seeds,
     )
     columns: dict[str, col.Column] = {
-        "id": col.Strs(agent_ids(key, stop, start=start), plain=True),
+        "id": col.Utf8(agent_ids(key, stop, start=start)),
         "population_key": col.Const(key),
         "index": col.Ints(np.arange(start, stop, dtype=np.int64)),
         "given_name": given_names,
         "family_name": family_names,
         "display_name": col.Strs(display, plain=tables.names_plain),
-        "username": col.Strs(usernames, plain=True),
-        "email_local_part": col.Strs(local_parts, plain=True),
+        "username": col.Utf8(usernames),
+        "email_local_part": col.Utf8(local_parts),
         "gender": gender,
         "age": col.Ints(ages.astype(np.int64)),
         "birth_year": col.Ints(birth_years.astype(np.int64)),

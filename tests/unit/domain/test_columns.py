@@ -134,6 +134,14 @@ def test_utf8_each_encodes_every_text_and_suffix_even_one_holding_the_separator(
     assert col.utf8_each(["a\x00b", "c"], "!") == [b"a\x00b!", b"c!"]
 
 
+def test_utf8_rows_are_suffixed_and_decoded_each_even_one_holding_the_separator() -> None:
+    texts = [b"ana.garcia", "José".encode(), b"", b"a\x00b"]
+    assert col._suffixed_each(texts, b'","x":') == [text + b'","x":' for text in texts]
+    assert col._suffixed_each(texts[:3], b"!") == [b"ana.garcia!", "José!".encode(), b"!"]
+    assert col._decoded_each(texts) == ["ana.garcia", "José", "", "a\x00b"]
+    assert col._decoded_each([]) == [] and col._suffixed_each([], b"!") == []
+
+
 @pytest.mark.parametrize("rows", [1, 3, col._JOIN_ROWS + 1, 2 * col._JOIN_ROWS])
 def test_each_value_carrying_the_literal_after_it_gives_the_stdlib_rows(rows: int) -> None:
     """Every kind of column first, in the middle and last (where it carries the next row's opening literal),
@@ -149,6 +157,7 @@ def test_each_value_carrying_the_literal_after_it_gives_the_stdlib_rows(rows: in
         "f_coded": col.Coded(rng.integers(0, 3, size=rows), names),
         "g_concat": col.Concat((col.Coded(rng.integers(0, 3, size=rows), names), col.Const(" & "))),
         "h_values": col.Values([["a", None] if i % 2 else i / 4 for i in range(rows)]),
+        "i_utf8": col.Utf8([f"ana.garcía{i}".encode() for i in range(rows)]),
     }
     for order in (list(columns), list(columns)[::-1], ["d_const"]):
         keys = {f"{i}{name}": columns[name] for i, name in enumerate(order)}

@@ -121,10 +121,11 @@ def test_address_uniqueness_equals_the_in_order_rule(chunks: list[list[str]]) ->
     fast_counters: dict[bytes, int] = {}
     slow_taken: set[bytes] = set()
     slow_counters: dict[bytes, int] = {}
-    seen: list[str] = []
+    seen: list[bytes] = []
     for bases in chunks:
-        fast = _unique_all(list(bases), fast_taken, fast_counters)
-        assert fast == _unique_in_order(list(bases), slow_taken, slow_counters)
+        keys = [base.encode() for base in bases]
+        fast = _unique_all(list(keys), fast_taken, fast_counters)
+        assert fast == _unique_in_order(list(keys), slow_taken, slow_counters)
         assert fast_taken == slow_taken
         seen += fast
     assert len(seen) == len(set(seen))
@@ -177,8 +178,8 @@ def test_addresses_equal_the_forms_built_row_by_row(
             users.append(user if len(user) <= 30 else _clip(user, 30))
             local_parts.append(local if len(local) <= 58 else _clip(local, 58))
         expected = (
-            _unique_in_order(users, users_taken, users_next),
-            _unique_in_order(local_parts, locals_taken, locals_next),
+            _unique_in_order([user.encode() for user in users], users_taken, users_next),
+            _unique_in_order([local.encode() for local in local_parts], locals_taken, locals_next),
         )
         assert _addresses(tables, g, f, years, styles, numbers, book) == expected
         assert (book.users, book.locals) == (users_taken, locals_taken)
@@ -191,5 +192,5 @@ def test_addresses_equal_the_forms_built_row_by_row(
     size=st.integers(0, 40),
 )
 def test_agent_ids_equal_uuid5(key: str, start: int, size: int) -> None:
-    expected = [str(uuid.uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}")) for index in range(start, start + size)]
+    expected = [str(uuid.uuid5(AGENT_ID_NAMESPACE, f"{key}:{index}")).encode() for index in range(start, start + size)]
     assert agent_ids(key, start + size, start=start) == expected
