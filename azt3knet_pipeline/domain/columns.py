@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -185,7 +186,8 @@ def json_blocks(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> li
     Rows are never formatted one by one: the literal text between values is laid out once, and every value
     is written with the literal that follows it (a coded value or a small integer from a table encoded once per
     process, `_encoded_table`; text and wide integers joined and split in C), so a row is only its values: the
-    last one also carries `sep` and the next row's opening literal. One flat list of byte strings is joined in C.
+    last one also carries `sep` and the next row's opening literal. Neighbouring table-backed values with a
+    small product of tables are one piece (`_pieces`). One flat list of byte strings is joined in C.
     """
     segments: list[tuple[str, Column | _Body]] = []  # (the literal before the value, its column)
     pending = "{"
@@ -217,11 +219,12 @@ def json_blocks(chunk: ProfileChunk, sep: bytes, *, last_sep: bool = True) -> li
         return [(end * n)[: None if last_sep else len(end) * n - len(sep)]]
     head = segments[0][0].encode("utf-8")
     suffixes = [literal.encode("utf-8") for literal, _ in segments[1:]] + [end + head]
-    stride = len(segments)
+    pieces = _pieces([column for _, column in segments], suffixes)
+    stride = len(pieces)
     flat: list[bytes] = [b""] * (1 + n * stride)  # the first row's opening literal, then row after row
     flat[0] = head
-    for k, ((_, column), suffix) in enumerate(zip(segments, suffixes, strict=True)):
-        flat[1 + k :: stride] = _value_bytes(column, suffix)
+    for k, piece in enumerate(pieces):
+        flat[1 + k :: stride] = piece
     flat[-1] = flat[-1][: len(flat[-1]) - len(head) - (0 if last_sep else len(sep))]  # no row after the last
     # bytes.join holds an 80-byte buffer view per piece while it runs: join a block of rows at a time.
     edges = [0, *range(1 + _JOIN_ROWS * stride, len(flat), _JOIN_ROWS * stride), len(flat)]
@@ -313,19 +316,118 @@ def _json_texts_one_by_one(values: list[Any], suffix: bytes, *, body: bool) -> l
     return [_dumps(value)[cut].encode("utf-8") + suffix for value in values]
 
 
-def _value_bytes(column: Column | _Body, suffix: bytes) -> list[bytes]:
-    """Each row's JSON value followed by `suffix`: from a table of the distinct values where there is a small
-    one (coded values, a narrow range of integers), else row by row in one C join."""
+def _pieces(columns: list[Column | _Body], suffixes: list[bytes]) -> list[list[bytes]]:
+    """Each row's JSON values of the columns, each followed by its suffix, in a list a piece: a column a piece, but
+    neighbouring table-backed columns whose tables' product stays small are one piece (`_product`), so rows
+    are fewer pieces to join (each costs bytes.join about as much as a short value's bytes)."""
+    pieces: list[list[bytes]] = []
+    run: list[tuple[np.ndarray, np.ndarray]] = []  # (texts by code, codes) of table-backed values not written yet
+    for column, suffix in zip(columns, suffixes, strict=True):
+        table = _tabular(column, suffix)
+        if table is not None and run and math.prod(len(texts) for texts, _ in run) * len(table[0]) <= _PRODUCT_MAX:
+            run.append(table)
+            continue
+        if run:
+            pieces.append(_product(run))
+        run = [table] if table is not None else []
+        if table is None:
+            pieces.append(_row_bytes(column, suffix))
+    if run:
+        pieces.append(_product(run))
+    return pieces
+
+
+def _tabular(column: Column | _Body, suffix: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """A column's JSON values followed by `suffix` as a table, and each row's code into it (coded values, a narrow
+    range of integers); None for a column without a small table."""
     if isinstance(column, _Body):
         part = column.part
-        return _encoded_table(part.values, suffix, part.codes, body=True)[part.codes].tolist()
+        return _encoded_table(part.values, suffix, part.codes, body=True), part.codes
     if isinstance(column, Coded):
-        return _encoded_table(column.values, suffix, column.codes)[column.codes].tolist()
+        return _encoded_table(column.values, suffix, column.codes), column.codes
     if isinstance(column, Ints):
         lo, hi = int(column.values.min()), int(column.values.max())
-        if hi - lo <= 4096:
-            table = np.array([b"%d%s" % (v, suffix) for v in range(lo, hi + 1)], dtype=object)
-            return table[column.values - lo].tolist()
+        if hi - lo <= _INT_TABLE_MAX:
+            first, texts = _int_table(lo, hi, suffix)
+            return texts, column.values - first
+    return None
+
+
+_INT_TABLE_MAX = 4096
+_INT_TABLES: dict[bytes, tuple[int, np.ndarray]] = {}  # suffix -> (its first integer, texts): only ever widened
+
+
+def _int_table(lo: int, hi: int, suffix: bytes) -> tuple[int, np.ndarray]:
+    """The texts `b"%d" + suffix` of a range of integers holding lo..hi, and its first integer. Kept by suffix and
+    widened as chunks ask, so chunk after chunk it is the same table (and its products are too)."""
+    with _ENCODED_LOCK:
+        first, texts = _INT_TABLES.get(suffix, (lo, np.empty(0, dtype=object)))
+        if first <= lo and hi < first + len(texts):
+            return first, texts
+        last = max(hi, first + len(texts) - 1) if len(texts) else hi
+        first = min(lo, first)
+        if last - first > _INT_TABLE_MAX:  # a range of its own (another population's): not kept
+            return lo, np.array([b"%d%s" % (v, suffix) for v in range(lo, hi + 1)], dtype=object)
+        texts = np.array([b"%d%s" % (v, suffix) for v in range(first, last + 1)], dtype=object)
+        if len(_INT_TABLES) >= _ENCODED_MAX:
+            _INT_TABLES.clear()
+        _INT_TABLES[suffix] = (first, texts)
+        return first, texts
+
+
+@dataclass
+class _Product:
+    """The texts of a product of tables: the entry of codes (c0, c1, ...), in mixed radix, is their texts joined;
+    filled as codes are first used."""
+
+    parts: tuple[np.ndarray, ...]  # held so the tables' ids are not reused while cached
+    texts: np.ndarray
+    done: np.ndarray
+    full: bool = False
+
+
+# Neighbouring table-backed values are written as one piece while the product of their tables is this small
+# (at most this many joined texts to make, once a population).
+_PRODUCT_MAX = 4096
+_PRODUCTS: dict[tuple[int, ...], _Product] = {}
+
+
+def _product(tables: list[tuple[np.ndarray, np.ndarray]]) -> list[bytes]:
+    """Each row's texts of table-backed columns, joined: one piece a row from their product table, whose used
+    entries are made once (cached like `_encoded_table`: tables recur chunk after chunk)."""
+    if len(tables) == 1:
+        texts, codes = tables[0]
+        return texts[codes].tolist()
+    parts = tuple(texts for texts, _ in tables)
+    codes = tables[0][1]
+    for texts, more in tables[1:]:
+        codes = codes * len(texts) + more
+    key = tuple(map(id, parts))
+    with _ENCODED_LOCK:
+        entry = _PRODUCTS.pop(key, None)
+        if entry is None or any(held is not part for held, part in zip(entry.parts, parts, strict=True)):
+            size = math.prod(map(len, parts))
+            entry = _Product(parts, np.empty(size, dtype=object), np.zeros(size, dtype=bool))
+        _PRODUCTS[key] = entry
+        if len(_PRODUCTS) > _ENCODED_MAX:
+            del _PRODUCTS[next(iter(_PRODUCTS))]
+        if not entry.full:
+            missing = np.flatnonzero(np.bincount(codes, minlength=len(entry.texts)).astype(bool) & ~entry.done)
+            if len(missing):
+                rest, columns = missing, []
+                for part in reversed(parts):
+                    rest, at = np.divmod(rest, len(part))
+                    columns.append(part[at].tolist())
+                entry.texts[missing] = list(map(b"".join, zip(*reversed(columns), strict=True)))
+                entry.done[missing] = True
+                entry.full = bool(entry.done.all())
+        return entry.texts[codes].tolist()
+
+
+def _row_bytes(column: Column | _Body, suffix: bytes) -> list[bytes]:
+    """Each row's JSON value followed by `suffix`, for a column without a small table: text and wide integers
+    joined and split in one C call, anything else encoded once a distinct value."""
+    if isinstance(column, Ints):
         return utf8_each(list(map(str, column.values.tolist())), suffix.decode("utf-8"))
     if isinstance(column, Strs):
         return utf8_each(column.values if column.plain else _escaped(column.values), suffix.decode("utf-8"))

@@ -196,7 +196,8 @@ def _chunk(
     else:
         city_codes = _choice(seed, "city", start, stop, places.shares, NAMESPACE, seeds)
         city = col.Coded(city_codes, places.names)
-        timezone = col.Coded(city_codes, places.timezones)
+        zones, zone_codes = places.zones
+        timezone = col.Coded(zone_codes[city_codes], zones)
 
     tone_codes = draw("tone", lambda rng, k: rng.integers(0, len(TONES), size=k))
     cadence_u = draw("posting_cadence", lambda rng, k: rng.random(k))

@@ -15,7 +15,7 @@ import threading
 import unicodedata
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,14 @@ class Places:
     @property
     def shares(self) -> np.ndarray:
         return self.populations / self.populations.sum()
+
+    @cached_property
+    def zones(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """The distinct time zones (in order of first place) and each place's code into them: a country has a
+        few zones for hundreds of places."""
+        distinct: dict[str, int] = {}
+        codes = [distinct.setdefault(zone, len(distinct)) for zone in self.timezones]
+        return tuple(distinct), np.array(codes, dtype=np.int64)
 
     def find(self, name: str) -> int | None:
         """The index of the most populous place called `name` (case and accents ignored), or None."""

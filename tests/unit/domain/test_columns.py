@@ -198,3 +198,29 @@ def test_json_texts_of_plain_strings_and_tuples_take_one_escape_call(monkeypatch
     assert col._json_texts(["Ana", 'O"Neil', "東京"], b"!", body=False) == expected[0]
     assert col._json_texts([("a", "b"), ("c",)], b"!", body=False) == expected[1]
     assert col._json_texts(["a b", ""], b"", body=True) == [b"a b", b""]
+
+
+def test_neighbouring_tables_written_as_one_piece_give_the_stdlib_rows_chunk_after_chunk() -> None:
+    """Products of two and three tables, a table appended to and an integer range widened between chunks, and
+    a product too large to make: the same rows as the stdlib, and fewer pieces a row."""
+    rng = np.random.default_rng(5)
+    tones, names = ("casual", 'dry "wit"'), ["Ana", "Luis"]
+    chunks = []
+    for size, ages in ((40, (18, 30)), (50, (16, 65)), (30, (20, 25))):
+        names.append(f"Name{len(names)}")  # grows: a new product table
+        columns: dict[str, col.Column] = {
+            "a_age": col.Ints(rng.integers(*ages, size=size)),
+            "b_tone": col.Coded(rng.integers(0, 2, size=size), tones),
+            "c_name": col.Coded(rng.integers(0, len(names), size=size), names),
+            "d_id": col.Utf8([b"x%d" % i for i in range(size)]),
+            "e_big": col.Coded(rng.integers(0, 5000, size=size), [f"v{i}" for i in range(5000)]),
+            "f_tone": col.Coded(rng.integers(0, 2, size=size), tones),
+        }
+        chunks.append(col.ProfileChunk(0, size, columns))
+    for chunk in chunks:
+        expected = [canonical_json(record) for record in col.records(chunk)]
+        assert col.jsonl(chunk).decode().splitlines() == expected
+    pieces = col._pieces(
+        [chunks[0].columns[name] for name in sorted(chunks[0].columns)], [b","] * len(chunks[0].columns)
+    )
+    assert len(pieces) == 4  # age x tone x name, id, big (its product with a tone is too large), tone
