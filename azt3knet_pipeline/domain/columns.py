@@ -387,8 +387,8 @@ class _Product:
 
 
 # Neighbouring table-backed values are written as one piece while the product of their tables is this small
-# (at most this many joined texts to make, once a population).
-_PRODUCT_MAX = 4096
+# (at most this many joined texts to make, once a population: the bio openers with their first fields fit).
+_PRODUCT_MAX = 1 << 14
 _PRODUCTS: dict[tuple[int, ...], _Product] = {}
 
 

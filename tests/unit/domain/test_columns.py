@@ -205,6 +205,7 @@ def test_neighbouring_tables_written_as_one_piece_give_the_stdlib_rows_chunk_aft
     a product too large to make: the same rows as the stdlib, and fewer pieces a row."""
     rng = np.random.default_rng(5)
     tones, names = ("casual", 'dry "wit"'), ["Ana", "Luis"]
+    big = col._PRODUCT_MAX  # a product with another table is too large
     chunks = []
     for size, ages in ((40, (18, 30)), (50, (16, 65)), (30, (20, 25))):
         names.append(f"Name{len(names)}")  # grows: a new product table
@@ -213,7 +214,7 @@ def test_neighbouring_tables_written_as_one_piece_give_the_stdlib_rows_chunk_aft
             "b_tone": col.Coded(rng.integers(0, 2, size=size), tones),
             "c_name": col.Coded(rng.integers(0, len(names), size=size), names),
             "d_id": col.Utf8([b"x%d" % i for i in range(size)]),
-            "e_big": col.Coded(rng.integers(0, 5000, size=size), [f"v{i}" for i in range(5000)]),
+            "e_big": col.Coded(rng.integers(0, big, size=size), [f"v{i}" for i in range(big)]),
             "f_tone": col.Coded(rng.integers(0, 2, size=size), tones),
         }
         chunks.append(col.ProfileChunk(0, size, columns))
