@@ -19,8 +19,11 @@ class CdfLookup:
 
     def __init__(self, cdf: np.ndarray) -> None:
         self.cdf = np.ascontiguousarray(cdf, dtype=np.float64)
-        self._guide = self.cdf.searchsorted(np.arange(_SLICES + 1) / _SLICES, side="right")
         self._sorted = bool(np.all(self.cdf[1:] >= self.cdf[:-1]))  # the guide assumes it (NaN fails it)
+        if self._sorted:
+            # guide[j] = #{c <= j / 2**14}: c counts from slice ceil(c * 2**14) on (exact: a power of two).
+            first = np.clip(np.ceil(self.cdf * _SLICES), 0, _SLICES + 1).astype(np.intp)
+            self._guide = np.cumsum(np.bincount(first, minlength=_SLICES + 2)[: _SLICES + 1])
 
     def __call__(self, uniforms: np.ndarray) -> np.ndarray:
         uniforms = np.asarray(uniforms, dtype=np.float64)

@@ -27,6 +27,8 @@ def test_lookup_equals_searchsorted(weights: list[float], seed: int, count: int,
     edges = np.concatenate([rng.integers(0, _SLICES, size=20) / _SLICES, cdf[cdf < 1.0]])
     uniforms = np.concatenate([uniforms, edges, np.nextafter(edges, -1.0).clip(0.0)])
     lookup = CdfLookup(cdf)
+    bounds = np.arange(_SLICES + 1) / _SLICES  # the guide: the answer at each slice's lower end
+    np.testing.assert_array_equal(lookup._guide, cdf.searchsorted(bounds, side="right"))
     np.testing.assert_array_equal(lookup(uniforms), cdf.searchsorted(uniforms, side="right"))
     with_odd = np.concatenate([uniforms, odd])
     np.testing.assert_array_equal(lookup(with_odd), cdf.searchsorted(with_odd, side="right"))
