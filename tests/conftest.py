@@ -1,4 +1,8 @@
-"""Shared fixtures: an isolated AZT3KNET_HOME/DAGSTER_HOME per test, and a real PostgreSQL database."""
+"""Shared fixtures: an isolated AZT3KNET_HOME/DAGSTER_HOME per test, and a real PostgreSQL database.
+
+The suite runs on several pytest-xdist workers (pyproject's addopts): everything a test shares with the machine
+is its own (temp dirs under the worker's basetemp, free ports, database names that carry the worker id).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,22 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import hypothesis
 import pytest
 from cryptography.fernet import Fernet
 
 PG_ADMIN_URL = os.environ.get("AZT3KNET_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+# Workers share the cores with the CLI subprocesses, servers and browsers of other tests: how long one example
+# takes says nothing about the code under test, so no example has a deadline and slow data generation is no error.
+hypothesis.settings.register_profile("azt3knet", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("azt3knet")
+
+
+def worker_id() -> str:
+    """The pytest-xdist worker running this process ("gw0", ...), "main" without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
 
 _ENV_PREFIXES = (
     "AZT3KNET_",
@@ -53,7 +69,8 @@ def fresh_databases(*prefixes: str) -> Iterator[list[str]]:
     """One fresh database per prefix on the real PostgreSQL at 127.0.0.1:5432, dropped afterwards; yields URLs."""
     import psycopg2
 
-    names = [f"{prefix}_{uuid.uuid4().hex[:10]}" for prefix in prefixes]
+    # The worker id says whose a leftover database was; the random part keeps names unique within a worker.
+    names = [f"{prefix}_{worker_id()}_{uuid.uuid4().hex[:10]}" for prefix in prefixes]
     admin = psycopg2.connect(PG_ADMIN_URL)
     admin.autocommit = True
     with admin.cursor() as cursor:
