@@ -10,6 +10,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from azt3knet_pipeline.definitions import defs
 from azt3knet_pipeline.domain.dns import RRset, drift_for_populations, parse_txt_strings, txt_content
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.results import RunOutcome
+from azt3knet_pipeline.sandbox.desec import DesecSandbox
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.mailboxes import domain_spec_for
 from azt3knet_pipeline.settings import get_settings
@@ -206,6 +211,38 @@ def test_plan_shows_drift_without_writing_and_teardown_deletes_in_one_bulk_write
     assert zone_writes(sandbox) == before
 
 
+@contextmanager
+def window_spent_until_throttled(stand_in: DesecSandbox, zone: str) -> Iterator[None]:
+    """Keep the zone's last write dated "now" until the stand-in answers a 429, then let its clock run.
+
+    The run may take seconds to reach its PATCH on a loaded machine (other test workers); without this the window
+    could pass first. Re-dating stops under the stand-in's lock in the same step that sees the 429, so the run's
+    retry after Retry-After (rounded up) finds the window free, as on deSEC.
+    """
+    scope = ("dns_api_per_domain_expensive", zone)
+    throttled = stand_in.counters()["throttled"]
+    done = threading.Event()
+
+    def hold() -> None:
+        while not done.is_set():
+            with stand_in.lock:
+                if stand_in.counters()["throttled"] > throttled:
+                    return
+                history = stand_in.throttles.history.setdefault(scope, deque())
+                if history:
+                    history.pop()
+                history.append(stand_in.clock())
+            done.wait(0.02)
+
+    holder = threading.Thread(target=hold, name="hold-throttle-window", daemon=True)
+    holder.start()
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join()
+
+
 def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(sandbox: Sandbox) -> None:
     # Runs of the asset share one concurrency pool, so parallel partitions do not race for the write budget.
     assert defs.resolve_assets_def("dns_records").op.pool == "desec_api"
@@ -222,7 +259,8 @@ def test_reconcile_waits_out_the_per_domain_write_throttle_and_converges(sandbox
     with desec_client(get_settings()) as client:
         client.bulk_patch(zone, [RRset(subname="other", type="TXT", ttl=3600, records=('"spend the window"',))])
     before = stand_in.counters()
-    outcome = materialize("pop-t", "dns_reconcile_job")
+    with window_spent_until_throttled(stand_in, zone):
+        outcome = materialize("pop-t", "dns_reconcile_job")
     after = stand_in.counters()
 
     assert after["throttled"] - before["throttled"] == 1
