@@ -25,6 +25,10 @@ from azt3knet_pipeline.api.server import serve_api_in_thread
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import Store
 
+# One worker runs these in turn: each starts 20-30 processes or requests at once, and two of them together would
+# only share the same cores and crowd PostgreSQL's connection limit with the other workers' tests.
+pytestmark = pytest.mark.xdist_group("concurrent-launch")
+
 TOKEN = "concurrency-test-admin-token-0123456789"
 REQUESTS = 30
 FIRST_USES = 20
