@@ -14,7 +14,7 @@ from pathlib import Path
 
 import hypothesis
 import pytest
-from cryptography.fernet import Fernet
+from helpers_env import isolate_environment, reset_caches
 
 PG_ADMIN_URL = os.environ.get("AZT3KNET_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -29,39 +29,13 @@ def worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-_ENV_PREFIXES = (
-    "AZT3KNET_",
-    "MAILCOW_",
-    "DESEC_",
-    "DYNDNS_",
-    "OLLAMA_",
-    "DAGSTER_HOME",
-    "SECRET_KEY_FOR_KV_ENC",
-    "MAIL_",
-)
-
-
-def _reset_caches() -> None:
-    from azt3knet_pipeline.defs import resources
-    from azt3knet_pipeline.settings import get_settings
-
-    get_settings.cache_clear()
-    resources._open_store.cache_clear()
-
-
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own home, Dagster instance directory and Fernet key; nothing leaks between tests."""
-    for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES):
-            monkeypatch.delenv(name, raising=False)
     home = tmp_path / "azt3knet-home"
-    monkeypatch.setenv("AZT3KNET_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    monkeypatch.setenv("SECRET_KEY_FOR_KV_ENC", Fernet.generate_key().decode())
-    _reset_caches()
+    isolate_environment(monkeypatch, home)
     yield home
-    _reset_caches()
+    reset_caches()
 
 
 @contextmanager

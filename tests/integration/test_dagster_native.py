@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, RunsFilter
 from helpers_dagster import graphql, running_daemon, running_webserver
+from helpers_env import isolate_environment, reset_caches
 from test_ui_browser import _chromium, png_facts, rendered_dom, screenshot
 
 from azt3knet_pipeline.orchestration.instance import get_instance
-from azt3knet_pipeline.sandbox.run import Sandbox
+from azt3knet_pipeline.sandbox.run import Sandbox, running_sandbox
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import Store
 from tests.helpers_sandbox import azt3knet, domain_mailboxes, mail_domain
@@ -100,38 +103,63 @@ def _job_runs(base_url: str, job: str) -> list[dict]:
     return found["runs"]
 
 
-def test_cli_populate_and_teardown_show_on_the_job_pages(sandbox: Sandbox, tmp_path: Path) -> None:
-    populate_run, teardown_run = _populate_and_tear_down(sandbox)
-    with running_webserver(tmp_path / "webserver.log") as base_url:
-        # The job page's Runs tab (and the Overview timeline, the sparklines) list the job's runs of this code
-        # location: the CLI's runs must be among them.
-        populate_runs = {run["runId"]: run for run in _job_runs(base_url, "populate_job")}
-        assert populate_run in populate_runs
-        assert populate_runs[populate_run]["status"] == "SUCCESS"
-        assert {"key": "dagster/partition", "value": KEY} in populate_runs[populate_run]["tags"]
-        teardown_runs = {run["runId"]: run["status"] for run in _job_runs(base_url, "teardown_job")}
-        assert teardown_runs == {teardown_run: "SUCCESS"}
-
-        asset = graphql(base_url, LATEST_MAILBOXES, {"partition": KEY})["assetOrError"]
-        (latest,) = asset["assetMaterializations"]
-        entries = {entry["label"]: entry for entry in latest["metadataEntries"]}
-        assert latest["runId"] == teardown_run and latest["partition"] == KEY
-        assert entries["status"]["text"] == "torn_down"
-        assert entries["mailboxes"]["intValue"] == 0
-        assert entries["mailboxes_removed"]["intValue"] == 4
+@dataclass(frozen=True)
+class JobPages:
+    base_url: str
+    populate_run: str
+    teardown_run: str
 
 
-def test_job_page_lists_the_cli_run_in_headless_chromium(sandbox: Sandbox, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def job_pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobPages]:
+    """One instance where the CLI populated and tore down KEY against the stand-ins, served by the real
+    dagster-webserver. The job-page tests only read it, so they share one populate, teardown and webserver start
+    (a test environment of its own, like `isolated_env`'s, for the module)."""
+    root = tmp_path_factory.mktemp("job-pages")
+    with pytest.MonkeyPatch.context() as monkeypatch, running_sandbox() as sandbox:
+        isolate_environment(monkeypatch, root / "azt3knet-home")
+        for name, value in sandbox.env.items():
+            monkeypatch.setenv(name, value)
+        reset_caches()
+        populate_run, teardown_run = _populate_and_tear_down(sandbox)
+        with running_webserver(root / "webserver.log") as base_url:
+            yield JobPages(base_url, populate_run, teardown_run)
+    reset_caches()
+
+
+@pytest.mark.xdist_group("dagster-native-job-pages")
+def test_cli_populate_and_teardown_show_on_the_job_pages(job_pages: JobPages) -> None:
+    base_url, populate_run, teardown_run = job_pages.base_url, job_pages.populate_run, job_pages.teardown_run
+    # The job page's Runs tab (and the Overview timeline, the sparklines) list the job's runs of this code
+    # location: the CLI's runs must be among them.
+    populate_runs = {run["runId"]: run for run in _job_runs(base_url, "populate_job")}
+    assert populate_run in populate_runs
+    assert populate_runs[populate_run]["status"] == "SUCCESS"
+    assert {"key": "dagster/partition", "value": KEY} in populate_runs[populate_run]["tags"]
+    teardown_runs = {run["runId"]: run["status"] for run in _job_runs(base_url, "teardown_job")}
+    assert teardown_runs == {teardown_run: "SUCCESS"}
+
+    asset = graphql(base_url, LATEST_MAILBOXES, {"partition": KEY})["assetOrError"]
+    (latest,) = asset["assetMaterializations"]
+    entries = {entry["label"]: entry for entry in latest["metadataEntries"]}
+    assert latest["runId"] == teardown_run and latest["partition"] == KEY
+    assert entries["status"]["text"] == "torn_down"
+    assert entries["mailboxes"]["intValue"] == 0
+    assert entries["mailboxes_removed"]["intValue"] == 4
+
+
+@pytest.mark.xdist_group("dagster-native-job-pages")
+def test_job_page_lists_the_cli_run_in_headless_chromium(job_pages: JobPages, tmp_path: Path) -> None:
     binary = _chromium()
-    populate_run, _ = _populate_and_tear_down(sandbox)
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
-    with running_webserver(tmp_path / "webserver.log") as base_url:
-        assert graphql(base_url, "mutation { setNuxSeen }")["setNuxSeen"] is True
-        url = f"{base_url}/locations/{LOCATION}/jobs/populate_job/runs"
-        # The runs table shows a run by the first 8 characters of its id.
-        rendered_dom(binary, profile, url, ["populate_job", populate_run[:8]])
-        png = screenshot(binary, profile, url, tmp_path / "populate_job_runs.png")
+    # What clicking "Skip" on the first-visit community dialog does (the only write, a UI flag), so the
+    # screenshot shows the page.
+    assert graphql(job_pages.base_url, "mutation { setNuxSeen }")["setNuxSeen"] is True
+    url = f"{job_pages.base_url}/locations/{LOCATION}/jobs/populate_job/runs"
+    # The runs table shows a run by the first 8 characters of its id.
+    rendered_dom(binary, profile, url, ["populate_job", job_pages.populate_run[:8]])
+    png = screenshot(binary, profile, url, tmp_path / "populate_job_runs.png")
     width, height, distinct = png_facts(png)
     assert (width, height) == (1400, 1000)
     assert distinct > 32, f"{png} looks blank"
