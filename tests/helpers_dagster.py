@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from azt3knet_pipeline.serving import free_port
+from helpers_ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 WORKSPACE = REPO / "workspace.yaml"

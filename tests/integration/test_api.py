@@ -20,6 +20,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from dagster import DagsterInstance, DagsterRunStatus
+from helpers_ports import free_port
 from helpers_sandbox import wait_healthy
 
 from azt3knet_pipeline.api.context import ApiContext
@@ -32,7 +33,7 @@ from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.orchestration.instance import ensure_dagster_home
 from azt3knet_pipeline.sandbox.run import SANDBOX_MAILCOW_KEY, Sandbox
 from azt3knet_pipeline.services.credentials import decrypt_bundle
-from azt3knet_pipeline.serving import RunningServer, free_port
+from azt3knet_pipeline.serving import RunningServer
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import AuditEntry, Store
 

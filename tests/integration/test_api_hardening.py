@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers_populations import open_store
+from helpers_ports import free_port
 from helpers_sandbox import wait_healthy
 
 from azt3knet_pipeline.api.server import serve_api_in_thread
-from azt3knet_pipeline.serving import free_port
 
 TOKEN = "hardening-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

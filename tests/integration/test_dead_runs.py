@@ -22,13 +22,13 @@ from typing import Any
 import httpx
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
+from helpers_ports import free_port
 from helpers_sandbox import domain_mailboxes, mail_domain, mailcow, wait_healthy
 
 from azt3knet_pipeline.api.server import serve_api_in_thread
 from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.mailcow import MailcowSandboxConfig
 from azt3knet_pipeline.sandbox.run import SANDBOX_ZONE, Sandbox
-from azt3knet_pipeline.serving import free_port
 from azt3knet_pipeline.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

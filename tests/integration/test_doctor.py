@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 import helpers_populations as populations
 import pytest
 from cryptography.fernet import Fernet
+from helpers_ports import free_port
 from typer.testing import CliRunner
 
 from azt3knet_pipeline.cli.app import app
@@ -42,12 +42,6 @@ CHECKS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
 
@@ -56,7 +50,7 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 def sandbox_command(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """`azt3knet sandbox` as a user runs it; its `export NAME=value` lines are applied to this test's env."""
     proc = subprocess.Popen(
-        [*CLI, "sandbox", "--mailcow-port", str(_free_port()), "--desec-port", str(_free_port())],
+        [*CLI, "sandbox", "--mailcow-port", str(free_port()), "--desec-port", str(free_port())],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -229,7 +223,7 @@ def test_doctor_on_postgresql_green_then_names_the_unreachable_store(
 
     # The store's server is down (nothing listens on that port): the store is the piece named.
     monkeypatch.setenv("AZT3KNET_DAGSTER_POSTGRES_URL", dagster_url)
-    monkeypatch.setenv("AZT3KNET_DATABASE_URL", f"postgresql://azt3knet:s3cret-pw@127.0.0.1:{_free_port()}/azt3knet")
+    monkeypatch.setenv("AZT3KNET_DATABASE_URL", f"postgresql://azt3knet:s3cret-pw@127.0.0.1:{free_port()}/azt3knet")
     result = CliRunner().invoke(app, ["doctor"])
     assert result.exit_code == 1
     line = _line(result.stdout, "project store")

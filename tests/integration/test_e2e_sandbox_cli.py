@@ -11,10 +11,10 @@ from typing import Any
 
 import helpers_populations as populations
 import httpx
+from helpers_ports import free_port
 from helpers_sandbox import azt3knet_command, read_exports
 
 from azt3knet_pipeline.domain.dns import txt_content
-from azt3knet_pipeline.serving import free_port
 from azt3knet_pipeline.settings import get_settings
 
 KEY = "seed-77"

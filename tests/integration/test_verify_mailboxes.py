@@ -20,6 +20,7 @@ import helpers_populations as populations
 import pytest
 from cryptography.fernet import Fernet
 from dagster import build_schedule_context
+from helpers_ports import free_port
 from helpers_sandbox import api_client, azt3knet, azt3knet_command, mailcow, read_exports, stored_passwords
 
 from azt3knet_pipeline.clients.factory import secret_box
@@ -33,7 +34,6 @@ from azt3knet_pipeline.orchestration.instance import get_instance
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import decrypt_bundle
 from azt3knet_pipeline.services.verify import verify_with_settings
-from azt3knet_pipeline.serving import free_port
 from azt3knet_pipeline.settings import get_settings
 
 OUT_OF_BAND_PASSWORD = "Changed-Behind-The-Back-7x"

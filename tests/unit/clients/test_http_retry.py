@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+from helpers_ports import free_port
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,6 @@ from azt3knet_pipeline.clients.http import (
     send_with_retry,
 )
 from azt3knet_pipeline.errors import RetriesExhausted
-from azt3knet_pipeline.serving import free_port
 
 REQUEST = httpx.Request("GET", "http://127.0.0.1/x")
 
