@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import helpers_populations as populations
 import pytest
+from helpers_ports import free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,7 +31,7 @@ from azt3knet_pipeline.llm import (
     cache_key,
     generate_field,
 )
-from azt3knet_pipeline.serving import RunningServer, free_port, serve_in_thread
+from azt3knet_pipeline.serving import RunningServer, serve_in_thread
 from azt3knet_pipeline.settings import get_settings
 from azt3knet_pipeline.store.repository import Store
 
@@ -40,27 +42,47 @@ FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, max_total=5.
 
 @dataclass
 class FakeOllama:
-    """Records every request; `script` lists what the next calls do ("ok", a status code, "sleep", ...)."""
+    """Records every request; `script` lists what the next calls do ("ok", a status code, "sleep", ...).
+
+    The server outlives a test (module scope), so `reset` also ends the sleeps of requests whose client gave up:
+    such a request answers nothing a later test counts.
+    """
 
     requests: list[dict[str, Any]] = field(default_factory=list)
     script: list[Any] = field(default_factory=list)
     answers: int = 0
     sleep_for: float = 1.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    generation: int = 0
+    wake_sleepers: list[Callable[[], None]] = field(default_factory=list)
 
     def reset(self) -> None:
         with self.lock:
+            self.generation += 1
             self.requests.clear()
             self.script.clear()
             self.answers = 0
+            self.sleep_for = 1.0
+            wake, self.wake_sleepers = self.wake_sleepers, []
+        for wake_one in wake:
+            wake_one()
 
     async def generate(self, request: Request) -> Response:
         body = await request.json()
+        woken = asyncio.Event()
+        loop = asyncio.get_running_loop()
         with self.lock:
+            generation = self.generation
             self.requests.append(body)
             action = self.script.pop(0) if self.script else "ok"
+            if action == "sleep":
+                self.wake_sleepers.append(lambda: loop.call_soon_threadsafe(woken.set))
         if action == "sleep":
-            await asyncio.sleep(self.sleep_for)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), self.sleep_for)
+            with self.lock:
+                if generation != self.generation:
+                    return JSONResponse({"error": "an answer for an earlier test's request"}, status_code=503)
             action = "ok"
         if isinstance(action, int):
             return JSONResponse({"error": f"fake status {action}"}, status_code=action)
@@ -89,6 +111,7 @@ def fake_server() -> Iterator[tuple[FakeOllama, RunningServer]]:
     app = Starlette(routes=[Route("/api/generate", fake.generate, methods=["POST"])])
     with serve_in_thread(app) as server:
         yield fake, server
+        fake.reset()  # no request left sleeping: the server stops at once
 
 
 @pytest.fixture
@@ -173,16 +196,15 @@ def test_unreachable_server_is_unavailable_quickly() -> None:
 
 
 def test_slow_server_times_out(fake: FakeOllama, fake_server: tuple[FakeOllama, RunningServer]) -> None:
-    fake.sleep_for = 1.0
+    fake.sleep_for = 60.0  # far beyond the client's timeout; the next test's reset ends the sleeps
     fake.script.extend(["sleep", "sleep"])
     policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, seed=0)
-    started = time.monotonic()
     with (
         OllamaBackend(fake_server[1].url, MODEL, timeout=0.25, policy=policy) as ollama,
         pytest.raises(LLMUnavailable, match=r"did not answer within 0\.25s") as info,
     ):
         ollama.generate("hello", 1)
-    assert time.monotonic() - started < 1.5
+    assert fake.answers == 0  # the client gave up on both requests while the fake was still sleeping on them
     assert "OLLAMA_TIMEOUT" in str(info.value) and "AZT3KNET_LLM_BACKEND=offline" in str(info.value)
     assert len(fake.requests) == 2
 
