@@ -18,6 +18,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _bound_socket(host: str) -> socket.socket:
+    """A TCP socket bound to a free port of `host`, set up as uvicorn sets up its own (it listens on it)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 @dataclass
 class RunningServer:
     """A uvicorn server running in a daemon thread. `url` has no trailing slash."""
@@ -55,14 +67,23 @@ def serve_in_thread(
 
     With `lifespan="on"` the app's startup runs first; if it refuses to start, this raises RuntimeError.
     """
-    port = port or free_port(host)
+    # A free port is bound here and handed to uvicorn, so no other socket can take it between choosing and
+    # listening (servers start side by side in tests and in the API's process).
+    sockets: list[socket.socket] | None = None
+    if not port:
+        sockets = [_bound_socket(host)]
+        port = int(sockets[0].getsockname()[1])
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan=lifespan)
     server = uvicorn.Server(config)
 
     def run() -> None:
-        # uvicorn exits when the app's startup fails; the caller gets the RuntimeError below instead.
-        with contextlib.suppress(SystemExit):
-            server.run()
+        try:
+            # uvicorn exits when the app's startup fails; the caller gets the RuntimeError below instead.
+            with contextlib.suppress(SystemExit):
+                server.run(sockets=sockets)
+        finally:
+            for sock in sockets or ():
+                sock.close()
 
     thread = threading.Thread(target=run, name=f"{name}-{port}", daemon=True)
     thread.start()
