@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import httpx
 import pytest
@@ -11,6 +10,7 @@ from helpers_ports import free_port
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from azt3knet_pipeline.clients import http
 from azt3knet_pipeline.clients.http import (
     NEVER_RETRY_STATUSES,
     RETRY_STATUSES,
@@ -184,15 +184,32 @@ def test_single_attempt_policy_makes_one_call() -> None:
     assert send.calls == 1 and sleeps == []
 
 
-def test_total_time_is_bounded() -> None:
-    """Each retry waits for real; the policy stops once the next wait would exceed `max_total`."""
-    policy = RetryPolicy(max_attempts=1000, base_delay=0.001, max_total=0.3, seed=1)
+class Clock:
+    """The retry loop's clock: time passes only while the policy sleeps (what a loaded machine adds is not the
+    policy's doing, so it is left out)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_total_time_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy stops once the next wait would exceed `max_total`."""
+    clock = Clock()
+    monkeypatch.setattr(http, "time", clock)
+    policy = RetryPolicy(max_attempts=1000, base_delay=0.001, max_total=0.3, seed=1, sleep=clock.sleep)
     send = Script((503, {"Retry-After": "0.05"}))
-    started = time.monotonic()
-    with pytest.raises(RetriesExhausted):
+    started = clock.now
+    with pytest.raises(RetriesExhausted, match="would pass the 0s budget"):
         send_with_retry(send, policy, what="t")
-    elapsed = time.monotonic() - started
-    assert elapsed <= 0.3 + 0.1
+    assert clock.now - started <= 0.3
+    # It stopped only when one more wait (Retry-After plus at most base_delay of jitter) would not fit.
+    assert clock.now - started + 0.05 + policy.base_delay > 0.3
     assert 3 <= send.calls < 1000
 
 
