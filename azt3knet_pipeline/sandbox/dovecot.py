@@ -12,6 +12,7 @@ Postfix). Everything lives in a private temporary directory, removed on stop.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import grp
 import ipaddress
 import os
@@ -265,11 +266,30 @@ service stats {{
 """
 
 
+# Dovecot binds the free ports it is given only once it runs; another process binding a free port of its own may
+# take one first. Dovecot then exits at once, and the sandbox starts it again on new ports, a bounded number of times.
+START_ATTEMPTS = 3
+
+
+class _PortTaken(RuntimeError):
+    """One of the ports chosen for this start was taken before Dovecot or the relay sink bound it."""
+
+
 def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: float = 15.0) -> RunningDovecot:
     """Start Dovecot (and its relay sink) in a new private directory; raises RuntimeError if it does not come up."""
     missing = dovecot_missing()
     if missing:
         raise RuntimeError(f"Dovecot is not available: {missing}")
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start_once(hostname, host, startup_timeout)
+        except _PortTaken:
+            if attempt == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(hostname: str, host: str, startup_timeout: float) -> RunningDovecot:
     root = Path(tempfile.mkdtemp(prefix="azt3knet-dovecot-"))
     # Dovecot's unprivileged processes (auth, imap as the mail user) must reach these paths.
     root.chmod(0o755)
@@ -314,7 +334,13 @@ def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: fl
         auth_owner=auth_owner,
     )
     running.sync_users([], {})
-    running._sink = SmtpSink(relay_port, config_path, LDA_BINARY)
+    try:
+        running._sink = SmtpSink(relay_port, config_path, LDA_BINARY)
+    except OSError as exc:
+        running.stop()
+        if exc.errno == errno.EADDRINUSE:
+            raise _PortTaken(f"the relay sink's port {relay_port} was taken") from exc
+        raise
     running._sink_thread = threading.Thread(target=running._sink.serve_forever, name="dovecot-relay", daemon=True)
     running._sink_thread.start()
     # -F: stay in the foreground, so the instance is our child and stops with us.
@@ -322,9 +348,11 @@ def start_dovecot(*, hostname: str, host: str = "127.0.0.1", startup_timeout: fl
         [DOVECOT_BINARY, "-F", "-c", str(config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     if not _wait_for_ports(running._process, host, [imaps_port, submission_port], startup_timeout):
-        log = running.log_path.read_text(errors="replace")[-500:] if running.log_path.exists() else ""
+        log = running.log_path.read_text(errors="replace") if running.log_path.exists() else ""
         running.stop()
-        raise RuntimeError(f"Dovecot did not listen within {startup_timeout}s: {log}")
+        if "Address already in use" in log:
+            raise _PortTaken(f"Dovecot could not listen: {log[-500:]}")
+        raise RuntimeError(f"Dovecot did not listen within {startup_timeout}s: {log[-500:]}")
     return running
 
 

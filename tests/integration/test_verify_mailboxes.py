@@ -31,6 +31,7 @@ from azt3knet_pipeline.defs.verify import partition_tags, verify_mailboxes_sched
 from azt3knet_pipeline.domain.models import PopulationSpec
 from azt3knet_pipeline.errors import MailProbeError
 from azt3knet_pipeline.orchestration.instance import get_instance
+from azt3knet_pipeline.sandbox import dovecot
 from azt3knet_pipeline.sandbox.run import Sandbox
 from azt3knet_pipeline.services.credentials import decrypt_bundle
 from azt3knet_pipeline.services.verify import verify_with_settings
@@ -227,6 +228,34 @@ def test_users_follow_the_stand_in_disabled_domain_and_deleted_mailbox_refused(m
     settle(mail_sandbox)
     with pytest.raises(MailProbeError):
         imap_login(endpoint, third, passwords[third])
+
+
+@pytest.mark.parametrize("taken_index", [0, 2], ids=["imaps-port", "relay-port"])
+def test_dovecot_starts_again_on_new_ports_when_a_chosen_one_was_taken(
+    dovecot_required: None, monkeypatch: pytest.MonkeyPatch, taken_index: int
+) -> None:
+    """Another process may bind a chosen port before Dovecot (or its relay sink) does: the sandbox starts again."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        chosen: list[int] = []
+
+        def choose(host: str = "127.0.0.1") -> int:
+            port = taken if len(chosen) == taken_index else free_port(host)
+            chosen.append(port)
+            return port
+
+        monkeypatch.setattr(dovecot, "free_port", choose)
+        running = dovecot.start_dovecot(hostname="mail.ports.test")
+        try:
+            assert len(chosen) == 6  # three ports for the first start, three for the second
+            assert taken not in (running.imaps_port, running.submission_port, running.relay_port)
+            with socket.create_connection(("127.0.0.1", running.imaps_port), timeout=10):
+                pass
+        finally:
+            running.stop()
+    assert not running.root.exists()
 
 
 def test_operator_flow_sandbox_populate_verify_send_then_sigterm_cleans_up(dovecot_required: None) -> None:
