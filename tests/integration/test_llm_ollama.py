@@ -186,14 +186,14 @@ def test_without_cache_the_fake_model_is_not_repeatable(fake: FakeOllama, backen
 
 def test_unreachable_server_is_unavailable_quickly() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    started = time.monotonic()
     with (
         OllamaBackend(url, MODEL, timeout=2.0, policy=FAST) as ollama,
         pytest.raises(LLMUnavailable) as info,
     ):
         ollama.generate("hello", 1)
-    assert time.monotonic() - started < 3.0
     message = str(info.value)
+    # Quickly = refused at connect on every attempt, never left to run into the 2 s timeout.
+    assert "(ConnectError after 3 attempts)" in message
     assert f"{url}/api/generate" in message
     assert "ollama serve" in message and "AZT3KNET_LLM_BACKEND=offline" in message
     assert "3 attempts" in message
