@@ -106,7 +106,6 @@ class _PlacesTable:
         self._compressed = b""
         self._read = 0
         self._inflate = zlib.decompressobj(wbits=31)  # gzip
-        self._parts = [b"\n"]
         self._data = b"\n"
 
     def through(self, country: str) -> bytes:
@@ -118,11 +117,9 @@ class _PlacesTable:
             while not self._inflate.eof and self._last_country() <= key:
                 piece = self._compressed[self._read : self._read + _INFLATE_STEP]
                 self._read += len(piece)
-                self._parts.append(self._inflate.decompress(piece) if piece else self._inflate.flush())
+                self._data += self._inflate.decompress(piece) if piece else self._inflate.flush()
                 if not piece and not self._inflate.eof:
                     raise ValueError("places.tsv.gz is truncated")
-                self._data = b"".join(self._parts)
-                self._parts = [self._data]
             return self._data
 
     def _last_country(self) -> bytes:
