@@ -244,20 +244,51 @@ class _Body:
 
 
 @dataclass
-class _Encoded:
-    """A table's JSON texts (each followed by one suffix), filled as codes are first used."""
+class _Texts:
+    """The texts of a table's entries by code, made as codes are first used: a coded table's JSON texts (each
+    followed by one suffix), or a product of such tables (`_product`)."""
 
-    values: Sequence[Any]  # held so the table's id is not reused while it is cached
-    texts: np.ndarray  # object array of bytes; None where not yet encoded
-    done: np.ndarray  # bool: which entries are filled
-    full: bool = False  # every entry filled: nothing to look for until the table grows
+    held: Any  # what the texts are made from, held so its id is not reused while it is cached
+    texts: np.ndarray  # object array of bytes; None where not yet made
+    done: np.ndarray  # bool: which entries are made
+    full: bool = False  # every entry made: nothing to look for until the table grows
+
+    @classmethod
+    def empty(cls, held: Any, size: int) -> _Texts:
+        return cls(held, np.empty(size, dtype=object), np.zeros(size, dtype=bool))
+
+    def grow(self, size: int) -> None:
+        """Room for the entries a table appended since (tables are only appended to)."""
+        grown = size - len(self.texts)
+        if grown > 0:
+            self.texts = np.concatenate([self.texts, np.empty(grown, dtype=object)])
+            self.done = np.concatenate([self.done, np.zeros(grown, dtype=bool)])
+            self.full = False
+
+    def fill(self, codes: np.ndarray, make: Callable[[np.ndarray], list[bytes]]) -> np.ndarray:
+        """The texts, once those that `codes` use and are not made yet are made: `make(missing codes)`."""
+        if not self.full:
+            missing = np.flatnonzero(np.bincount(codes, minlength=len(self.texts)).astype(bool) & ~self.done)
+            if len(missing):
+                self.texts[missing] = make(missing)
+                self.done[missing] = True
+                self.full = bool(self.done.all())
+        return self.texts
 
 
-# (id of a Coded table, suffix) -> its encoded texts. Tables are made once per population (names, places, time
-# zones) and recur chunk after chunk; bounded, least recently used first out.
-_ENCODED: dict[tuple[int, bytes, bool], _Encoded] = {}
+# Tables are made once per population (names, places, time zones) and recur chunk after chunk: their texts are
+# cached by the tables' ids, bounded, least recently used first out.
 _ENCODED_MAX = 32
 _ENCODED_LOCK = threading.Lock()
+# (id of a Coded table, suffix, body) -> its JSON texts
+_ENCODED: dict[tuple[int, bytes, bool], _Texts] = {}
+
+
+def _remember(cache: dict[Any, _Texts], key: Any, entry: _Texts) -> None:
+    """`entry` as the most recently used of `cache`; the least recently used goes when there are too many."""
+    cache[key] = entry
+    if len(cache) > _ENCODED_MAX:
+        del cache[next(iter(cache))]
 
 
 def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray, *, body: bool = False) -> np.ndarray:
@@ -266,25 +297,12 @@ def _encoded_table(values: Sequence[Any], suffix: bytes, codes: np.ndarray, *, b
     key = (id(values), suffix, body)
     with _ENCODED_LOCK:  # populations may be generated in several threads (the API): one filler at a time
         entry = _ENCODED.pop(key, None)
-        if entry is None or entry.values is not values or len(entry.texts) > len(values):
-            entry = _Encoded(values, np.empty(len(values), dtype=object), np.zeros(len(values), dtype=bool))
-        elif len(entry.texts) < len(values):
-            grown = len(values) - len(entry.texts)
-            entry.texts = np.concatenate([entry.texts, np.empty(grown, dtype=object)])
-            entry.done = np.concatenate([entry.done, np.zeros(grown, dtype=bool)])
-            entry.full = False
-        _ENCODED[key] = entry
-        if len(_ENCODED) > _ENCODED_MAX:
-            del _ENCODED[next(iter(_ENCODED))]
-        if entry.full:
-            return entry.texts
-        used = np.bincount(codes, minlength=len(values)).astype(bool)
-        missing = np.flatnonzero(used & ~entry.done)
-        if len(missing):
-            entry.texts[missing] = _json_texts([values[code] for code in missing.tolist()], suffix, body=body)
-            entry.done[missing] = True
-            entry.full = bool(entry.done.all())
-        return entry.texts
+        if entry is None or entry.held is not values or len(entry.texts) > len(values):
+            entry = _Texts.empty(values, len(values))
+        else:
+            entry.grow(len(values))
+        _remember(_ENCODED, key, entry)
+        return entry.fill(codes, lambda missing: _json_texts([values[c] for c in missing.tolist()], suffix, body=body))
 
 
 def _json_texts(values: list[Any], suffix: bytes, *, body: bool) -> list[bytes]:
@@ -377,21 +395,12 @@ def _int_table(lo: int, hi: int, suffix: bytes) -> tuple[int, np.ndarray]:
         return first, texts
 
 
-@dataclass
-class _Product:
-    """The texts of a product of tables: the entry of codes (c0, c1, ...), in mixed radix, is their texts joined;
-    filled as codes are first used."""
-
-    parts: tuple[np.ndarray, ...]  # held so the tables' ids are not reused while cached
-    texts: np.ndarray
-    done: np.ndarray
-    full: bool = False
-
-
 # Neighbouring table-backed values are written as one piece while the product of their tables is this small
 # (at most this many joined texts to make, once a population: the bio openers with their first fields fit).
 _PRODUCT_MAX = 1 << 14
-_PRODUCTS: dict[tuple[int, ...], _Product] = {}
+# (ids of the tables) -> the texts of their product: the entry of codes (c0, c1, ...), in mixed radix, is their
+# texts joined
+_PRODUCTS: dict[tuple[int, ...], _Texts] = {}
 
 
 def _product(tables: list[tuple[np.ndarray, np.ndarray]]) -> list[bytes]:
@@ -407,23 +416,19 @@ def _product(tables: list[tuple[np.ndarray, np.ndarray]]) -> list[bytes]:
     key = tuple(map(id, parts))
     with _ENCODED_LOCK:
         entry = _PRODUCTS.pop(key, None)
-        if entry is None or any(held is not part for held, part in zip(entry.parts, parts, strict=True)):
-            size = math.prod(map(len, parts))
-            entry = _Product(parts, np.empty(size, dtype=object), np.zeros(size, dtype=bool))
-        _PRODUCTS[key] = entry
-        if len(_PRODUCTS) > _ENCODED_MAX:
-            del _PRODUCTS[next(iter(_PRODUCTS))]
-        if not entry.full:
-            missing = np.flatnonzero(np.bincount(codes, minlength=len(entry.texts)).astype(bool) & ~entry.done)
-            if len(missing):
-                rest, columns = missing, []
-                for part in reversed(parts):
-                    rest, at = np.divmod(rest, len(part))
-                    columns.append(part[at].tolist())
-                entry.texts[missing] = list(map(b"".join, zip(*reversed(columns), strict=True)))
-                entry.done[missing] = True
-                entry.full = bool(entry.done.all())
-        return entry.texts[codes].tolist()
+        if entry is None or any(held is not part for held, part in zip(entry.held, parts, strict=True)):
+            entry = _Texts.empty(parts, math.prod(map(len, parts)))
+        _remember(_PRODUCTS, key, entry)
+        return entry.fill(codes, lambda missing: _joined_product(parts, missing))[codes].tolist()
+
+
+def _joined_product(parts: tuple[np.ndarray, ...], codes: np.ndarray) -> list[bytes]:
+    """The product entries `codes` (mixed radix over `parts`): each its parts' texts joined."""
+    rest, columns = codes, []
+    for part in reversed(parts):
+        rest, at = np.divmod(rest, len(part))
+        columns.append(part[at].tolist())
+    return list(map(b"".join, zip(*reversed(columns), strict=True)))
 
 
 def _row_bytes(column: Column | _Body, suffix: bytes) -> list[bytes]:
