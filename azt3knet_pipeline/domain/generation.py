@@ -98,9 +98,9 @@ _MIXED_WEIGHTS = np.array([0.48, 0.48, 0.04])
 PROFILE_COLUMNS: tuple[str, ...] = tuple(AgentProfile.model_fields)
 # Profiles are generated and streamed this many blocks at a time: working memory does not grow with the count.
 CHUNK_BLOCKS = 8
-# The fields every chunk draws (with those of its gender and city draws: `_chunk`), hashed together (`Seeds`).
-_FIELDS: tuple[str, ...] = (
-    "age",
+# The fields every chunk of either generator version draws besides its age, gender and city draws (`_chunk`);
+# a chunk's are hashed together (`Seeds`).
+CHUNK_FIELDS: tuple[str, ...] = (
     "given_name",
     "family_name",
     "tone",
@@ -280,7 +280,7 @@ def _chunk(
     n = stop - start
     seed = spec.seed
     fields = (("gender",) if spec.gender is None else ()) + (() if spec.city else ("city",))
-    seeds = Seeds(seed, NAMESPACE, start, stop, (*fields, *_FIELDS))
+    seeds = Seeds(seed, NAMESPACE, start, stop, (*fields, "age", *CHUNK_FIELDS))
 
     def draw(field: str, sample: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
         return _draw(seed, field, start, stop, sample, seeds=seeds)

@@ -25,6 +25,7 @@ from azt3knet_pipeline.domain.bios_columnar import BioMemo, columnar_bios
 from azt3knet_pipeline.domain.draws import Memo, Seeds, _choice, _draw, _subsets
 from azt3knet_pipeline.domain.generation import (
     BEHAVIORAL_BIASES,
+    CHUNK_FIELDS,
     INTEREST_CATALOGUE,
     POSTING_CADENCES,
     PROFILE_COLUMNS,
@@ -80,20 +81,6 @@ _CADENCE_BY_AGE = np.array(
     ]
 )
 _GENDERS: tuple[str, ...] = ("female", "male", "non_binary")
-# The fields every chunk draws (with those of its gender and city draws: `_chunk`), hashed together (`Seeds`).
-_FIELDS: tuple[str, ...] = (
-    "given_name",
-    "family_name",
-    "tone",
-    "posting_cadence",
-    "interests:size",
-    "interests:order",
-    "behavioral_biases:size",
-    "behavioral_biases:order",
-    "bio",
-    "address_style",
-    "address_number",
-)
 
 
 def age_group(ages: np.ndarray) -> np.ndarray:
@@ -147,7 +134,7 @@ def _chunk(
     places = reference.places(spec.country)
     fields = ("age_sex", "non_binary") if spec.gender is None else ("age",)
     fields += ("city",) if not spec.city else ()
-    seeds = Seeds(seed, NAMESPACE, start, stop, (*fields, *_FIELDS))
+    seeds = Seeds(seed, NAMESPACE, start, stop, (*fields, *CHUNK_FIELDS))
 
     def draw(field: str, sample: Callable[[np.random.Generator, int], np.ndarray]) -> np.ndarray:
         return _draw(seed, field, start, stop, sample, NAMESPACE, seeds)
